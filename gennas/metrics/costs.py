@@ -1,0 +1,94 @@
+"""Cost metrics of cells (FLOPs, params, memory) and a cached table for whole spaces.
+
+`cell_costs` is the one entry point callers use; it is closed-form, so costing a cell
+never builds a network. `CostTable` evaluates every cell of an enumerable space once and
+keeps the arrays on disk, keyed by space and network config, so oracles, predictors and
+benchmarks share one copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from gennas.errors import GennasError
+from gennas.io import atomic_write
+from gennas.metrics.flops import analytic_flops_params, count_flops, count_params
+from gennas.metrics.memory import analytic_peak_memory, measure_peak_memory
+from gennas.nn.network import NetworkConfig, build_network
+from gennas.settings import cache_dir
+from gennas.space.cell import Cell
+from gennas.space.space import ENUMERATION_LIMIT, CellSpace
+
+COST_METRICS: tuple[str, ...] = ("flops", "params", "memory_bytes")
+
+
+def cell_costs(cell: Cell, config: NetworkConfig = NetworkConfig()) -> dict[str, float]:
+    """``flops`` (M), ``params`` (M), ``memory_bytes`` of the cell's network, closed form."""
+    flops, params = analytic_flops_params(cell, config)
+    return {"flops": flops, "params": params, "memory_bytes": float(analytic_peak_memory(cell, config))}
+
+
+def measured_costs(cell: Cell, config: NetworkConfig = NetworkConfig()) -> dict[str, float]:
+    """The same three metrics from a real network (hooks and a tracked forward): the reference."""
+    net = build_network(cell, config)
+    shape = (config.in_channels, config.image_size, config.image_size)
+    return {
+        "flops": count_flops(net, shape),
+        "params": count_params(net),
+        "memory_bytes": float(measure_peak_memory(net, shape)),
+    }
+
+
+@dataclass
+class CostTable:
+    """Cost metrics for every cell of an enumerable space, in the space's ordinal order."""
+
+    space: CellSpace
+    config: NetworkConfig
+    values: dict[str, np.ndarray]
+
+    def lookup(self, cell: Cell) -> dict[str, float]:
+        row = self.space.ordinal(cell)
+        return {name: float(column[row]) for name, column in self.values.items()}
+
+    @classmethod
+    def build(cls, space: CellSpace, config: NetworkConfig = NetworkConfig(), progress: bool = False) -> "CostTable":
+        if space.size > ENUMERATION_LIMIT:
+            raise GennasError(f"space {space.name!r} has {space.size:.3g} cells, too many for a cost table; use cell_costs")
+        # Every op assignment, valid or not: costs are defined for all of them and rows stay = ordinals.
+        cells = [space.from_ordinal(i) for i in range(space.size)]
+        columns = {name: np.empty(len(cells), dtype=np.float64) for name in COST_METRICS}
+        for row, cell in enumerate(tqdm(cells, desc=f"costing {space.name}", disable=not progress)):
+            for name, value in cell_costs(cell, config).items():
+                columns[name][row] = value
+        return cls(space, config, columns)
+
+    @staticmethod
+    def cache_path(space: CellSpace, config: NetworkConfig, root: Path | None = None) -> Path:
+        key = json.dumps({"n": space.n_nodes, "ops": space.ops, "net": config.to_dict(), "v": 1}, sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        return (root or cache_dir()) / "costs" / f"{space.name}-{digest}.npz"
+
+    @classmethod
+    def load_or_build(
+        cls, space: CellSpace, config: NetworkConfig = NetworkConfig(), root: Path | None = None, progress: bool = False
+    ) -> "CostTable":
+        """Read the cached table, or build and cache it (a corrupt cache file is rebuilt)."""
+        path = cls.cache_path(space, config, root)
+        if path.exists():
+            try:
+                with np.load(path) as data:
+                    values = {name: data[name] for name in COST_METRICS}
+                if all(len(v) == space.size for v in values.values()):
+                    return cls(space, config, values)
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable cache: rebuild below and replace it
+        table = cls.build(space, config, progress=progress)
+        atomic_write(path, lambda tmp: np.savez(tmp.open("wb"), **table.values))
+        return table

@@ -1,0 +1,94 @@
+"""FLOPs and parameters in the NAS-Bench-201 convention.
+
+FLOPs are multiply-accumulates of convolution and linear layers (bias adds included),
+at batch size 1, in millions; parameters count every weight (BN affine included), in
+millions. Two implementations that must agree: forward hooks on a real network (the
+definition, and what any future network type gets for free) and a closed form over the
+macro skeleton (fast enough to cost every cell of a space in seconds).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gennas.nn.network import NetworkConfig
+from gennas.space.cell import Cell
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """Millions of MACs of conv and linear layers for one input of ``input_shape`` (C, H, W)."""
+    total = 0.0
+
+    def conv_hook(module: nn.Conv2d, inputs, output) -> None:
+        nonlocal total
+        kh, kw = module.kernel_size
+        positions = output.shape[0] * output.shape[2] * output.shape[3]
+        total += kh * kw * module.in_channels * module.out_channels / module.groups * positions
+        if module.bias is not None:
+            total += module.out_channels * positions
+
+    def linear_hook(module: nn.Linear, inputs, output) -> None:
+        nonlocal total
+        rows = output.numel() // module.out_features
+        total += rows * module.in_features * module.out_features
+        if module.bias is not None:
+            total += rows * module.out_features
+
+    handles = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            handles.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.Linear):
+            handles.append(module.register_forward_hook(linear_hook))
+    was_training = model.training
+    try:
+        model.eval()
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return total / 1e6
+
+
+def count_params(model: nn.Module) -> float:
+    """Millions of parameters."""
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+def _conv(c_in: int, c_out: int, k: int, side: int) -> tuple[int, int]:
+    """(MACs, params) of a bias-free conv producing a ``side`` x ``side`` map."""
+    return k * k * c_in * c_out * side * side, k * k * c_in * c_out
+
+
+_OP_KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
+
+
+def analytic_flops_params(cell: Cell, config: NetworkConfig = NetworkConfig()) -> tuple[float, float]:
+    """Closed-form (FLOPs M, params M) of ``build_network(cell, config)``.
+
+    The skeleton's cost is fixed and each cell adds, per stage, the cost of its conv
+    edges; pooling, identity and zero edges are free under the convention.
+    """
+    (c1, c2, c3), (s1, s2, s3) = config.stage_channels, config.stage_sizes
+    flops, params = _conv(config.in_channels, c1, 3, s1)
+    params += 2 * c1  # stem BN
+    for c_in, c_out, side in ((c1, c2, s2), (c2, c3, s3)):  # residual reductions
+        for part in (_conv(c_in, c_out, 3, side), _conv(c_out, c_out, 3, side), _conv(c_in, c_out, 1, side)):
+            flops += part[0]
+            params += part[1]
+        params += 4 * c_out  # two BNs
+    for c, side in ((c1, s1), (c2, s2), (c3, s3)):
+        for op in cell.ops:
+            k = _OP_KERNEL.get(op)
+            if k is not None:
+                f, p = _conv(c, c, k, side)
+                flops += config.cells_per_stage * f
+                params += config.cells_per_stage * (p + 2 * c)
+    params += 2 * c3  # head BN
+    flops += c3 * config.num_classes + config.num_classes
+    params += c3 * config.num_classes + config.num_classes
+    return flops / 1e6, params / 1e6

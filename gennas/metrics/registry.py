@@ -1,0 +1,80 @@
+"""The metric registry: every objective gennas can optimise, report or threshold on.
+
+A metric is a name with a direction and a unit, plus *how it is obtained*: ``cost``
+metrics are computed from the network alone (free, exact), ``hardware`` metrics are
+measured by running the network on a device, and ``training`` metrics need a trained
+model (a training oracle) or a benchmark table. New metrics register themselves here and
+every caller (predictor heads, generator objectives, reports, pruning) sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gennas.errors import GennasError
+
+Direction = Literal["max", "min"]
+Source = Literal["cost", "hardware", "training"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: Direction
+    unit: str
+    source: Source
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("max", "min"):
+            raise GennasError(f"metric {self.name!r}: direction must be 'max' or 'min', got {self.direction!r}")
+        if self.source not in ("cost", "hardware", "training"):
+            raise GennasError(f"metric {self.name!r}: source must be cost, hardware or training, got {self.source!r}")
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` is strictly better than ``b`` for this metric."""
+        return a > b if self.direction == "max" else a < b
+
+    def to_minimise(self, value: float) -> float:
+        """The value on a minimisation scale (negated for maximised metrics)."""
+        return -value if self.direction == "max" else value
+
+
+_REGISTRY: dict[str, Metric] = {}
+_ALIASES: dict[str, str] = {"robustness": "pgd_accuracy", "memory": "memory_bytes", "latency": "latency_ms"}
+
+
+def register_metric(metric: Metric, *, overwrite: bool = False) -> Metric:
+    """Add a metric. Re-registering the same definition is a no-op; a different one needs ``overwrite``."""
+    existing = _REGISTRY.get(metric.name)
+    if existing is not None and existing != metric and not overwrite:
+        raise GennasError(f"metric {metric.name!r} is already registered as {existing}; pass overwrite=True to replace it")
+    _REGISTRY[metric.name] = metric
+    return metric
+
+
+def get_metric(name: str) -> Metric:
+    """Look a metric up by name or alias (``robustness`` = ``pgd_accuracy``)."""
+    key = _ALIASES.get(name, name)
+    if key not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY) + sorted(_ALIASES))
+        raise GennasError(f"unknown metric {name!r}; known metrics: {known} (or register a new one)")
+    return _REGISTRY[key]
+
+
+def all_metrics() -> list[Metric]:
+    return list(_REGISTRY.values())
+
+
+for _m in (
+    Metric("accuracy", "max", "%", "training", "top-1 accuracy on the held-out test split (or the benchmark table)"),
+    Metric("fgsm_accuracy", "max", "%", "training", "accuracy under a one-step FGSM L-inf attack"),
+    Metric("pgd_accuracy", "max", "%", "training", "accuracy under a k-step PGD L-inf attack"),
+    Metric("noise_accuracy", "max", "%", "training", "accuracy under Gaussian-noise corruption"),
+    Metric("flops", "min", "M", "cost", "multiply-accumulates of conv and linear layers, millions (NB201 convention)"),
+    Metric("params", "min", "M", "cost", "parameters, millions (NB201 convention, BN affine included)"),
+    Metric("memory_bytes", "min", "B", "cost", "peak inference memory at batch 1: live activations + parameters and buffers"),
+    Metric("latency_ms", "min", "ms", "hardware", "median forward time at batch 1 on the chosen device"),
+):
+    register_metric(_m)

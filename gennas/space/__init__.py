@@ -1,0 +1,6 @@
+"""Cell search spaces: the `Cell` type and the `CellSpace` family (NB201 and larger DAGs)."""
+
+from gennas.space.cell import KNOWN_OPS, Cell, edge_list, num_edges
+from gennas.space.space import NB201_OPS, CellSpace, get_space, nb201_space
+
+__all__ = ["KNOWN_OPS", "NB201_OPS", "Cell", "CellSpace", "edge_list", "get_space", "nb201_space", "num_edges"]

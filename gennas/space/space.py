@@ -1,0 +1,192 @@
+"""Search spaces of cell DAGs: sample, mutate, enumerate, encode, decode.
+
+`CellSpace` is one class for the whole family: NAS-Bench-201 is ``CellSpace(4)`` with
+its five ops and no connectivity requirement (the benchmark contains disconnected
+cells), and the larger spaces are the same DAG with more intermediate nodes. Keeping
+one class means one builder, one metric code path and one encoding for all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from gennas.errors import GennasError
+from gennas.space.cell import KNOWN_OPS, Cell, num_edges
+
+NB201_OPS: tuple[str, ...] = KNOWN_OPS
+ENUMERATION_LIMIT = 2_000_000
+
+
+class CellSpace:
+    """All cells with ``n_nodes`` nodes whose edges take ops from ``ops``.
+
+    ``require_connected`` rejects cells whose output is cut off from the input; the
+    generator and samplers then only ever produce cells that train to something.
+    """
+
+    def __init__(
+        self,
+        n_nodes: int = 4,
+        ops: Sequence[str] = NB201_OPS,
+        require_connected: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if n_nodes < 2:
+            raise GennasError(f"a cell space needs at least 2 nodes (input and output), got {n_nodes}")
+        unknown = [op for op in ops if op not in KNOWN_OPS]
+        if unknown or len(set(ops)) != len(ops) or not ops:
+            raise GennasError(f"space ops must be distinct names from {KNOWN_OPS}, got {tuple(ops)}")
+        self.n_nodes = n_nodes
+        self.ops: tuple[str, ...] = tuple(ops)
+        self.require_connected = require_connected
+        self.name = name or f"dag{n_nodes}"
+
+    # ------------------------------------------------------------------- facts
+    @property
+    def num_edges(self) -> int:
+        return num_edges(self.n_nodes)
+
+    @property
+    def size(self) -> int:
+        """Number of op assignments (before the connectivity requirement, if any)."""
+        return len(self.ops) ** self.num_edges
+
+    def __repr__(self) -> str:
+        return (
+            f"CellSpace(name={self.name!r}, n_nodes={self.n_nodes}, ops={self.ops}, "
+            f"require_connected={self.require_connected})"
+        )
+
+    # -------------------------------------------------------------- validation
+    def validate(self, cell: Cell) -> Cell:
+        """Return ``cell`` if it belongs to this space, else raise a clear :class:`GennasError`."""
+        if cell.n_nodes != self.n_nodes:
+            raise GennasError(
+                f"cell {cell} has {cell.n_nodes} nodes but space {self.name!r} has {self.n_nodes}"
+            )
+        outside = sorted({op for op in cell.ops if op not in self.ops})
+        if outside:
+            raise GennasError(f"cell {cell} uses ops {outside} that space {self.name!r} does not have ({self.ops})")
+        if self.require_connected and not cell.is_connected():
+            raise GennasError(
+                f"cell {cell} is invalid in space {self.name!r}: its output is not reachable from its input"
+            )
+        return cell
+
+    def contains(self, cell: Cell) -> bool:
+        try:
+            self.validate(cell)
+        except GennasError:
+            return False
+        return True
+
+    def parse(self, arch: str) -> Cell:
+        """Parse an arch string and check it belongs to this space."""
+        return self.validate(Cell.from_string(arch))
+
+    # ------------------------------------------------------------ encode/decode
+    def encode(self, cell: Cell) -> np.ndarray:
+        """Per-edge op indices, shape ``(E,)``."""
+        return self.validate(cell).op_indices(self.ops)
+
+    def decode(self, indices: Sequence[int] | np.ndarray) -> Cell:
+        indices = np.asarray(indices)
+        if indices.shape != (self.num_edges,) or indices.min(initial=0) < 0 or indices.max(initial=0) >= len(self.ops):
+            raise GennasError(
+                f"space {self.name!r} decodes {self.num_edges} op indices in [0, {len(self.ops)}), got {indices.tolist()}"
+            )
+        return self.validate(Cell(tuple(self.ops[i] for i in indices)))
+
+    def one_hot(self, cell: Cell) -> np.ndarray:
+        """Flat per-edge one-hot, shape ``(E * |ops|,)``: the classic tabular-regressor input."""
+        out = np.zeros((self.num_edges, len(self.ops)), dtype=np.float32)
+        out[np.arange(self.num_edges), self.encode(cell)] = 1.0
+        return out.ravel()
+
+    def ordinal(self, cell: Cell) -> int:
+        """Mixed-radix position of a cell (edge 0 most significant); NB201 has its own index."""
+        value = 0
+        for i in self.encode(cell):
+            value = value * len(self.ops) + int(i)
+        return value
+
+    def from_ordinal(self, value: int) -> Cell:
+        if not 0 <= value < self.size:
+            raise GennasError(f"ordinal {value} outside [0, {self.size}) for space {self.name!r}")
+        digits = []
+        for _ in range(self.num_edges):
+            value, d = divmod(value, len(self.ops))
+            digits.append(d)
+        return Cell(tuple(self.ops[d] for d in reversed(digits)))
+
+    # ---------------------------------------------------------------- sampling
+    def sample(self, rng: np.random.Generator, n: int | None = None) -> Cell | list[Cell]:
+        """Uniform random cell(s) of the space (rejection-sampled when connectivity is required)."""
+        if n is not None:
+            return [self._sample_one(rng) for _ in range(n)]
+        return self._sample_one(rng)
+
+    def _sample_one(self, rng: np.random.Generator) -> Cell:
+        for _ in range(10_000):
+            cell = Cell(tuple(self.ops[i] for i in rng.integers(len(self.ops), size=self.num_edges)))
+            if self.contains(cell):
+                return cell
+        raise GennasError(f"could not sample a valid cell of {self.name!r} in 10,000 tries")
+
+    def neighbours(self, cell: Cell) -> list[Cell]:
+        """All valid cells that differ from ``cell`` in exactly one edge op."""
+        out = []
+        for e, current in enumerate(cell.ops):
+            for op in self.ops:
+                if op != current:
+                    candidate = Cell(cell.ops[:e] + (op,) + cell.ops[e + 1 :])
+                    if self.contains(candidate):
+                        out.append(candidate)
+        return out
+
+    def mutate(self, cell: Cell, rng: np.random.Generator, n_mutations: int = 1) -> Cell:
+        """Change ``n_mutations`` random edge ops (each to a different op), staying valid."""
+        current = self.validate(cell)
+        for _ in range(n_mutations):
+            options = self.neighbours(current)
+            if not options:
+                raise GennasError(f"cell {current} has no valid neighbour in space {self.name!r}")
+            current = options[int(rng.integers(len(options)))]
+        return current
+
+    def enumerate(self) -> Iterator[Cell]:
+        """Every valid cell, in mixed-radix order; refuses spaces too large to list."""
+        if self.size > ENUMERATION_LIMIT:
+            raise GennasError(
+                f"space {self.name!r} has {self.size:.3g} cells, too many to enumerate "
+                f"(limit {ENUMERATION_LIMIT:,}); sample from it instead"
+            )
+        for value in range(self.size):
+            cell = self.from_ordinal(value)
+            if self.contains(cell):
+                yield cell
+
+
+def nb201_space() -> CellSpace:
+    """The NAS-Bench-201 cell space: 4 nodes, 6 edges, 5 ops, 15,625 cells."""
+    return CellSpace(4, NB201_OPS, require_connected=False, name="nb201")
+
+
+_DAG_PATTERN = re.compile(r"^dag(\d+)$")
+
+
+def get_space(name: str) -> CellSpace:
+    """Look a space up by name: ``nb201``, or ``dagN`` for the N-node family (e.g. ``dag6``)."""
+    key = name.strip().lower()
+    if key == "nb201":
+        return nb201_space()
+    match = _DAG_PATTERN.match(key)
+    if match:
+        n = int(match.group(1))
+        if not 3 <= n <= 12:
+            raise GennasError(f"space {name!r}: the dagN family supports 3 <= N <= 12 nodes")
+        return CellSpace(n, NB201_OPS, require_connected=True, name=f"dag{n}")
+    raise GennasError(f"unknown search space {name!r}; choose 'nb201' or 'dagN' (N nodes, e.g. 'dag6')")
