@@ -31,7 +31,7 @@ COST_METRICS: tuple[str, ...] = ("flops", "params", "memory_bytes")
 def cell_costs(cell: Cell, config: NetworkConfig = NetworkConfig()) -> dict[str, float]:
     """``flops`` (M), ``params`` (M), ``memory_bytes`` of the cell's network, closed form."""
     flops, params = analytic_flops_params(cell, config)
-    return {"flops": flops, "params": params, "memory_bytes": float(analytic_peak_memory(cell, config))}
+    return {"flops": flops, "params": params, "memory_bytes": analytic_peak_memory(cell, config)}
 
 
 def measured_costs(cell: Cell, config: NetworkConfig = NetworkConfig()) -> dict[str, float]:
@@ -41,7 +41,7 @@ def measured_costs(cell: Cell, config: NetworkConfig = NetworkConfig()) -> dict[
     return {
         "flops": count_flops(net, shape),
         "params": count_params(net),
-        "memory_bytes": float(measure_peak_memory(net, shape)),
+        "memory_bytes": measure_peak_memory(net, shape),
     }
 
 

@@ -1,0 +1,186 @@
+"""The ``gennas`` command line.
+
+Contract forms (kept stable; extend, never rename):
+  gennas cost nb201 "<arch>" --json
+  gennas query nb201 "<arch>" --dataset cifar10 --json
+  gennas train "<arch>" --dataset digits --epochs E --json
+Every command prints JSON with ``--json`` and a short human summary otherwise. A
+:class:`GennasError` is printed as one ``error:`` line (exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from gennas.errors import GennasError
+
+
+def _emit(payload: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
+    if as_json:
+        print(json.dumps(payload, indent=2))
+    else:
+        print(human(payload) if human else _format_flat(payload))
+
+
+def _format_flat(payload: dict) -> str:
+    width = max(len(k) for k in payload)
+    return "\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in payload.items())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _network_args(parser: argparse.ArgumentParser, defaults: dict[str, int] | None = None) -> None:
+    d = {"channels": 16, "cells_per_stage": 5, **(defaults or {})}
+    group = parser.add_argument_group("network skeleton")
+    group.add_argument("--channels", type=int, default=d["channels"], help="channels C of the first stage (default %(default)s)")
+    group.add_argument("--cells-per-stage", type=int, default=d["cells_per_stage"], help="cells N per stage (default %(default)s)")
+
+
+# ------------------------------------------------------------------ commands
+def _cmd_cost(args: argparse.Namespace) -> None:
+    from gennas.metrics import cell_costs, measure_latency
+    from gennas.nn import NetworkConfig, build_network
+    from gennas.space import get_space
+
+    space = get_space(args.space)
+    cell = space.parse(args.arch)
+    config = NetworkConfig(
+        channels=args.channels, cells_per_stage=args.cells_per_stage, in_channels=args.in_channels,
+        image_size=args.image_size, num_classes=args.num_classes,
+    )
+    result: dict[str, Any] = {"arch": cell.to_string(), "space": space.name, **cell_costs(cell, config)}
+    if args.latency:
+        from gennas.train import resolve_device
+
+        device = resolve_device(args.device)
+        shape = (config.in_channels, config.image_size, config.image_size)
+        result["latency_ms"] = measure_latency(build_network(cell, config), shape, device)
+        result["device"] = str(device)
+    result["network"] = config.to_dict()
+    _emit(result, args.json)
+
+
+def _cmd_query(args: argparse.Namespace) -> None:
+    from gennas.bench import TabularOracle
+
+    if args.benchmark != "nb201":
+        raise GennasError(f"unknown benchmark {args.benchmark!r}; the tabular benchmark available is 'nb201'")
+    oracle = TabularOracle(args.dataset)
+    cell = oracle.space.parse(args.arch)
+    _emit({"arch": cell.to_string(), "dataset": oracle.dataset, **oracle.query(cell)}, args.json)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from gennas.bench.training import TrainingOracle
+    from gennas.space import get_space
+    from gennas.train import RobustnessConfig, TrainConfig
+
+    space = get_space(args.space)
+    cell = space.parse(args.arch)
+    oracle = TrainingOracle(
+        args.dataset,
+        space=space,
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device),
+        robustness=RobustnessConfig(eps=args.eps, pgd_steps=args.pgd_steps, noise_sigma=args.noise_sigma),
+        channels=args.channels,
+        cells_per_stage=args.cells_per_stage,
+        data_root=args.data_root,
+        download=args.download,
+        progress=not args.json,
+        use_cache=not args.no_cache,
+    )
+    _emit({"arch": cell.to_string(), "dataset": oracle.splits.name, **oracle.query(cell)}, args.json)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from gennas.run import run_job
+
+    summary = run_job(
+        dataset=args.dataset, out_dir=args.out, space_name=args.space, n_cells=args.n_cells, epochs=args.epochs,
+        seed=args.seed, device=args.device, channels=args.channels, cells_per_stage=args.cells_per_stage,
+        data_root=args.data_root, progress=not args.json,
+    )
+    _emit(summary, args.json, human=lambda s: s["text"])
+
+
+# ------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gennas", description="Generate, train and compare neural architectures.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("cost", help="FLOPs, params and peak memory of a cell's network (free, exact)")
+    p.add_argument("space", help="search space: nb201 or dagN (e.g. dag6)")
+    p.add_argument("arch", help="cell in NAS-Bench-201 notation, e.g. '|nor_conv_3x3~0|+|...|'")
+    _network_args(p)
+    p.add_argument("--in-channels", type=int, default=3, help="input channels (default %(default)s)")
+    p.add_argument("--image-size", type=int, default=32, help="input side in pixels (default %(default)s)")
+    p.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default %(default)s)")
+    p.add_argument("--latency", action="store_true", help="also measure latency (median batch-1 forward, ms)")
+    p.add_argument("--device", default="auto", help="device for --latency: auto, cpu, cuda (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_cost)
+
+    p = sub.add_parser("query", help="look a cell up in a tabular benchmark (NAS-Bench-201 test accuracy)")
+    p.add_argument("benchmark", help="tabular benchmark: nb201")
+    p.add_argument("arch", help="cell in NAS-Bench-201 notation")
+    p.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or ImageNet16-120 (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("train", help="train a cell's network on real data; report accuracy, robustness and costs")
+    p.add_argument("arch", help="cell in NAS-Bench-201 notation")
+    p.add_argument("--space", default="nb201", help="search space of the cell (default %(default)s)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (embedded), cifar10, cifar100, mnist, fashion-mnist, imagefolder:PATH, npz:PATH")
+    p.add_argument("--data-root", default=None, help="folder with on-disk datasets (default $GENNAS_DATA_DIR)")
+    p.add_argument("--download", action="store_true", help="download cifar/mnist archives if missing")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA with AMP if present), cpu, cuda")
+    p.add_argument("--eps", type=float, default=0.1, help="L-inf attack radius in [0,1] pixel units")
+    p.add_argument("--pgd-steps", type=int, default=10)
+    p.add_argument("--noise-sigma", type=float, default=0.1)
+    p.add_argument("--no-cache", action="store_true", help="retrain even if this (cell, config, seed) is cached")
+    _network_args(p, {"channels": 16, "cells_per_stage": 2})
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("run", help="the end-to-end job on a dataset: sample cells, train, measure, report")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--out", default="runs/digits", help="run directory (default %(default)s)")
+    p.add_argument("--n-cells", type=int, default=8, help="cells to train (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    _network_args(p, {"channels": 16, "cells_per_stage": 2})
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GennasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; completed work is saved and a rerun resumes it", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
