@@ -1,0 +1,28 @@
+# Two commands for a newcomer: `make run` (the main job on the embedded digits data)
+# and `make test`. Each sets up its own virtual environment on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+# The CPU build of torch; set TORCH=torch (or a CUDA wheel spec) on a GPU machine.
+TORCH  ?= torch==2.13.0
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.gennas-installed
+
+.PHONY: run test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/gennas run --dataset digits --out runs/digits
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
