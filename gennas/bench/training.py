@@ -105,6 +105,7 @@ class TrainingOracle(Oracle):
         if not all(torch.isfinite(p).all() for p in model.parameters()):
             raise GennasError(f"training {cell} diverged (non-finite weights); lower --lr or raise --epochs warm-up")
         robust = evaluate_robustness(model, self.splits.test, self.robustness, self.device)
+        robust.pop("clean_accuracy", None)  # same figure as "accuracy" below
         shape = (self.network.in_channels, self.network.image_size, self.network.image_size)
         metrics = {
             "accuracy": evaluate_accuracy(model, self.splits.test, self.device),

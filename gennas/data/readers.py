@@ -160,7 +160,11 @@ def _existing(path: Path, gz_ok: bool) -> Path:
 
 
 def _unpickle(path: Path) -> dict:
-    """Load one CIFAR batch (a pickle, as distributed by its authors)."""
+    """Load one CIFAR batch: a pickle, as its authors distribute it.
+
+    Unpickling can run code, so only point the data root at files you trust (the
+    official archives are MD5-checked by the downloader).
+    """
     try:
         with path.open("rb") as handle:
             batch = pickle.load(handle, encoding="bytes")

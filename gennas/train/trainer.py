@@ -288,6 +288,13 @@ class _Run:
         cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {"device_type": self.device.type, "generator": self.generator.get_state(), "cpu": torch.get_rng_state(), "cuda": cuda}
 
+    def seed_global(self, seed: int) -> None:
+        """Seed the global RNGs that layers such as dropout draw from, on our device only."""
+        torch.default_generator.manual_seed(seed)
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                torch.cuda.manual_seed(seed)
+
     def restore_rng(self, state: Mapping[str, Any], seed: int, epoch: int) -> None:
         if state.get("device_type") == self.device.type:
             self.generator.set_state(state["generator"])
@@ -298,7 +305,7 @@ class _Run:
             # Another device type's generator state cannot be transplanted; continue
             # from a fresh stream that is still a pure function of (seed, epoch).
             self.generator.manual_seed(seed * 1_000_003 + epoch)
-            torch.manual_seed(seed * 1_000_003 + epoch)
+            self.seed_global(seed * 1_000_003 + epoch)
 
 
 def train_model(
@@ -347,36 +354,20 @@ def train_model(
     )
     cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_devices, device_type="cuda"):
-        torch.manual_seed(config.seed)
+        run.seed_global(config.seed)
         run.generator.manual_seed(config.seed)
         if path is not None and path.exists():
             _resume(run, path, config, splits)
         start = len(run.history)
-        bar = tqdm(range(start, config.epochs), initial=start, total=config.epochs, disable=not progress, desc="train", unit="epoch")
-        for epoch in bar:
-            tic = time.perf_counter()
-            lr = run.optimizer.param_groups[0]["lr"]
-            loss, accuracy = _train_epoch(run, x_train, y_train, config, steps, splits.augment, amp_dtype)
-            if not math.isfinite(loss):
-                raise GennasError(
-                    f"training diverged: the train loss is {loss} in epoch {epoch + 1}; "
-                    "lower lr, enable grad_clip, or disable amp"
-                )
-            val_accuracy = evaluate_accuracy(model, splits.val, device)
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": loss,
-                "train_accuracy": accuracy,
-                "val_accuracy": val_accuracy,
-                "lr": lr,
-                "seconds": time.perf_counter() - tic,
-            }
-            run.history.append(record)
-            bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_accuracy:.1f}%")
-            if path is not None:
-                _save(run, path, config, splits)
-            if on_epoch_end is not None:
-                on_epoch_end(dict(record))
+        with tqdm(total=config.epochs, initial=start, disable=not progress, desc="train", unit="epoch") as bar:
+            for epoch in range(start, config.epochs):
+                record = _epoch(run, epoch, x_train, y_train, config, steps, splits, amp_dtype)
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_accuracy']:.1f}%")
+                if path is not None:
+                    _save(run, path, config, splits)
+                if on_epoch_end is not None:
+                    on_epoch_end(dict(record))
     model.eval()
     return TrainResult(
         model=model,
@@ -384,6 +375,37 @@ def train_model(
         seconds=sum(record["seconds"] for record in run.history),
         device=str(device),
     )
+
+
+def _epoch(
+    run: _Run,
+    epoch: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    steps: int,
+    splits: DatasetSplits,
+    amp_dtype: torch.dtype | None,
+) -> dict[str, float]:
+    """Train one epoch, score the validation split, append and return the record."""
+    tic = time.perf_counter()
+    lr = run.optimizer.param_groups[0]["lr"]
+    loss, accuracy = _train_epoch(run, x, y, config, steps, splits.augment, amp_dtype)
+    if not math.isfinite(loss):
+        raise GennasError(
+            f"training diverged: the train loss is {loss} in epoch {epoch + 1}; "
+            "lower lr, enable grad_clip, or disable amp"
+        )
+    record = {
+        "epoch": epoch + 1,
+        "train_loss": loss,
+        "train_accuracy": accuracy,
+        "val_accuracy": evaluate_accuracy(run.model, splits.val, run.device),
+        "lr": lr,
+        "seconds": time.perf_counter() - tic,
+    }
+    run.history.append(record)
+    return record
 
 
 def _train_epoch(
