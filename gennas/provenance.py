@@ -19,13 +19,21 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
+def _invocation() -> list[str]:
+    script = Path(sys.argv[0])
+    if script.suffix == ".py":
+        return ["python", str(script.relative_to(Path.cwd())) if script.is_relative_to(Path.cwd()) else str(script),
+                *sys.argv[1:]]
+    return [script.name, *sys.argv[1:]]  # a console script such as `gennas`
+
+
 def provenance(command: list[str] | None = None) -> dict[str, object]:
     """Facts a reader needs to reproduce (or distrust) a figure."""
     import torch
 
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
-        "command": shlex.join(command if command is not None else [Path(sys.executable).name, *sys.argv]),
+        "command": shlex.join(command if command is not None else _invocation()),
         "commit": _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty and dirty != "unknown" else ""),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {

@@ -134,7 +134,8 @@ def _report(payload: dict, info: dict) -> str:
              "", "| arch | val acc % | test acc % | FGSM % | PGD % | noise % | FLOPs M | params M | memory MB | "
              "latency ms | Pareto |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(payload["cells"], key=lambda r: -r["val_accuracy"]):
-        lines.append(f"| `{r['arch']}` | {r['val_accuracy']:.2f} | {r['accuracy']:.2f} | {r['fgsm_accuracy']:.2f} | "
+        arch = r["arch"].replace("|", "\\|")  # a bare pipe would end the table cell
+        lines.append(f"| `{arch}` | {r['val_accuracy']:.2f} | {r['accuracy']:.2f} | {r['fgsm_accuracy']:.2f} | "
                      f"{r['pgd_accuracy']:.2f} | {r['noise_accuracy']:.2f} | {r['flops']:.3f} | {r['params']:.4f} | "
                      f"{r['memory_bytes'] / 1e6:.3f} | {r['latency_ms']:.2f} | {'yes' if r['pareto'] else ''} |")
     lines += ["", "![accuracy vs FLOPs](pareto.png)", ""]
