@@ -105,7 +105,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     summary = run_job(
         dataset=args.dataset, out_dir=args.out, space_name=args.space, n_cells=args.n_cells, epochs=args.epochs,
         seed=args.seed, device=args.device, channels=args.channels, cells_per_stage=args.cells_per_stage,
-        data_root=args.data_root, progress=not args.json,
+        data_root=args.data_root, progress=not args.json, wandb=args.wandb,
     )
     _emit(summary, args.json, human=lambda s: s["text"])
 
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")
     _network_args(p, {"channels": 16, "cells_per_stage": 2})
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_run)

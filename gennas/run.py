@@ -23,6 +23,7 @@ from gennas.io import write_json, write_text
 from gennas.provenance import provenance, provenance_markdown
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace, get_space
+from gennas.tracking import RunLogger
 from gennas.train import RobustnessConfig, TrainConfig
 
 COLUMNS = ("arch", "val_accuracy", "accuracy", "fgsm_accuracy", "pgd_accuracy", "noise_accuracy",
@@ -61,6 +62,7 @@ def run_job(
     cells_per_stage: int = 2,
     data_root: str | None = None,
     progress: bool = True,
+    wandb: bool = False,
 ) -> dict:
     if n_cells < 1 or epochs < 1:
         raise GennasError("--n-cells and --epochs must be at least 1")
@@ -72,9 +74,17 @@ def run_job(
         data_root=data_root, cache=out / "cache", progress=False,
     )
     cells = sample_distinct(space, n_cells, np.random.default_rng(seed))
+    logger = RunLogger(wandb, name=out.name, directory=out, config={
+        "dataset": oracle.splits.name, "space": space.name, "network": oracle.network.to_dict(),
+        "train": oracle.train_config.to_dict(), "n_cells": n_cells})
     rows = []
-    for cell in tqdm(cells, desc=f"training {n_cells} cells on {oracle.splits.name}", disable=not progress):
-        rows.append({"arch": cell.to_string(), **oracle.query(cell)})
+    try:
+        for cell in tqdm(cells, desc=f"training {n_cells} cells on {oracle.splits.name}", disable=not progress):
+            rows.append({"arch": cell.to_string(), **oracle.query(cell)})
+            logger.log(rows[-1])
+        logger.table("cells", rows)
+    finally:
+        logger.finish()
 
     # Select on validation accuracy; test accuracy is reported, never used to choose.
     val = np.array([r["val_accuracy"] for r in rows])

@@ -34,3 +34,8 @@ def nb201_dir() -> Path:
 def cache_dir() -> Path:
     """Disk cache for computed tables and oracle results: ``$GENNAS_CACHE_DIR``, else ``~/.cache/gennas``."""
     return Path(os.environ.get(CACHE_DIR_VAR) or Path.home() / ".cache" / "gennas").expanduser()
+
+
+def data_dir() -> Path:
+    """On-disk datasets (CIFAR, MNIST, ...): ``$GENNAS_DATA_DIR``, else ``~/.cache/gennas/data``."""
+    return Path(os.environ.get(DATA_DIR_VAR) or Path.home() / ".cache" / "gennas" / "data").expanduser()

@@ -9,7 +9,6 @@ from gennas.metrics import (
     analytic_flops_params,
     analytic_peak_memory,
     cell_costs,
-    count_flops,
     count_params,
     get_metric,
     measure_latency,

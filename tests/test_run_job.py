@@ -25,3 +25,11 @@ def test_run_job_writes_report_and_resumes(tmp_path):
     assert "\\|nor_conv" in report or "\\|none" in report or "\\|skip" in report or "\\|avg" in report
     again = run_job(**kwargs)  # everything comes from the run's cache: same numbers, wall-clock included
     assert again["best"] == summary["best"]
+
+
+def test_run_job_logs_to_wandb_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_job(dataset="digits", out_dir=tmp_path / "run", n_cells=1, epochs=1, channels=4, cells_per_stage=1,
+            device="cpu", progress=False, wandb=True)
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))

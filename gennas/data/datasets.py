@@ -32,6 +32,7 @@ from torch.utils.data import TensorDataset
 
 from gennas.data.readers import SOURCES, Arrays, RawData, download_all, read_imagefolder, read_npz
 from gennas.errors import GennasError
+from gennas.settings import data_dir
 
 #: The named datasets; ``imagefolder:PATH`` and ``npz:PATH`` are accepted as well.
 DATASET_NAMES: tuple[str, ...] = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist")
@@ -74,9 +75,8 @@ class DatasetSplits:
 
 
 def default_data_root() -> Path:
-    """``$GENNAS_DATA_DIR`` if set, else ``~/.cache/gennas/data``."""
-    env = os.environ.get("GENNAS_DATA_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "gennas" / "data"
+    """``$GENNAS_DATA_DIR`` if set, else ``~/.cache/gennas/data`` (see :mod:`gennas.settings`)."""
+    return data_dir()
 
 
 def load_dataset(

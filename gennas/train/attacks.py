@@ -11,25 +11,28 @@ the parameters' ``.grad`` and ``requires_grad`` exactly as they were.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from gennas.config import DictConfig
 from gennas.errors import GennasError
 from gennas.train.trainer import _model_device, dataset_tensors, eval_mode, resolve_device
 
 
 @dataclass
-class RobustnessConfig:
+class RobustnessConfig(DictConfig):
     """Settings of :func:`evaluate_robustness`; ``eps`` is an L∞ radius in [0, 1] pixels.
 
     ``pgd_step_size=None`` means ``2.5 * eps / pgd_steps`` (Madry et al.), which lets
     PGD cross the whole ball and still refine near its boundary.
     """
+
+    config_kind = "robustness"
 
     eps: float = 0.1
     pgd_steps: int = 10
@@ -58,17 +61,6 @@ class RobustnessConfig:
     def step_size(self) -> float:
         """The PGD step size actually used."""
         return self.pgd_step_size if self.pgd_step_size is not None else 2.5 * self.eps / self.pgd_steps
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RobustnessConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GennasError(f"unknown robustness option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(known))}")
-        return cls(**dict(data))
 
 
 @contextlib.contextmanager

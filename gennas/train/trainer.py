@@ -18,7 +18,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
+from gennas.config import DictConfig
 from gennas.errors import GennasError
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ _RESUMABLE_DIFFERENCES = frozenset({"device"})
 
 # -------------------------------------------------------------------- config
 @dataclass
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Hyper-parameters of one training run (SGD + Nesterov + cosine by default).
 
     ``amp`` only matters on CUDA. ``grad_clip`` (max global grad norm) guards the
     random architectures of a search against the occasional exploding step.
     """
+
+    config_kind = "training"
 
     epochs: int = 10
     batch_size: int = 64
@@ -87,17 +90,6 @@ class TrainConfig:
             problems.append(f"seed must be an integer (got {self.seed!r})")
         if problems:
             raise GennasError("invalid training config: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise GennasError(f"unknown training option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(known))}")
-        return cls(**dict(data))
 
 
 @dataclass
