@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gennas.errors import GennasError
@@ -110,6 +111,67 @@ def _cmd_run(args: argparse.Namespace) -> None:
     _emit(summary, args.json, human=lambda s: s["text"])
 
 
+def _cmd_predictor_pretrain(args: argparse.Namespace) -> None:
+    from gennas.bench import TabularOracle
+    from predictors.checkpoint import save_predictor
+    from predictors.transfer import PRETRAIN_CONFIG, pretrain_prior, prior_weights_path
+
+    oracle = TabularOracle(args.dataset)
+    config = PRETRAIN_CONFIG.from_dict({**PRETRAIN_CONFIG.to_dict(), "seed": args.seed,
+                                        **({"steps": args.steps} if args.steps else {}),
+                                        **({"ensemble": args.ensemble} if args.ensemble else {})})
+    predictor = pretrain_prior(oracle.dataset, oracle.prior(), config, progress=not args.json)
+    out = save_predictor(predictor, args.out or prior_weights_path(oracle.dataset))
+    _emit({"out": str(out), "target": oracle.dataset, "tasks": predictor.tasks, "config": config.to_dict()}, args.json)
+
+
+def _cmd_predictor_fit(args: argparse.Namespace) -> None:
+    from gennas.space import get_space
+    from predictors.commands import ensure_metric, fit_metric
+    from predictors.gnn_predictor import GNNConfig
+    from predictors.measurements import read_measurements, write_measurements
+
+    space = get_space(args.space)
+    ensure_metric(args.metric, args.direction, args.unit)
+    if args.from_oracle:
+        import numpy as np
+
+        from gennas.bench.training import TrainingOracle
+        from gennas.run import sample_distinct
+        from gennas.train import TrainConfig
+
+        oracle = TrainingOracle(args.dataset, space=space, train=TrainConfig(epochs=args.epochs, seed=args.seed),
+                                channels=args.channels, cells_per_stage=args.cells_per_stage,
+                                data_root=args.data_root, progress=False)
+        cells = sample_distinct(space, args.n_cells, np.random.default_rng(args.seed))
+        metric = args.metric.split("@", 1)[0]
+        results = [oracle.query(c) for c in cells]
+        if metric not in results[0]:
+            raise GennasError(f"the training oracle does not measure {metric!r}; it measures {sorted(results[0])}")
+        values = np.array([r[metric] for r in results])
+        data = Path(args.data) if args.data else Path(args.out).with_suffix(".csv")
+        write_measurements(data, cells, values)
+    else:
+        if not args.data:
+            raise GennasError("give --data measurements.csv (columns arch,value) or --from-oracle to measure cells")
+        cells, values = read_measurements(args.data, space)
+    config = GNNConfig(ensemble=args.ensemble, steps=args.steps, seed=args.seed)
+    report = fit_metric(args.metric, cells, values, space, args.out, base=args.base, config=config, cv_folds=args.cv)
+    _emit(report, args.json)
+
+
+def _cmd_predictor_predict(args: argparse.Namespace) -> None:
+    from predictors.checkpoint import load_predictor
+    from predictors.commands import predict_cells
+    from predictors.measurements import read_cells
+
+    space = load_predictor(args.checkpoint).space
+    rows = predict_cells(args.checkpoint, read_cells(args.cells, space))
+    _emit(rows, args.json, human=lambda rows: "\n".join(
+        r["arch"] + "  " + "  ".join(f"{t}={v['mean']:.4g}±{v['std']:.2g}" for t, v in r["metrics"].items())
+        for r in rows))
+
+
 # ------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gennas", description="Generate, train and compare neural architectures.")
@@ -167,6 +229,47 @@ def build_parser() -> argparse.ArgumentParser:
     _network_args(p, {"channels": 16, "cells_per_stage": 2})
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_run)
+
+    predictor = sub.add_parser("predictor", help="train and use performance predictors").add_subparsers(
+        dest="predictor_command", required=True, metavar="ACTION")
+    p = predictor.add_parser("pretrain", help="pretrain the NB201 transfer prior for a target dataset "
+                                              "(on the other datasets' tables and the free cost metrics)")
+    p.add_argument("--dataset", required=True, help="target: cifar10, cifar100 or ImageNet16-120 (its table is not used)")
+    p.add_argument("--out", default=None, help="checkpoint path (default: predictors/weights/nb201_prior_<target>.pt)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 2000)")
+    p.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_predictor_pretrain)
+
+    p = predictor.add_parser("fit", help="fit (or add to --base) the head of one metric from measurements")
+    p.add_argument("--metric", required=True, help="metric name, optionally @dataset (e.g. pgd_accuracy@digits)")
+    p.add_argument("--data", default=None, help="CSV with columns arch,value (with --from-oracle: where to write it)")
+    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--base", default=None, help="existing checkpoint: keep its tasks, add/retrain this metric's head")
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--direction", choices=("max", "min"), default=None, help="for a new metric: better is max or min")
+    p.add_argument("--unit", default="", help="for a new metric: its unit")
+    p.add_argument("--ensemble", type=int, default=5)
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cv", type=int, default=0, help="also report K-fold cross-validated Kendall tau")
+    g = p.add_argument_group("measuring with the training oracle (--from-oracle)")
+    g.add_argument("--from-oracle", action="store_true", help="train --n-cells sampled cells and measure the metric")
+    g.add_argument("--dataset", default="digits")
+    g.add_argument("--data-root", default=None)
+    g.add_argument("--n-cells", type=int, default=30)
+    g.add_argument("--epochs", type=int, default=8)
+    g.add_argument("--channels", type=int, default=16)
+    g.add_argument("--cells-per-stage", type=int, default=2)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_predictor_fit)
+
+    p = predictor.add_parser("predict", help="predict every metric of a checkpoint for a list of cells")
+    p.add_argument("checkpoint")
+    p.add_argument("--cells", required=True, help="text file, one arch string per line")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_predictor_predict)
     return parser
 
 

@@ -1,5 +1,16 @@
-"""Multi-objective performance predictors (GNN over cell graphs, scikit-learn baselines).
+"""Multi-objective performance predictors over cell graphs.
 
-Filled by the predictor work (issue 3); the package exists now because the design card
-fixes the top-level layout and the distribution ships it.
+- :class:`GNNPredictor` — ensemble of dense-GIN cell encoders with one head per metric and
+  one embedding per (metric, dataset); differentiable on soft/noisy cells for guidance.
+- :class:`SklearnPredictor` — gradient boosting / random forest baselines, same interface.
+- :mod:`predictors.transfer` — the NB201 transfer prior (pretrained on the non-target tables).
+- :mod:`predictors.checkpoint` — versioned save/load.
 """
+
+from predictors.base import Prediction, Predictor, task_metric, task_name
+from predictors.baselines import SklearnPredictor
+from predictors.checkpoint import load_predictor, save_predictor
+from predictors.gnn_predictor import GNNConfig, GNNPredictor
+
+__all__ = ["GNNConfig", "GNNPredictor", "Prediction", "Predictor", "SklearnPredictor", "load_predictor",
+           "save_predictor", "task_metric", "task_name"]

@@ -1,0 +1,60 @@
+"""Classic regressors on one-hot cell encodings, behind the same interface as the GNN.
+
+The field's standard references (NASLib, BANANAS): gradient boosting and random forests
+on the flat per-edge one-hot vector. Spread comes from the model itself: the per-tree
+spread of a forest, and an ensemble of subsampled boosting models.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+
+from gennas.errors import GennasError
+from gennas.space.cell import Cell
+from gennas.space.space import CellSpace
+from predictors.base import Prediction, target_matrix
+
+KINDS = ("gbr", "rf")
+
+
+class SklearnPredictor:
+    def __init__(self, space: CellSpace, tasks: Sequence[str], kind: str = "gbr", seed: int = 0,
+                 n_models: int = 5) -> None:
+        if kind not in KINDS:
+            raise GennasError(f"unknown baseline {kind!r}; choose one of {KINDS}")
+        self.space, self.tasks, self.kind, self.seed, self.n_models = space, list(tasks), kind, seed, n_models
+        self.models: dict[str, list] = {}
+
+    def _features(self, cells: Sequence[Cell]) -> np.ndarray:
+        return np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.num_edges * len(self.space.ops)))
+
+    def fit(self, cells: Sequence[Cell], targets: dict[str, np.ndarray]) -> "SklearnPredictor":
+        y = target_matrix(cells, targets, self.tasks)
+        x = self._features(cells)
+        for j, task in enumerate(self.tasks):
+            rows = ~np.isnan(y[:, j])
+            if self.kind == "rf":
+                models = [RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=self.seed, n_jobs=1)]
+            else:
+                models = [GradientBoostingRegressor(n_estimators=200, learning_rate=0.05, max_depth=3, subsample=0.8,
+                                                    random_state=self.seed * 100 + i) for i in range(self.n_models)]
+            self.models[task] = [m.fit(x[rows], y[rows, j]) for m in models]
+        return self
+
+    def predict(self, cells: Sequence[Cell], tasks: Sequence[str] | None = None) -> dict[str, Prediction]:
+        x = self._features(cells)
+        out = {}
+        for task in tasks or self.tasks:
+            if task not in self.models:
+                raise GennasError(f"baseline has no fitted model for {task!r}; it predicts {list(self.models)}")
+            models = self.models[task]
+            if self.kind == "rf":
+                per_tree = np.stack([tree.predict(x) for tree in models[0].estimators_])
+                out[task] = Prediction(per_tree.mean(0), per_tree.std(0))
+            else:
+                preds = np.stack([m.predict(x) for m in models])
+                out[task] = Prediction(preds.mean(0), preds.std(0))
+        return out

@@ -1,0 +1,70 @@
+"""Versioned predictor checkpoints: weights plus everything needed to use them correctly.
+
+A checkpoint carries its space, task list, metric definitions, normalisation and
+config, so a predictor trained for one space or metric set can never be applied to
+another by accident; a wrong or damaged file gets one clear error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gennas.errors import GennasError
+from gennas.io import atomic_write
+from gennas.metrics.registry import Metric, get_metric, register_metric
+from gennas.space.space import CellSpace
+from predictors.gnn_predictor import GNNConfig, GNNPredictor
+
+FORMAT = "gennas-predictor"
+VERSION = 1
+
+
+def save_predictor(predictor: GNNPredictor, path: str | Path) -> Path:
+    metrics = {}
+    for task in predictor.tasks:
+        m = get_metric(task.split("@", 1)[0])
+        metrics[m.name] = {"direction": m.direction, "unit": m.unit, "source": m.source, "description": m.description}
+    space = predictor.space
+    payload = {
+        "format": FORMAT, "version": VERSION,
+        "space": {"name": space.name, "n_nodes": space.n_nodes, "ops": list(space.ops),
+                  "require_connected": space.require_connected},
+        "tasks": list(predictor.tasks), "metrics": metrics,
+        "normalization": {t: list(v) for t, v in predictor.normalization.items()},
+        "mixtures": predictor.mixtures, "config": predictor.config.to_dict(),
+        "members": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in predictor.members],
+    }
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_predictor(path: str | Path, device: str | None = None) -> GNNPredictor:
+    path = Path(path)
+    if not path.is_file():
+        raise GennasError(f"predictor checkpoint {path} not found; train one with `gennas predictor fit`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise GennasError(f"predictor checkpoint {path} is unreadable or corrupt ({type(exc).__name__}); "
+                          "retrain it with `gennas predictor fit`") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise GennasError(f"{path} is not a gennas predictor checkpoint")
+    if payload.get("version") != VERSION:
+        raise GennasError(f"predictor checkpoint {path} has version {payload.get('version')}, this gennas reads "
+                          f"version {VERSION}; retrain it with `gennas predictor fit`")
+    try:
+        for name, spec in payload["metrics"].items():
+            register_metric(Metric(name, spec["direction"], spec["unit"], spec["source"], spec["description"]))
+        s = payload["space"]
+        space = CellSpace(s["n_nodes"], tuple(s["ops"]), s["require_connected"], s["name"])
+        config = GNNConfig.from_dict({**payload["config"], **({"device": device} if device else {})})
+        config.ensemble = len(payload["members"])
+        predictor = GNNPredictor(space, payload["tasks"], config)
+        for member, state in zip(predictor.members, payload["members"]):
+            member.load_state_dict(state)
+        predictor.normalization = {t: (float(v[0]), float(v[1])) for t, v in payload["normalization"].items()}
+        predictor.mixtures = payload.get("mixtures", {})
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise GennasError(f"predictor checkpoint {path} is inconsistent ({exc}); retrain it with `gennas predictor fit`") from exc
+    return predictor

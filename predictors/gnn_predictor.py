@@ -1,0 +1,310 @@
+"""`GNNPredictor`: a deep ensemble of multi-head cell GNNs with a differentiable soft path.
+
+Design choices, each for a measured reason (see experiments/results/predictor.md):
+- one shared encoder, one head per task, and a loss that skips missing labels, so cheap
+  metrics measured on every cell (FLOPs, params, memory are free) shape the encoder that
+  the scarce accuracy labels then reuse;
+- MSE on per-task standardised targets plus a pairwise logistic ranking term, because a
+  search needs the order of cells more than their exact values;
+- batches drawn per task, so a task with 20 labels is not drowned by one with 15,625;
+- part of every batch is noised with the diffusion process (hard draws and soft
+  marginals at random t), so :meth:`predict_soft` is accurate on the noisy graphs that
+  guided sampling differentiates through;
+- an ensemble of independently initialised members: its spread is the uncertainty that
+  acquisition functions use.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+from tqdm.auto import tqdm
+
+from diffusion.schedule import OpNoiseSchedule
+from gennas.config import DictConfig
+from gennas.errors import GennasError
+from gennas.space.cell import Cell
+from gennas.space.space import CellSpace
+from predictors.base import Prediction, target_matrix
+from predictors.encoding import line_graph, node_inputs, one_hot_ops
+from predictors.gnn import MultiHeadNet, task_key
+
+
+#: Up to this many measured cells, a new dataset is fitted as a mix of the known ones.
+MIXTURE_MAX_CELLS = 50
+MIXTURE_PRIOR = 0.05
+
+
+@dataclass
+class GNNConfig(DictConfig):
+    """Size and training schedule of the ensemble (defaults fit a 2-core CPU in seconds)."""
+
+    config_kind = "predictor"
+
+    hidden: int = 64
+    layers: int = 4
+    ensemble: int = 5
+    steps: int = 800
+    batch_per_task: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    rank_weight: float = 1.0
+    noise_fraction: float = 0.25
+    seed: int = 0
+    device: str = "cpu"
+
+
+class GNNPredictor:
+    """Multi-task ensemble predictor over cells of one space."""
+
+    def __init__(self, space: CellSpace, tasks: Sequence[str], config: GNNConfig | None = None) -> None:
+        if not tasks:
+            raise GennasError("a predictor needs at least one task (metric) to predict")
+        self.space = space
+        self.tasks = list(dict.fromkeys(tasks))
+        self.config = config or GNNConfig()
+        self.device = torch.device(self.config.device)
+        self.schedule = OpNoiseSchedule(len(space.ops))
+        self.none_index = space.ops.index("none") if "none" in space.ops else None
+        self.adjacency = line_graph(space).to(self.device)
+        self.normalization: dict[str, tuple[float, float]] = {}
+        self.mixtures: dict[str, dict[str, float]] = {}  # few-shot tasks: weight of each known dataset
+        self.members: list[MultiHeadNet] = [self._new_member(i) for i in range(self.config.ensemble)]
+
+    # ------------------------------------------------------------------ model
+    @property
+    def in_features(self) -> int:
+        return 2 + len(self.space.ops)
+
+    def _new_member(self, index: int) -> MultiHeadNet:
+        torch.manual_seed(self.config.seed * 1000 + index)
+        return MultiHeadNet(self.in_features, self.tasks, self.config.hidden, self.config.layers).to(self.device)
+
+    def _forward(self, member: MultiHeadNet, ops: torch.Tensor, t: torch.Tensor, tasks: list[str]) -> torch.Tensor:
+        x, alive = node_inputs(ops, self.none_index)
+        return member(x, self.adjacency, alive, t, tasks)
+
+    # -------------------------------------------------------------- training
+    def fit(self, cells: Sequence[Cell], targets: dict[str, np.ndarray], progress: bool = False) -> "GNNPredictor":
+        """Train every member from scratch on all tasks (NaN targets are skipped)."""
+        y = target_matrix(cells, targets, self.tasks)
+        self._set_normalization(y, self.tasks)
+        self.members = [self._new_member(i) for i in range(self.config.ensemble)]
+        ops = one_hot_ops(self.space, cells).to(self.device)
+        self._train(ops, y, self.tasks, trainable=lambda name: True, seed=self.config.seed, progress=progress)
+        return self
+
+    def fit_task(self, task: str, cells: Sequence[Cell], values: np.ndarray | None, steps: int | None = None,
+                 lr: float | None = None, progress: bool = False) -> "GNNPredictor":
+        """Add or retrain one task on the frozen encoder; every other task's predictions stay exactly as they were.
+
+        A new metric gets a new head (and its dataset embedding). A new dataset of a known
+        metric (``accuracy@digits`` next to ``accuracy@cifar10``) reuses the metric's head and
+        starts from the mean of the known datasets' embeddings and normalisations; with
+        ``values`` of a few cells only that embedding is fitted (few-shot transfer), and with
+        no cells at all (``values=None``) the mean embedding is the zero-shot prediction.
+        """
+        metric = task.split("@", 1)[0]
+        siblings = [t for t in self.tasks if t.split("@", 1)[0] == metric and t != task]
+        new_head = task_key(metric) not in self.members[0].heads or not siblings
+        for i, member in enumerate(self.members):
+            torch.manual_seed(self.config.seed * 1000 + 500 + i)
+            if new_head and task_key(metric) in member.heads and task not in siblings:
+                del member.heads[task_key(metric)]  # retraining a metric that only this task uses
+            if task_key(task) in member.embeddings:
+                del member.embeddings[task_key(task)]
+            init = torch.stack([member.embeddings[task_key(s)] for s in siblings]).mean(0) if siblings and not new_head else None
+            member.add_task(task, init)
+        if task not in self.tasks:
+            self.tasks.append(task)
+        if new_head:
+            if values is None:
+                raise GennasError(f"metric {metric!r} is new to this predictor: give measured cells to fit it")
+            self._set_normalization(target_matrix(cells, {task: values}, [task]), [task])
+        else:
+            means, stds = zip(*(self.normalization[s] for s in siblings))
+            self.normalization[task] = (float(np.mean(means)), float(np.mean(stds)))
+        if values is None or len(cells) < 2:
+            return self
+        y = target_matrix(cells, {task: values}, [task])
+        ops = one_hot_ops(self.space, cells).to(self.device)
+        if not new_head and len(cells) <= MIXTURE_MAX_CELLS:
+            self._fit_mixture(task, siblings, ops, y, steps or 200)
+            return self
+        own = {f"heads.{task_key(metric)}."} if new_head else set()
+        own.add(f"embeddings.{task_key(task)}")
+        # An embedding alone is a handful of numbers: it needs a larger step than a network does.
+        lr = lr if lr is not None else (self.config.lr if new_head else 0.05)
+        self._train(ops, y, [task], trainable=lambda name: any(name.startswith(o) for o in own),
+                    seed=self.config.seed + 7919, steps=steps, lr=lr, progress=progress)
+        return self
+
+    def _fit_mixture(self, task: str, siblings: list[str], ops: torch.Tensor, y: np.ndarray, steps: int) -> None:
+        """Few-shot transfer: the new embedding is a softmax-weighted mix of the known datasets'.
+
+        With a handful of cells only the mixing weights (one fewer than the known datasets)
+        are fitted, under a Gaussian prior that pulls them to the uniform mix: enough freedom
+        to lean towards the most similar dataset, too little to overfit five points.
+        """
+        params, buffers, forward = self._stacked([task])
+        name = f"embeddings.{task_key(task)}"
+        known = torch.stack([params[f"embeddings.{task_key(s)}"].detach() for s in siblings], dim=1)  # (M, S, D)
+        for value in params.values():
+            value.requires_grad_(False)
+        mean, std = self.normalization[task]
+        target = ((torch.from_numpy(y).float().to(self.device) - mean) / std).expand(len(self.members), -1, -1)
+        batch = ops.expand(len(self.members), *ops.shape)
+        t = torch.zeros(len(self.members), ops.shape[0], device=self.device)
+        logits = torch.zeros(len(siblings), device=self.device, requires_grad=True)
+        optimizer = torch.optim.Adam([logits], lr=0.1)
+        for _ in range(steps):
+            params[name] = torch.einsum("s,msd->md", torch.softmax(logits, 0), known)
+            # Ranking only: the new dataset's scale is unknown until calibrated below.
+            loss = self._loss(forward(params, buffers, batch, t), target, mse_weight=0.0) / len(self.members)
+            loss = loss + MIXTURE_PRIOR * (logits ** 2).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        weights = torch.softmax(logits.detach(), 0)
+        with torch.no_grad():
+            for i, member in enumerate(self.members):
+                member.embeddings[task_key(task)].copy_(weights @ known[i])
+            standardised = torch.stack([self._forward(m, ops, t[0], [task]) for m in self.members]).mean(0)
+        self.mixtures[task] = dict(zip(siblings, weights.tolist()))
+        # Calibrate the scale: least squares of the measured values on the standardised predictions.
+        x, values = standardised.view(-1).cpu().numpy(), y[:, 0]
+        if len(values) >= 3 and x.std() > 1e-9:
+            slope, intercept = np.polyfit(x, values, 1)
+            if slope > 0:
+                self.normalization[task] = (float(intercept), float(slope))
+
+    def _set_normalization(self, y: np.ndarray, tasks: Sequence[str]) -> None:
+        for j, task in enumerate(tasks):
+            col = y[:, j][~np.isnan(y[:, j])]
+            std = float(col.std()) if len(col) > 1 else 1.0
+            self.normalization[task] = (float(col.mean()), std if std > 1e-12 else 1.0)
+
+    def _stacked(self, tasks: list[str]):
+        """The ensemble as one function of stacked weights, so a step trains all members at once."""
+        params, buffers = stack_module_state(self.members)
+        template = copy.deepcopy(self.members[0]).to("meta")
+
+        def one(p, b, ops, t):
+            x, alive = node_inputs(ops, self.none_index)
+            return functional_call(template, (p, b), (x, self.adjacency, alive, t, tasks))
+
+        return params, buffers, vmap(one)
+
+    def _train(self, ops: torch.Tensor, y: np.ndarray, tasks: list[str], trainable, seed: int,
+               steps: int | None = None, lr: float | None = None, progress: bool = False) -> None:
+        cfg = self.config
+        steps = steps or cfg.steps
+        lr = lr or cfg.lr
+        gen = torch.Generator().manual_seed(seed)
+        mean = torch.tensor([self.normalization[t][0] for t in tasks], device=self.device)
+        std = torch.tensor([self.normalization[t][1] for t in tasks], device=self.device)
+        target = (torch.from_numpy(y).float().to(self.device) - mean) / std
+        labelled = [torch.from_numpy(np.flatnonzero(~np.isnan(y[:, j]))) for j in range(len(tasks))]
+        params, buffers, forward = self._stacked(tasks)
+        for name, value in params.items():
+            value.requires_grad_(trainable(name))
+        leaves = [v for v in params.values() if v.requires_grad]
+        optimizer = torch.optim.AdamW(leaves, lr=lr, weight_decay=cfg.weight_decay, foreach=True)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+        m = len(self.members)
+        for _ in tqdm(range(steps), desc="training predictor", disable=not progress, leave=False):
+            # Each member draws its own rows: the ensemble's spread then reflects data order too.
+            rows = torch.stack([
+                torch.cat([idx[torch.randint(len(idx), (min(cfg.batch_per_task, len(idx)),), generator=gen)]
+                           for idx in labelled]) for _ in range(m)])
+            batch, t = self._noised(ops[rows.flatten()], gen)
+            pred = forward(params, buffers, batch.view(m, -1, *batch.shape[1:]), t.view(m, -1))
+            loss = self._loss(pred, target[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        with torch.no_grad():
+            for i, member in enumerate(self.members):
+                for name, value in params.items():
+                    member.get_parameter(name).copy_(value[i])
+
+    def _noised(self, clean: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise a random ``noise_fraction`` of the batch: half hard draws, half soft marginals."""
+        b = clean.shape[0]
+        t = torch.zeros(b, device=self.device)
+        noisy = torch.rand(b, generator=gen) < self.config.noise_fraction
+        if not noisy.any():
+            return clean, t
+        t_noisy = torch.rand(int(noisy.sum()), generator=gen).to(self.device)
+        t[noisy] = t_noisy
+        soft = self.schedule.marginal(clean[noisy], t_noisy)
+        hard = self.schedule.sample(clean[noisy], t_noisy, generator=gen)
+        use_soft = (torch.rand(len(t_noisy), generator=gen) < 0.5).view(-1, 1, 1).to(self.device)
+        out = clean.clone()
+        out[noisy] = torch.where(use_soft, soft, hard)
+        return out, t
+
+    def _loss(self, pred: torch.Tensor, target: torch.Tensor, mse_weight: float = 1.0) -> torch.Tensor:
+        """Per-member loss summed over members (their weights are disjoint): (M, B, T) inputs."""
+        m = pred.shape[0]
+        mask = ~torch.isnan(target)
+        safe = torch.where(mask, target, torch.zeros_like(target))
+        mse = ((pred - safe) ** 2 * mask).sum() / mask.sum().clamp_min(1)
+        mse = mse_weight * mse
+        if self.config.rank_weight <= 0:
+            return m * mse
+        # Pairwise logistic ranking within each task: every labelled pair, ordered by the truth.
+        diff_true = safe.unsqueeze(-2) - safe.unsqueeze(-3)  # (M, B, B, T): y_j - y_i
+        diff_pred = pred.unsqueeze(-2) - pred.unsqueeze(-3)
+        pair_mask = mask.unsqueeze(-2) & mask.unsqueeze(-3) & (diff_true.abs() > 1e-3)
+        rank = torch.nn.functional.softplus(-torch.sign(diff_true) * diff_pred)
+        rank = (rank * pair_mask).sum() / pair_mask.sum().clamp_min(1)
+        return m * (mse + self.config.rank_weight * rank)
+
+    # ------------------------------------------------------------- inference
+    def predict(self, cells: Sequence[Cell], tasks: Sequence[str] | None = None, batch_size: int = 2048) -> dict[str, Prediction]:
+        """Ensemble mean and spread per task for clean cells, in the metric's own units."""
+        tasks = self._check_tasks(tasks)
+        ops = one_hot_ops(self.space, cells).to(self.device)
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, len(cells), batch_size):
+                part = ops[start:start + batch_size]
+                t = torch.zeros(len(part), device=self.device)
+                chunks.append(self._member_outputs(part, t, tasks))
+        if not chunks:
+            return {task: Prediction(np.empty(0), np.empty(0)) for task in tasks}
+        stacked = torch.cat(chunks, dim=1)  # (M, N, T)
+        mean, std = stacked.mean(0).cpu().numpy(), stacked.std(0, unbiased=False).cpu().numpy()
+        return {task: Prediction(mean[:, j], std[:, j]) for j, task in enumerate(tasks)}
+
+    def predict_soft(self, ops: torch.Tensor, t: torch.Tensor, tasks: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable (mean, std) of shape (B, T) for op distributions (B, E, K) at times t (B,)."""
+        tasks = self._check_tasks(tasks)
+        expected = (self.space.num_edges, len(self.space.ops))
+        if ops.dim() != 3 or tuple(ops.shape[1:]) != expected:
+            raise GennasError(f"soft cells must have shape (B, {expected[0]}, {expected[1]}), got {tuple(ops.shape)}")
+        stacked = self._member_outputs(ops.to(self.device), t.to(self.device), tasks)
+        return stacked.mean(0), stacked.std(0, unbiased=False)
+
+    def _member_outputs(self, ops: torch.Tensor, t: torch.Tensor, tasks: list[str]) -> torch.Tensor:
+        """(M, B, T) predictions of every member, in original units."""
+        scale = torch.tensor([self.normalization[task][1] for task in tasks], device=self.device)
+        shift = torch.tensor([self.normalization[task][0] for task in tasks], device=self.device)
+        return torch.stack([self._forward(m, ops, t, tasks) for m in self.members]) * scale + shift
+
+    def _check_tasks(self, tasks: Sequence[str] | None) -> list[str]:
+        tasks = list(tasks) if tasks is not None else list(self.tasks)
+        missing = [t for t in tasks if t not in self.tasks or t not in self.normalization]
+        if missing:
+            raise GennasError(f"predictor has no trained head for {missing}; it predicts {self.tasks}")
+        return tasks
+
+    def copy(self) -> "GNNPredictor":
+        return copy.deepcopy(self)
