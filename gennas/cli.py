@@ -172,6 +172,24 @@ def _cmd_predictor_predict(args: argparse.Namespace) -> None:
         for r in rows))
 
 
+def _cmd_generator_train(args: argparse.Namespace) -> None:
+    from diffusion.commands import train_generator
+
+    _emit(train_generator(args.space, args.out, args.steps, args.cells, args.seed, progress=not args.json), args.json)
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from diffusion.commands import run_generate
+
+    result = run_generate(args.space, args.objectives, args.n, args.dataset, args.constraint, args.guidance,
+                          args.seed, args.predictor, args.generator)
+    _emit(result["cells"], args.json, human=lambda rows: "\n".join(
+        ("* " if r["pareto"] else "  ") + r["arch"] + "  " + "  ".join(
+            f"{k}={v:.4g}" for k, v in r.items() if k not in ("arch", "pareto") and not k.endswith("_std"))
+        for r in rows) + f"\n{len(rows)} cells ({sum(r['pareto'] for r in rows)} on the Pareto front, marked *); "
+        f"{result['satisfied_before_filter']:.0%} of {result['sampled']} sampled met the constraints")
+
+
 # ------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gennas", description="Generate, train and compare neural architectures.")
@@ -229,6 +247,31 @@ def build_parser() -> argparse.ArgumentParser:
     _network_args(p, {"channels": 16, "cells_per_stage": 2})
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("generate", help="generate cells near the Pareto front with guided graph diffusion")
+    p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
+    p.add_argument("--objectives", default="accuracy:max,flops:min", help="METRIC:max|min,... (default %(default)s)")
+    p.add_argument("--n", type=int, default=100, help="distinct cells to return (default %(default)s)")
+    p.add_argument("--dataset", default=None, help="nb201 target whose transfer prior guides accuracy "
+                                                   "(cifar10, cifar100, ImageNet16-120; its own table is never used)")
+    p.add_argument("--constraint", action="append", default=[], help="hard limit, e.g. 'flops<=100' (repeatable)")
+    p.add_argument("--guidance", type=float, default=1.0, help="guidance scale; 0 samples unguided (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--predictor", default=None, help="predictor checkpoint (default for nb201: the transfer prior)")
+    p.add_argument("--generator", default=None, help="generator checkpoint (default: diffusion/weights/<space>.pt)")
+    p.add_argument("--json", action="store_true", help="print a JSON list: arch, objective values, pareto")
+    p.set_defaults(func=_cmd_generate)
+
+    generator = sub.add_parser("generator", help="train the graph diffusion generator").add_subparsers(
+        dest="generator_command", required=True, metavar="ACTION")
+    p = generator.add_parser("train", help="train on every cell of a listable space, or on sampled cells")
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--out", default=None, help="checkpoint (default: diffusion/weights/<space>.pt)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 3000)")
+    p.add_argument("--cells", type=int, default=20000, help="sampled training cells for spaces too large to list")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_generator_train)
 
     predictor = sub.add_parser("predictor", help="train and use performance predictors").add_subparsers(
         dest="predictor_command", required=True, metavar="ACTION")

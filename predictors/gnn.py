@@ -28,8 +28,8 @@ def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
-class CellEncoder(nn.Module):
-    """Maps node features (B, N, F), alive weights (B, N) and times (B,) to a cell embedding (B, H)."""
+class GraphTrunk(nn.Module):
+    """Message passing: node features (B, N, F), alive weights (B, N), times (B,) -> node states (B, N, H)."""
 
     def __init__(self, in_features: int, hidden: int = 64, layers: int = 4) -> None:
         super().__init__()
@@ -39,9 +39,9 @@ class CellEncoder(nn.Module):
         self.forward_convs = nn.ModuleList(DenseGINConv(_mlp(hidden, hidden), train_eps=True) for _ in range(layers))
         self.backward_convs = nn.ModuleList(DenseGINConv(_mlp(hidden, hidden), train_eps=True) for _ in range(layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
-        self.readout = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
 
-    def forward(self, x: torch.Tensor, adjacency: torch.Tensor, alive: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def node_states(self, x: torch.Tensor, adjacency: torch.Tensor, alive: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Per-node hidden states (B, N, H) after message passing (the denoiser reads these)."""
         # adjacency[i, j] = 1 when node i feeds node j; gate both ends by how alive they are.
         gated = adjacency.unsqueeze(0) * alive.unsqueeze(2) * alive.unsqueeze(1)
         incoming = gated.transpose(1, 2)  # row j collects its predecessors
@@ -49,6 +49,17 @@ class CellEncoder(nn.Module):
         for fwd, bwd, norm in zip(self.forward_convs, self.backward_convs, self.norms):
             message = fwd(h, incoming, add_loop=False) + bwd(h, gated, add_loop=False)
             h = norm(h + torch.nn.functional.silu(message))
+        return h
+
+class CellEncoder(GraphTrunk):
+    """The trunk plus a readout (output node + alive-weighted mean) to one cell embedding (B, H)."""
+
+    def __init__(self, in_features: int, hidden: int = 64, layers: int = 4) -> None:
+        super().__init__(in_features, hidden, layers)
+        self.readout = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor, alive: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h = self.node_states(x, adjacency, alive, t)
         weights = alive / alive.sum(dim=1, keepdim=True).clamp_min(1e-6)
         pooled = (h * weights.unsqueeze(-1)).sum(dim=1)
         return self.readout(torch.cat([h[:, -1], pooled], dim=-1))

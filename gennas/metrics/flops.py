@@ -92,3 +92,22 @@ def analytic_flops_params(cell: Cell, config: NetworkConfig = NetworkConfig()) -
     flops += c3 * config.num_classes + config.num_classes
     params += c3 * config.num_classes + config.num_classes
     return flops / 1e6, params / 1e6
+
+
+def per_op_costs(ops: tuple[str, ...], n_edges: int, config: NetworkConfig = NetworkConfig()) -> dict[str, tuple[float, list[float]]]:
+    """FLOPs and params as ``base + sum over edges of cost[op]``: exact, because both are additive.
+
+    Returned per metric as ``(base, [cost of each op in ops order])``. Being linear in the
+    per-edge op one-hots, this extends to soft op distributions, which is what lets
+    generation follow exact cost gradients instead of a learned approximation.
+    """
+    n_nodes = int(round((1 + (1 + 8 * n_edges) ** 0.5) / 2))
+    empty = Cell(("none",) * n_edges)
+    base = analytic_flops_params(empty, config)
+    out: dict[str, tuple[float, list[float]]] = {"flops": (base[0], []), "params": (base[1], [])}
+    for op in ops:
+        single = Cell((op,) + ("none",) * (n_edges - 1)) if n_nodes > 1 else empty
+        value = analytic_flops_params(single, config)
+        out["flops"][1].append(value[0] - base[0])
+        out["params"][1].append(value[1] - base[1])
+    return out

@@ -1,0 +1,173 @@
+"""Guided generation: turn objectives and constraints into a score, sample, filter, rank.
+
+Each metric is evaluated on (noisy) graphs by the best available differentiable model:
+FLOPs and params by their exact linear form over per-edge ops, every other metric by
+the noise-aware predictor's head. Each sample in a chain carries its own preference
+vector, so one batch spreads along the front. After sampling, constraints on cost
+metrics are checked exactly and on the rest by the predictor's mean, and only samples
+that satisfy them are kept; the report says how many satisfied them before filtering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from diffusion.model import CellDiffusion
+from diffusion.objectives import Constraint, Objective, chebyshev
+from gennas.errors import GennasError
+from gennas.metrics.costs import cell_costs
+from gennas.metrics.flops import per_op_costs
+from gennas.nn.network import NetworkConfig
+from gennas.space.cell import Cell
+from predictors.gnn_predictor import GNNPredictor
+
+EXACT_LINEAR = ("flops", "params")
+EXACT_METRICS = ("flops", "params", "memory_bytes")
+UTOPIA_SHIFT = 3.0  # the ideal point sits 3 standard deviations beyond the mean of each objective
+PENALTY = 5.0
+
+
+def resolve_task(predictor: GNNPredictor | None, metric: str, dataset: str | None) -> str:
+    """The predictor task that answers ``metric`` (``accuracy`` -> ``accuracy@cifar10`` when asked for cifar10)."""
+    tasks = predictor.tasks if predictor is not None else []
+    for candidate in ([f"{metric}@{dataset}"] if dataset else []) + [metric]:
+        if candidate in tasks:
+            return candidate
+    matches = [t for t in tasks if t.split("@", 1)[0] == metric]
+    if len(matches) == 1:
+        return matches[0]
+    hint = f"; it predicts {tasks}" if predictor is not None else ""
+    raise GennasError(f"no predictor head for {metric!r}{f' on {dataset}' if dataset else ''}{hint}. "
+                      "Pass --predictor CKPT trained for it (gennas predictor fit), or pick other objectives")
+
+
+@dataclass
+class MetricModel:
+    """Differentiable estimates of metrics on op distributions (B, E, K) at times t (B,)."""
+
+    predictor: GNNPredictor | None
+    network: NetworkConfig
+    dataset: str | None
+    ops: tuple[str, ...]
+    num_edges: int
+    _linear: dict = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._linear = {m: (b, torch.tensor(c)) for m, (b, c) in per_op_costs(self.ops, self.num_edges, self.network).items()}
+
+    def scale(self, metric: str) -> tuple[float, float]:
+        """A (centre, spread) for normalising the metric, from the predictor or the linear form."""
+        if metric in self._linear:
+            base, coef = self._linear[metric]
+            mean = base + self.num_edges * float(coef.mean())
+            return mean, max(float(coef.std()) * self.num_edges ** 0.5, 1e-9)
+        task = resolve_task(self.predictor, metric, self.dataset)
+        return self.predictor.normalization[task]
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, metrics: list[str]) -> torch.Tensor:
+        """(B, len(metrics)) estimates."""
+        columns: dict[str, torch.Tensor] = {}
+        learned = [m for m in metrics if m not in self._linear]
+        if learned:
+            tasks = [resolve_task(self.predictor, m, self.dataset) for m in learned]
+            mean, _ = self.predictor.predict_soft(x, t, tasks)
+            columns.update({m: mean[:, j] for j, m in enumerate(learned)})
+        for m in metrics:
+            if m in self._linear:
+                base, coef = self._linear[m]
+                columns[m] = base + (x * coef).sum(dim=(1, 2))
+        return torch.stack([columns[m] for m in metrics], dim=1)
+
+
+class ParetoGuide:
+    """Score = -(smooth Chebyshev distance to the utopia point) - constraint penalties; higher is better."""
+
+    def __init__(self, model: MetricModel, objectives: list[Objective], constraints: list[Constraint]) -> None:
+        self.model, self.objectives, self.constraints = model, objectives, constraints
+        self.metrics = list(dict.fromkeys([o.metric for o in objectives] + [c.metric for c in constraints]))
+        scales = [model.scale(m) for m in self.metrics]
+        self.centre = torch.tensor([s[0] for s in scales])
+        self.spread = torch.tensor([s[1] for s in scales])
+        self.sign = torch.tensor([1.0 if o.direction == "min" else -1.0 for o in objectives])
+        self.weights: torch.Tensor | None = None
+
+    def start_chain(self, n: int, generator: torch.Generator) -> None:
+        """Draw one preference vector per sample (flat Dirichlet) for the chain about to run."""
+        gamma = -torch.log(torch.rand(n, len(self.objectives), generator=generator).clamp_min(1e-12))
+        self.weights = gamma / gamma.sum(dim=1, keepdim=True)
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        values = self.model(x, t, self.metrics)
+        z = (values - self.centre) / self.spread
+        losses = self.sign * z[:, : len(self.objectives)] + UTOPIA_SHIFT
+        score = -chebyshev(losses.clamp_min(0), self.weights)
+        for c in self.constraints:
+            j = self.metrics.index(c.metric)
+            score = score - PENALTY * c.violation(values[:, j]) / self.spread[j]
+        return score
+
+
+def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints: list[Constraint], n: int,
+             predictor: GNNPredictor | None, network: NetworkConfig, dataset: str | None = None,
+             guidance: float = 1.0, seed: int = 0, max_rounds: int = 10) -> dict:
+    """Sample until ``n`` distinct cells meet every constraint (or rounds run out); rank them.
+
+    Returns ``{"cells": [...], "sampled": int, "satisfied_before_filter": float}``; each cell
+    row has ``arch``, a value per objective (exact for FLOPs/params/memory, else the
+    predictor's mean with ``<metric>_std``), and ``pareto``.
+    """
+    model = MetricModel(predictor, network, dataset, diffusion.space.ops, diffusion.space.num_edges)
+    guide = ParetoGuide(model, objectives, constraints)
+    metrics = guide.metrics
+    for m in metrics:  # fail before sampling if a metric has no model
+        model.scale(m)
+    kept: dict[str, dict] = {}
+    sampled = satisfied = 0
+    for round_ in range(max_rounds):
+        if len(kept) >= n:
+            break
+        cells = diffusion.sample(n, seed=seed * 1000 + round_, guide=guide if guidance > 0 else None, scale=guidance)
+        rows = describe(cells, metrics, predictor, network, dataset)
+        for cell, row in zip(cells, rows):
+            if cell.canonical in kept:
+                continue
+            sampled += 1
+            if all(c.satisfied(row[c.metric]) for c in constraints):
+                satisfied += 1
+                if len(kept) < n:
+                    kept[cell.canonical] = row
+    rows = list(kept.values())
+    mark_pareto(rows, objectives)
+    return {"cells": rows, "sampled": sampled, "satisfied_before_filter": satisfied / max(sampled, 1)}
+
+
+def describe(cells: list[Cell], metrics: list[str], predictor: GNNPredictor | None, network: NetworkConfig,
+             dataset: str | None) -> list[dict]:
+    """Per-cell values: exact costs where computable, predictor mean and spread otherwise."""
+    rows = [{"arch": c.to_string()} for c in cells]
+    learned = [m for m in metrics if m not in EXACT_METRICS]
+    if learned and cells:
+        tasks = [resolve_task(predictor, m, dataset) for m in learned]
+        predictions = predictor.predict(cells, tasks)
+        for m, task in zip(learned, tasks):
+            for row, mean, std in zip(rows, predictions[task].mean, predictions[task].std):
+                row[m], row[f"{m}_std"] = float(mean), float(std)
+    exact = [m for m in metrics if m in EXACT_METRICS]
+    if exact:
+        for row, cell in zip(rows, cells):
+            costs = cell_costs(cell, network)
+            row.update({m: float(costs[m]) for m in exact})
+    return rows
+
+
+def mark_pareto(rows: list[dict], objectives: list[Objective]) -> None:
+    if not rows:
+        return
+    f = np.array([[r[o.metric] * (-1 if o.direction == "max" else 1) for o in objectives] for r in rows])
+    front = set(NonDominatedSorting().do(f, only_non_dominated_front=True).tolist())
+    for i, row in enumerate(rows):
+        row["pareto"] = i in front
