@@ -187,7 +187,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         ("* " if r["pareto"] else "  ") + r["arch"] + "  " + "  ".join(
             f"{k}={v:.4g}" for k, v in r.items() if k not in ("arch", "pareto") and not k.endswith("_std"))
         for r in rows) + f"\n{len(rows)} cells ({sum(r['pareto'] for r in rows)} on the Pareto front, marked *); "
-        f"{result['satisfied_before_filter']:.0%} of {result['sampled']} sampled met the constraints")
+        f"{result['satisfied_before_filter']:.0%} of {result['sampled']} sampled met the constraints"
+        + (f"\nnote: {result['note']}" if "note" in result else ""))
 
 
 # ------------------------------------------------------------------- parser
