@@ -100,6 +100,28 @@ class ParetoGuide:
         gamma = -torch.log(torch.rand(n, len(self.objectives), generator=generator).clamp_min(1e-12))
         self.weights = gamma / gamma.sum(dim=1, keepdim=True)
 
+    def lookahead(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Exact score change for switching each edge to each op: (B, E, K).
+
+        This is the quantity a gradient only approximates to first order; evaluating it
+        costs E*K predictor calls per sample, affordable for cell spaces.
+        """
+        b, e, k = x.shape
+        eye = torch.eye(k, dtype=x.dtype)
+        # candidates[b, i, j] = x[b] with edge i set to op j
+        candidates = x.unsqueeze(1).unsqueeze(1).repeat(1, e, k, 1, 1)
+        idx = torch.arange(e)
+        candidates[:, idx, :, idx, :] = eye.expand(e, k, k).unsqueeze(0).expand(b, e, k, k).permute(1, 0, 2, 3)
+        flat = candidates.view(b * e * k, e, k)
+        weights = self.weights
+        self.weights = weights.repeat_interleave(e * k, dim=0)
+        try:
+            with torch.no_grad():
+                scores = self(flat, t.repeat_interleave(e * k)).view(b, e, k)
+        finally:
+            self.weights = weights
+        return scores - scores.mean(dim=2, keepdim=True)
+
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         values = self.model(x, t, self.metrics)
         z = (values - self.centre) / self.spread
