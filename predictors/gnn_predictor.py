@@ -4,7 +4,7 @@ Design choices, each for a measured reason (see experiments/results/predictor.md
 - one shared encoder, one head per task, and a loss that skips missing labels, so cheap
   metrics measured on every cell (FLOPs, params, memory are free) shape the encoder that
   the scarce accuracy labels then reuse;
-- MSE on per-task standardised targets plus a pairwise logistic ranking term, because a
+- MSE on per-task standardised targets plus a pairwise gap-hinge ranking term, because a
   search needs the order of cells more than their exact values;
 - batches drawn per task, so a task with 20 labels is not drowned by one with 15,625;
 - part of every batch is noised with the diffusion process (hard draws and soft
@@ -259,11 +259,15 @@ class GNNPredictor:
         mse = mse_weight * mse
         if self.config.rank_weight <= 0:
             return m * mse
-        # Pairwise logistic ranking within each task: every labelled pair, ordered by the truth.
+        # Pairwise gap hinge within each task: a labelled pair costs only while its predicted
+        # gap is smaller than the true gap (or reversed). Unlike a logistic pair loss it stops
+        # pushing at the truth, so it sharpens ranking without inflating the scale: with the
+        # logistic loss the best cells were predicted ~4 points too high and cost heads
+        # stalled at R^2 0.982; with this one ~1.3 points and 0.991, at the same Kendall tau.
         diff_true = safe.unsqueeze(-2) - safe.unsqueeze(-3)  # (M, B, B, T): y_j - y_i
         diff_pred = pred.unsqueeze(-2) - pred.unsqueeze(-3)
         pair_mask = mask.unsqueeze(-2) & mask.unsqueeze(-3) & (diff_true.abs() > 1e-3)
-        rank = torch.nn.functional.softplus(-torch.sign(diff_true) * diff_pred)
+        rank = torch.relu(diff_true.abs() - torch.sign(diff_true) * diff_pred)
         rank = (rank * pair_mask).sum() / pair_mask.sum().clamp_min(1)
         return m * (mse + self.config.rank_weight * rank)
 
