@@ -8,7 +8,7 @@ import numpy as np
 
 from diffusion.guidance import generate
 from diffusion.model import CellDiffusion, DiffusionConfig
-from diffusion.objectives import parse_constraint, parse_objectives
+from gennas.objectives import parse_constraint, parse_objectives
 from gennas.bench.nb201 import canonical_dataset
 from gennas.bench.tabular import nb201_network
 from gennas.errors import GennasError
@@ -44,7 +44,7 @@ def train_generator(space_name: str, out: str | Path | None = None, steps: int |
 
 
 def run_generate(space_name: str, objectives: str, n: int, dataset: str | None = None, constraints: list[str] = (),
-                 guidance: float = 1.0, seed: int = 0, predictor_path: str | None = None,
+                 guidance: float = 30.0, seed: int = 0, predictor_path: str | None = None,
                  generator: str | None = None) -> dict:
     """Parse the request, pick the generator and predictor, generate, and report."""
     if n < 1:

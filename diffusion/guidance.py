@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from diffusion.model import CellDiffusion
-from diffusion.objectives import Constraint, Objective, chebyshev
+from gennas.objectives import Constraint, Objective, minimisation_matrix, pareto_indices
 from gennas.errors import GennasError
 from gennas.metrics.costs import cell_costs
 from gennas.metrics.flops import per_op_costs
@@ -43,6 +41,11 @@ def resolve_task(predictor: GNNPredictor | None, metric: str, dataset: str | Non
     hint = f"; it predicts {tasks}" if predictor is not None else ""
     raise GennasError(f"no predictor head for {metric!r}{f' on {dataset}' if dataset else ''}{hint}. "
                       "Pass --predictor CKPT trained for it (gennas predictor fit), or pick other objectives")
+
+
+def chebyshev(values: torch.Tensor, weights: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
+    """Smooth max over objectives of ``weight * normalised loss``; (B, J) -> (B,). Lower is better."""
+    return temperature * torch.logsumexp(weights * values / temperature, dim=1)
 
 
 @dataclass
@@ -187,9 +190,6 @@ def describe(cells: list[Cell], metrics: list[str], predictor: GNNPredictor | No
 
 
 def mark_pareto(rows: list[dict], objectives: list[Objective]) -> None:
-    if not rows:
-        return
-    f = np.array([[r[o.metric] * (-1 if o.direction == "max" else 1) for o in objectives] for r in rows])
-    front = set(NonDominatedSorting().do(f, only_non_dominated_front=True).tolist())
+    front = set(pareto_indices(minimisation_matrix(rows, objectives)).tolist()) if rows else set()
     for i, row in enumerate(rows):
         row["pareto"] = i in front

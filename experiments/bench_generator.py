@@ -11,7 +11,7 @@ Parts (one run; the NB201 target table is used only to score samples):
   constraints  share of samples meeting flops<=X before and after filtering.
   large        dag6: FLOPs-guided vs unguided samples, and flops<=X satisfaction.
 
-    python experiments/bench_generator.py [--target cifar10] [--seeds 5] [--scales 1,2,4]
+    python experiments/bench_generator.py [--target cifar10] [--seeds 3] [--scales 10,30]
 """
 
 from __future__ import annotations
@@ -24,20 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pymoo.indicators.hv import HV
-from pymoo.indicators.igd_plus import IGDPlus
-from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from diffusion.commands import generator_path, run_generate
 from diffusion.guidance import MetricModel, ParetoGuide, generate
 from diffusion.model import CellDiffusion, DiffusionConfig, op_marginals
-from diffusion.objectives import parse_constraint, parse_objectives
+from gennas.objectives import parse_constraint, parse_objectives
 from gennas.bench.nb201 import canonical_dataset, load_table
-from gennas.bench.tabular import nb201_network
 from gennas.io import write_json, write_text
-from gennas.metrics import CostTable
 from gennas.nn import NetworkConfig
 from gennas.provenance import provenance, provenance_markdown
+from gennas.search.indicators import nb201_reference
 from gennas.space import Cell, get_space, nb201_space
 
 
@@ -99,24 +95,16 @@ def guidance(target: str, seeds: int, scales: list[float], accuracy, index) -> d
 
 
 def pareto(target: str, seeds: int, scales: list[float], accuracy, index) -> dict:
-    space = nb201_space()
-    flops_all = CostTable.load_or_build(space, nb201_network(target)).values["flops"]
-    cells = list(load_table().archs)
-    flops = np.array([flops_all[space.ordinal(Cell.from_string(a))] for a in cells])
-    points = np.column_stack([100 - accuracy, flops])
-    front = points[NonDominatedSorting().do(points, only_non_dominated_front=True)]
-    ref = np.array([front[:, 0].min() + 10, 1.05 * flops.max()])
-    hv = HV(ref_point=ref)
-    true_hv = hv(front)
-    igd = IGDPlus(front)
-    out = {"reference_point": ref.tolist(), "true_front_size": len(front)}
+    objectives = parse_objectives("accuracy:max,flops:min")
+    reference = nb201_reference(target, objectives)  # scoring only: the generator never sees it
+    out = {"reference_point": [-reference.ref_point[0], reference.ref_point[1]], "true_front_size": len(reference.front)}
     for scale in [0.0, *scales]:
         ratios, igds = [], []
         for seed in range(seeds):
             result = run_generate("nb201", "accuracy:max,flops:min", 100, dataset=target, guidance=scale, seed=seed)
-            sample = np.array([[100 - accuracy[index[r["arch"]]], r["flops"]] for r in result["cells"]])
-            ratios.append(float(hv(sample)) / true_hv)
-            igds.append(float(igd(sample)))
+            rows = [{"accuracy": float(accuracy[index[r["arch"]]]), "flops": r["flops"]} for r in result["cells"]]
+            ratios.append(reference.hv_ratio(rows))
+            igds.append(reference.igd_plus(rows))
         out[str(scale)] = {"hv_ratio": [float(np.mean(ratios)), float(np.std(ratios))],
                            "igd_plus": [float(np.mean(igds)), float(np.std(igds))]}
         log(f"pareto {scale}: hv ratio {out[str(scale)]['hv_ratio'][0]:.4f}")
@@ -173,8 +161,8 @@ def markdown(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="cifar10")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--scales", default="1,2,4", help="guidance scales compared with unguided")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--scales", default="10,30", help="guidance scales compared with unguided")
     parser.add_argument("--parts", default="sampling,guidance,pareto,constraints,large")
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()

@@ -4,6 +4,9 @@ Contract forms (kept stable; extend, never rename):
   gennas cost nb201 "<arch>" --json
   gennas query nb201 "<arch>" --dataset cifar10 --json
   gennas train "<arch>" --dataset digits --epochs E --json
+  gennas search --space nb201 --dataset cifar10 --method M --budget B --seeds S --seed K
+                --prior {none,transfer} --objectives accuracy:max[,flops:min] --out DIR --json
+  gennas compare --methods ours,rea,random (same options)
 Every command prints JSON with ``--json`` and a short human summary otherwise. A
 :class:`GennasError` is printed as one ``error:`` line (exit code 2), never a traceback.
 """
@@ -190,6 +193,71 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         f"{result['satisfied_before_filter']:.0%} of {result['sampled']} sampled met the constraints"
         + (f"\nnote: {result['note']}" if "note" in result else ""))
 
+def _search_spec(args: argparse.Namespace):
+    from gennas.search.commands import parse_options
+    from gennas.search.runner import SearchSpec
+
+    return SearchSpec(space=args.space, dataset=args.dataset, budget=args.budget, seeds=args.seeds, seed=args.seed,
+                      prior=args.prior, objectives=args.objectives, options=parse_options(args.option),
+                      epochs=args.epochs)
+
+
+def _search_backend(args: argparse.Namespace):
+    from gennas.search.backends import get_backend
+
+    return get_backend(args.backend, args.ray_address)
+
+
+def _search_human(payload: dict) -> str:
+    from gennas.objectives import parse_objectives
+    from gennas.search.report import markdown_table
+
+    return markdown_table(payload["summary"], parse_objectives(payload["settings"]["objectives"]))
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+    from gennas.search.commands import parse_methods, run_methods, runs_json
+
+    method = parse_methods(args.method)
+    if len(method) != 1:
+        raise GennasError("gennas search runs one --method; use gennas compare --methods A,B for several")
+    payload = run_methods(_search_spec(args), method, args.out, backend=_search_backend(args),
+                          progress=not args.json, wandb=args.wandb)
+    summary = payload["summary"]
+    payload["runs"] = runs_json(payload["runs"][method[0]])
+    payload["summary"] = summary[method[0]]
+    _emit(payload, args.json, lambda p: _search_human({**p, "summary": summary}))
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from gennas.search.commands import parse_methods, run_methods, runs_json
+
+    methods = parse_methods(args.methods)
+    payload = run_methods(_search_spec(args), methods, args.out, backend=_search_backend(args),
+                          progress=not args.json, wandb=args.wandb)
+    payload["runs"] = {m: runs_json(r) for m, r in payload["runs"].items()}
+    _emit(payload, args.json, _search_human)
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
+    p.add_argument("--dataset", default="cifar10", help="NB201 table (cifar10, cifar100, ImageNet16-120) or a dataset "
+                                                         "to train on (digits, ...) (default %(default)s)")
+    p.add_argument("--budget", type=int, default=100, help="distinct cells measured per run (default %(default)s)")
+    p.add_argument("--seeds", type=int, default=1, help="runs with seeds K..K+S-1 (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="first seed K (default %(default)s)")
+    p.add_argument("--prior", default="none", choices=("none", "transfer"),
+                   help="transfer: may use the other NB201 tables, never the target's (default %(default)s)")
+    p.add_argument("--objectives", default="accuracy:max", help="METRIC:max|min,... (default %(default)s)")
+    p.add_argument("--out", default=None, help="directory for journals (resume), summary and plots")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="searcher option, e.g. population_size=20, surrogate=gnn, guidance=30 (repeatable)")
+    p.add_argument("--epochs", type=int, default=4, help="training epochs per cell for datasets without a table")
+    p.add_argument("--backend", default="serial", choices=("serial", "ray"), help="where cells are measured")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
+    p.add_argument("--wandb", action="store_true", help="log runs to wandb (offline unless WANDB_MODE is set)")
+    p.add_argument("--json", action="store_true", help="print runs (history in query order) and summary as JSON")
+
 
 # ------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
@@ -256,12 +324,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="nb201 target whose transfer prior guides accuracy "
                                                    "(cifar10, cifar100, ImageNet16-120; its own table is never used)")
     p.add_argument("--constraint", action="append", default=[], help="hard limit, e.g. 'flops<=100' (repeatable)")
-    p.add_argument("--guidance", type=float, default=1.0, help="guidance scale; 0 samples unguided (default %(default)s)")
+    p.add_argument("--guidance", type=float, default=30.0, help="guidance scale; 0 samples unguided (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predictor", default=None, help="predictor checkpoint (default for nb201: the transfer prior)")
     p.add_argument("--generator", default=None, help="generator checkpoint (default: diffusion/weights/<space>.pt)")
     p.add_argument("--json", action="store_true", help="print a JSON list: arch, objective values, pareto")
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("search", help="run one search method against an oracle over seeds")
+    p.add_argument("--method", required=True, help="ours, random, rea, reinforce, bo, ls or nsga2")
+    _search_args(p)
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("compare", help="run several search methods with the same options; one side-by-side table")
+    p.add_argument("--methods", default="ours,rea,random", help="comma-separated methods (default %(default)s)")
+    _search_args(p)
+    p.set_defaults(func=_cmd_compare)
 
     generator = sub.add_parser("generator", help="train the graph diffusion generator").add_subparsers(
         dest="generator_command", required=True, metavar="ACTION")

@@ -1,10 +1,6 @@
-"""What generation aims for: objectives (``accuracy:max,flops:min``) and constraints (``flops<=100``).
-
-The guidance score for one sample is a smooth Chebyshev scalarisation of the normalised
-objectives under that sample's own preference vector, minus penalties for predicted
-constraint violations. Giving every sample a different preference vector (drawn from a
-Dirichlet) is what spreads a batch along the Pareto front instead of piling it on one
-corner.
+"""What a search or a generation aims for: objectives (``accuracy:max,flops:min``) and
+constraints (``flops<=100``), parsed once and shared by the generator, the search loop,
+every searcher and the reports.
 """
 
 from __future__ import annotations
@@ -12,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from gennas.errors import GennasError
@@ -73,6 +70,16 @@ def parse_constraint(spec: str) -> Constraint:
     return Constraint(get_metric(name).name, op, bound)
 
 
-def chebyshev(values: torch.Tensor, weights: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
-    """Smooth max over objectives of ``weight * normalised loss``; (B, J) -> (B,). Lower is better."""
-    return temperature * torch.logsumexp(weights * values / temperature, dim=1)
+def minimisation_matrix(rows: list[dict], objectives: list[Objective]) -> np.ndarray:
+    """(N, J) objective values of result rows, each on a "lower is better" scale."""
+    return np.array([[-r[o.metric] if o.direction == "max" else r[o.metric] for o in objectives] for r in rows],
+                    dtype=np.float64).reshape(len(rows), len(objectives))
+
+
+def pareto_indices(points: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated rows of a minimisation matrix (pymoo's sorting)."""
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    if len(points) == 0:
+        return np.empty(0, dtype=int)
+    return np.asarray(NonDominatedSorting().do(points, only_non_dominated_front=True), dtype=int)

@@ -1,8 +1,10 @@
 """Classic regressors on one-hot cell encodings, behind the same interface as the GNN.
 
 The field's standard references (NASLib, BANANAS): gradient boosting and random forests
-on the flat per-edge one-hot vector. Spread comes from the model itself: the per-tree
-spread of a forest, and an ensemble of subsampled boosting models.
+on the flat per-edge one-hot vector, and the BANANAS surrogate: an ensemble of small
+feed-forward networks. Spread comes from the model itself: the per-tree spread of a
+forest, and the spread of an ensemble of subsampled boosting models or of networks
+started from different seeds.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from typing import Sequence
 
 import numpy as np
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.neural_network import MLPRegressor
 
 from gennas.errors import GennasError
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
 from predictors.base import Prediction, target_matrix
 
-KINDS = ("gbr", "rf")
+KINDS = ("gbr", "rf", "mlp")
 
 
 class SklearnPredictor:
@@ -27,6 +30,7 @@ class SklearnPredictor:
             raise GennasError(f"unknown baseline {kind!r}; choose one of {KINDS}")
         self.space, self.tasks, self.kind, self.seed, self.n_models = space, list(tasks), kind, seed, n_models
         self.models: dict[str, list] = {}
+        self.scale: dict[str, tuple[float, float]] = {}
 
     def _features(self, cells: Sequence[Cell]) -> np.ndarray:
         return np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.num_edges * len(self.space.ops)))
@@ -38,6 +42,15 @@ class SklearnPredictor:
             rows = ~np.isnan(y[:, j])
             if self.kind == "rf":
                 models = [RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=self.seed, n_jobs=1)]
+            elif self.kind == "mlp":
+                # Networks need standardised targets; the scale is undone in predict().
+                values = y[rows, j]
+                self.scale[task] = (float(values.mean()), float(values.std()) or 1.0)
+                models = [MLPRegressor(hidden_layer_sizes=(64, 64), alpha=1e-3, learning_rate_init=3e-3, max_iter=400,
+                                       random_state=self.seed * 100 + i) for i in range(self.n_models)]
+                mean, std = self.scale[task]
+                self.models[task] = [m.fit(x[rows], (values - mean) / std) for m in models]
+                continue
             else:
                 models = [GradientBoostingRegressor(n_estimators=200, learning_rate=0.05, max_depth=3, subsample=0.8,
                                                     random_state=self.seed * 100 + i) for i in range(self.n_models)]
@@ -56,5 +69,8 @@ class SklearnPredictor:
                 out[task] = Prediction(per_tree.mean(0), per_tree.std(0))
             else:
                 preds = np.stack([m.predict(x) for m in models])
+                if task in self.scale:
+                    mean, std = self.scale[task]
+                    preds = preds * std + mean
                 out[task] = Prediction(preds.mean(0), preds.std(0))
         return out

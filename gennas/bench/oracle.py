@@ -9,12 +9,16 @@ budgets are counted the same way for every method.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Sequence
 
 from gennas.errors import BudgetExhausted
 from gennas.metrics.costs import cell_costs
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
+
+if TYPE_CHECKING:
+    from gennas.search.backends import EvaluationBackend
 
 
 class Oracle(ABC):
@@ -45,10 +49,45 @@ class Oracle(ABC):
                 raise BudgetExhausted(
                     f"query budget of {self.budget} distinct cells is used up; raise the budget or stop searching"
                 )
-            result = {**self._measure(cell), **self.cost(cell)}
-            self._answers[key] = result
-            self.history.append((cell, result))
+            self._record(key, cell, {**self._measure(cell), **self.cost(cell)})
         return dict(self._answers[key])
+
+    def query_many(self, cells: Sequence[Cell], backend: "EvaluationBackend | None" = None) -> list[dict[str, float]]:
+        """``query`` for each cell, the new ones measured together through ``backend`` (e.g. on Ray).
+
+        The budget is checked for the whole batch before anything is measured, and answers
+        are recorded in the order the cells were given, so a parallel backend produces the
+        same history as a serial one.
+        """
+        keys = [self.space.validate(c).to_string() for c in cells]
+        new: dict[str, Cell] = {}
+        for key, cell in zip(keys, cells):
+            if key not in self._answers:
+                new.setdefault(key, cell)
+        if self.budget is not None and self.queries + len(new) > self.budget:
+            raise BudgetExhausted(
+                f"{len(new)} new cells would exceed the query budget of {self.budget} ({self.queries} used)"
+            )
+        measured = backend.map(self._measure, list(new.values())) if backend is not None and len(new) > 1 \
+            else [self._measure(c) for c in new.values()]
+        for (key, cell), result in zip(new.items(), measured):
+            self._record(key, cell, {**result, **self.cost(cell)})
+        return [dict(self._answers[k]) for k in keys]
+
+    def preload(self, answers: Sequence[tuple[Cell, dict[str, float]]]) -> None:
+        """Take earlier answers (a resumed run's journal) as already measured and charged."""
+        for cell, result in answers:
+            key = self.space.validate(cell).to_string()
+            if key not in self._answers:
+                self._record(key, cell, dict(result))
+
+    def _record(self, key: str, cell: Cell, result: dict[str, float]) -> None:
+        self._answers[key] = result
+        self.history.append((cell, result))
+
+    def for_searcher(self, result: dict[str, float]) -> dict[str, float]:
+        """What a searcher is told about a measurement (the split it may select on)."""
+        return result
 
     def cost(self, cell: Cell) -> dict[str, float]:
         """Free, exact cost metrics of the cell's network (no query charged)."""

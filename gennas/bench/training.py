@@ -78,6 +78,10 @@ class TrainingOracle(Oracle):
         self.use_cache = use_cache
         self.progress = progress
 
+    def for_searcher(self, result: dict[str, float]) -> dict[str, float]:
+        """Searchers select on validation accuracy: under the name ``accuracy`` they see ``val_accuracy``."""
+        return {**result, "accuracy": result["val_accuracy"]}
+
     def cache_key(self, cell: Cell) -> str:
         train = {k: v for k, v in self.train_config.to_dict().items() if k != "device"}
         payload = {

@@ -1,0 +1,99 @@
+"""Benchmark: every search method through the one loop on NAS-Bench-201 (issue 5).
+
+Parts (DESIGN.md protocol: the target table is reached only through counted queries;
+scores are computed from it after each run):
+  single    zero prior, accuracy only, budget 200; best accuracy and optimum hit rate at
+            10/20/50/100/200 queries for every method, on each dataset.
+  transfer  ours with the transfer prior (the other two tables), queries to the optimum.
+  multi     (accuracy, FLOPs) and (accuracy, FLOPs, memory): HV ratio and IGD+ at 20/50/100.
+Each table also gives each method's own time per query (ask + tell) on this CPU.
+
+Runs are journalled under --work, so an interrupted benchmark resumes where it stopped,
+and parts/methods/datasets can be run separately; results merge into
+experiments/results/search_<part>.json and .md.
+
+    python experiments/bench_search.py --part single [--datasets cifar10,cifar100,ImageNet16-120]
+        [--methods random,rea,reinforce,bo,ls,nsga2,ours] [--seeds 20] [--budget 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gennas.io import write_json, write_text
+from gennas.provenance import provenance, provenance_markdown
+from gennas.search.commands import run_methods
+from gennas.search.report import markdown_table
+from gennas.search.runner import SearchSpec
+from gennas.objectives import parse_objectives
+
+PARTS = {
+    "single": {"objectives": ["accuracy:max"], "prior": "none", "budget": 200},
+    "transfer": {"objectives": ["accuracy:max"], "prior": "transfer", "budget": 20},
+    "multi": {"objectives": ["accuracy:max,flops:min", "accuracy:max,flops:min,memory_bytes:min"], "prior": "none",
+              "budget": 100},
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=list(PARTS), required=True)
+    parser.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120")
+    parser.add_argument("--methods", default="random,rea,reinforce,bo,ls,nsga2,ours")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--budget", type=int, default=None, help="default: 200 single, 20 transfer, 100 multi")
+    parser.add_argument("--work", default="runs/bench_search", help="journals (resume) and plots")
+    parser.add_argument("--out", default="experiments/results")
+    args = parser.parse_args()
+    part = PARTS[args.part]
+    budget = args.budget or part["budget"]
+    path = Path(args.out) / f"search_{args.part}.json"
+    results = json.loads(path.read_text()) if path.exists() else {"part": args.part, "entries": {}}
+    methods = [m for m in args.methods.split(",") if m]
+    for dataset in args.datasets.split(","):
+        for objectives in part["objectives"]:
+            for method in methods:
+                spec = SearchSpec(dataset=dataset, budget=budget, seeds=args.seeds, prior=part["prior"],
+                                  objectives=objectives)
+                work = Path(args.work) / args.part / dataset / objectives.replace(":", "-").replace(",", "_")
+                log(f"{args.part} {dataset} {objectives} {method}: {args.seeds} seeds, budget {budget}")
+                payload = run_methods(spec, [method], work)
+                key = f"{dataset} | {objectives} | {method}"
+                results["entries"][key] = {"provenance": provenance(), "dataset": dataset, "objectives": objectives,
+                                           "method": method, "prior": part["prior"], "budget": budget,
+                                           "summary": payload["summary"][method]}
+                write_json(path, results)
+    write_text(path.with_suffix(".md"), markdown(results))
+    log(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+def markdown(results: dict) -> str:
+    lines = [f"# Search benchmark on NAS-Bench-201: part `{results['part']}`\n",
+             "Every method runs through the same loop and oracle (one query = one distinct cell whose accuracy "
+             "is looked up; FLOPs/params/memory are free). Mean ± std over seeds; `ms/query` is the method's "
+             "own time (ask + tell) on the machine below, measuring excluded.\n"]
+    groups: dict[tuple[str, str], dict[str, dict]] = {}
+    for entry in results["entries"].values():
+        groups.setdefault((entry["dataset"], entry["objectives"]), {})[entry["method"]] = entry
+    for (dataset, objectives), entries in groups.items():
+        first = next(iter(entries.values()))
+        seeds = {e["summary"]["seeds"] for e in entries.values()}
+        lines.append(f"## {dataset}: {objectives} (prior {first['prior']}, budget {first['budget']}, "
+                     f"seeds {'/'.join(map(str, sorted(seeds)))})\n")
+        lines.append(markdown_table({m: e["summary"] for m, e in entries.items()}, parse_objectives(objectives)))
+        lines.append("")
+        newest = max(entries.values(), key=lambda e: e["provenance"]["date"])
+        lines.append(provenance_markdown(newest["provenance"]))
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""`gennas search` / `gennas compare`: run methods over seeds, then write one report.
+
+Files under ``OUT``: ``<method>/seed_<k>.json`` (each run's journal and result),
+``summary.json``, ``summary.md`` (the side-by-side table) and the plots.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gennas.errors import GennasError
+from gennas.io import write_json, write_text
+from gennas.provenance import provenance
+from gennas.search.indicators import Reference, nb201_reference
+from gennas.search.loop import SearchRun
+from gennas.search.methods import METHODS
+from gennas.search.report import markdown_table, plot, summarise
+from gennas.search.runner import SearchSpec, run_method
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs for searcher options (numbers parsed, the rest kept as text)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GennasError(f"--option {pair!r}: write KEY=VALUE, e.g. --option population_size=20")
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def parse_methods(spec: str) -> list[str]:
+    methods = [m.strip() for m in spec.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise GennasError(f"unknown method(s) {unknown or spec!r}; choose from {', '.join(METHODS)}")
+    return list(dict.fromkeys(methods))
+
+
+def reference_for(spec: SearchSpec) -> Reference | None:
+    """The scoring truth when the benchmark has one (NB201); built after the runs, never shown to them."""
+    return nb201_reference(spec.dataset, spec.goal) if spec.tabular else None
+
+
+def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *, backend=None,
+                progress: bool = False, wandb: bool = False) -> dict[str, Any]:
+    runs: dict[str, list[SearchRun]] = {m: run_method(spec, m, out, backend=backend, progress=progress, wandb=wandb)
+                                        for m in methods}
+    reference = reference_for(spec)
+    summaries = {m: summarise(r, spec.goal, reference) for m, r in runs.items()}
+    payload = {"settings": {**spec.settings(methods[0]), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed},
+               "summary": summaries, "runs": runs}
+    if out:
+        out = Path(out)
+        record = {"provenance": provenance(), "settings": payload["settings"], "summary": summaries}
+        write_json(out / "summary.json", record)
+        title = f"# Search on {spec.space} / {payload['settings']['dataset']}: {spec.objectives}, prior {spec.prior}\n\n"
+        lines = [title, f"Budget {spec.budget} queries, seeds {spec.seed}..{spec.seed + spec.seeds - 1}. "
+                 "Mean ± std over seeds; ms/query is the method's own time (ask + tell), measuring excluded.\n\n",
+                 markdown_table(summaries, spec.goal)]
+        write_text(out / "summary.md", "".join(lines))
+        plot(runs, spec.goal, out, reference)
+    return payload
+
+
+def runs_json(runs: list[SearchRun]) -> list[dict[str, Any]]:
+    return [{"seed": r.seed, "history": r.history, "stopped": r.stopped,
+             "searcher_seconds": r.searcher_seconds, "oracle_seconds": r.oracle_seconds} for r in runs]

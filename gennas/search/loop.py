@@ -1,0 +1,154 @@
+"""The one search loop: any searcher, any oracle, a query budget, a journal to resume from.
+
+The loop asks the searcher for at most what the budget has left, queries the oracle for
+every asked cell (repeats are free), tells the searcher the answers, and journals each
+new measurement. Resuming replays the run: the journal's answers are preloaded into the
+oracle, the searcher (same seed, same settings) is re-run against them, and the loop
+checks that it asks for the journalled cells in the journalled order before it spends
+anything new — so a resumed run is the run that would have happened without the stop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from gennas.bench.oracle import Oracle
+from gennas.errors import GennasError
+from gennas.io import write_json
+from gennas.search.backends import EvaluationBackend
+from gennas.search.searcher import Searcher
+from gennas.space.cell import Cell
+from gennas.tracking import RunLogger
+
+JOURNAL_FORMAT, JOURNAL_VERSION = "gennas-search-journal", 1
+#: Rounds in a row without a new cell after which a searcher is taken to have converged.
+MAX_IDLE_ROUNDS = 100
+
+
+@dataclass
+class SearchRun:
+    """One seed of one method: the queries in order and what the search cost."""
+
+    method: str
+    seed: int
+    budget: int
+    history: list[dict[str, Any]] = field(default_factory=list)  # {"arch": ..., metric: value, ...}
+    searcher_seconds: float = 0.0  # time spent inside ask/tell (the method's own overhead)
+    oracle_seconds: float = 0.0  # time spent measuring (table look-ups or training)
+    stopped: str = "budget"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> "SearchRun":
+        return cls(**payload)
+
+
+def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise GennasError(f"cannot read search journal {path}: {err}; delete it to start the run over") from None
+    if payload.get("format") != JOURNAL_FORMAT or payload.get("version") != JOURNAL_VERSION:
+        raise GennasError(f"{path} is not a gennas search journal (version {JOURNAL_VERSION}); delete it or use another --out")
+    saved = payload["run"]
+    mine = {"method": run.method, "seed": run.seed, **run.settings}
+    theirs = {"method": saved["method"], "seed": saved["seed"], **saved.get("settings", {})}
+    if mine != theirs:
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        raise GennasError(f"{path} holds a run with other settings ({', '.join(diff)}); use another --out or delete it")
+    if saved["budget"] > run.budget:
+        raise GennasError(f"{path} already used {len(saved['history'])} queries of a budget of {saved['budget']}, "
+                          f"more than the {run.budget} asked for now")
+    run.searcher_seconds, run.oracle_seconds = saved["searcher_seconds"], saved["oracle_seconds"]
+    return saved["history"]
+
+
+def _save_journal(path: Path, run: SearchRun) -> None:
+    write_json(path, {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "run": run.to_dict()})
+
+
+def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, seed: int,
+               settings: dict[str, Any] | None = None, journal: str | Path | None = None,
+               backend: EvaluationBackend | None = None, progress: bool = False,
+               logger: RunLogger | None = None) -> SearchRun:
+    """Run ``searcher`` until ``budget`` distinct cells are measured (or it stops proposing new ones)."""
+    if budget < 1:
+        raise GennasError(f"the budget must be at least 1 query, got {budget}")
+    run = SearchRun(method, seed, budget, settings=dict(settings or {}))
+    journal = Path(journal) if journal else None
+    saved = _load_journal(journal, run) if journal and journal.exists() else []
+    metrics = [k for k in (saved[0] if saved else {}) if k != "arch"]
+    oracle.budget = budget
+    oracle.preload([(searcher.space.parse(r["arch"]), {m: r[m] for m in metrics}) for r in saved])
+    run.history = [dict(r) for r in saved]
+    asked: dict[str, None] = {}  # distinct cells in the order the searcher first asked for them
+    idle = 0
+    bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
+    while len(asked) < budget and idle < MAX_IDLE_ROUNDS:
+        replaying = len(asked) < len(saved)
+        start = time.perf_counter()
+        cells = searcher.ask(min(searcher.batch_size, budget - len(asked)))
+        ask_seconds = time.perf_counter() - start
+        if not cells or len(cells) > min(searcher.batch_size, budget - len(asked)):
+            raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of "
+                              f"{min(searcher.batch_size, budget - len(asked))}")
+        fresh = _first_asks(cells, asked)
+        _check_replay(fresh, asked, saved, journal)
+        start = time.perf_counter()
+        results = oracle.query_many(cells, backend)
+        oracle_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        searcher.tell(cells, [oracle.for_searcher(r) for r in results])
+        tell_seconds = time.perf_counter() - start
+        new_rows = []
+        for cell in fresh:
+            asked[cell.to_string()] = None
+            if len(asked) > len(saved):
+                new_rows.append({"arch": cell.to_string(), **oracle.query(cell)})
+        if not replaying or new_rows:  # replayed rounds were paid for by the run that journalled them
+            run.searcher_seconds += ask_seconds + tell_seconds
+            run.oracle_seconds += oracle_seconds
+        if new_rows:
+            run.history.extend(new_rows)
+            bar.update(len(new_rows))
+            if journal:
+                _save_journal(journal, run)
+            if logger is not None:
+                for row in new_rows:
+                    logger.log({"query": len(run.history), **{k: v for k, v in row.items() if k != "arch"}})
+        idle = 0 if fresh else idle + 1
+    bar.close()
+    if len(asked) < budget:
+        run.stopped = f"no new cell in {MAX_IDLE_ROUNDS} rounds (searcher converged)"
+    if journal:
+        _save_journal(journal, run)
+    return run
+
+
+def _first_asks(cells: list[Cell], asked: dict[str, None]) -> list[Cell]:
+    out: dict[str, Cell] = {}
+    for cell in cells:
+        key = cell.to_string()
+        if key not in asked:
+            out.setdefault(key, cell)
+    return list(out.values())
+
+
+def _check_replay(fresh: list[Cell], asked: dict[str, None], saved: list[dict], journal: Path | None) -> None:
+    """A resumed searcher must retrace the journal exactly, or its continuation is another run."""
+    for offset, cell in enumerate(fresh):
+        i = len(asked) + offset
+        if i < len(saved) and cell.to_string() != saved[i]["arch"]:
+            raise GennasError(
+                f"resuming {journal}: query {i + 1} was {saved[i]['arch']} but the searcher now asks for "
+                f"{cell.to_string()}; the journal was written by other code or settings. Delete it to start over"
+            )

@@ -1,0 +1,157 @@
+"""One report format for every method: summaries over seeds, a Markdown table, plots.
+
+Single objective: best value found after k queries (mean and std over seeds), the rate
+of seeds that found the optimum (when a reference knows it) and the queries they needed.
+Several objectives: hypervolume ratio and IGD+ of the queried set's front after k
+queries. Always: the method's own time per query (ask + tell, measuring excluded).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from gennas.objectives import Objective, minimisation_matrix, pareto_indices
+from gennas.search.indicators import Reference
+from gennas.search.loop import SearchRun
+
+CHECKPOINTS = (10, 20, 50, 100, 200)
+OPTIMUM_TOLERANCE = 1e-6
+
+
+def incumbent_curve(run: SearchRun, objective: Objective) -> np.ndarray:
+    """Best value of ``objective`` after each query (the first objective's running best)."""
+    values = np.array([row[objective.metric] for row in run.history], dtype=np.float64)
+    return np.maximum.accumulate(values) if objective.direction == "max" else np.minimum.accumulate(values)
+
+
+def queries_to_optimum(run: SearchRun, objective: Objective, optimum: float) -> int | None:
+    for i, row in enumerate(run.history):
+        if abs(row[objective.metric] - optimum) <= OPTIMUM_TOLERANCE:
+            return i + 1
+    return None
+
+
+def pareto_rows(run: SearchRun, objectives: list[Objective], k: int | None = None) -> list[dict]:
+    rows = run.history[:k] if k else run.history
+    return [rows[i] for i in pareto_indices(minimisation_matrix(rows, objectives))] if rows else []
+
+
+def _mean_std(values: Sequence[float]) -> list[float]:
+    return [float(np.mean(values)), float(np.std(values))]
+
+
+def summarise(runs: list[SearchRun], objectives: list[Objective], reference: Reference | None = None,
+              checkpoints: Sequence[int] = CHECKPOINTS) -> dict[str, Any]:
+    budget = max(run.budget for run in runs)
+    ks = [k for k in checkpoints if k <= budget] or [budget]
+    if budget not in ks:
+        ks.append(budget)
+    queries = [len(run.history) for run in runs]
+    out: dict[str, Any] = {
+        "seeds": len(runs),
+        "budget": budget,
+        "queries": _mean_std(queries),
+        "searcher_seconds_per_query": _mean_std([r.searcher_seconds / max(len(r.history), 1) for r in runs]),
+        "oracle_seconds_per_query": _mean_std([r.oracle_seconds / max(len(r.history), 1) for r in runs]),
+    }
+    first = objectives[0]
+    curves = [incumbent_curve(run, first) for run in runs]
+    at = lambda curve, k: float(curve[min(k, len(curve)) - 1])  # noqa: E731
+    out["best"] = {str(k): _mean_std([at(c, k) for c in curves]) for k in ks}
+    if reference is not None:
+        optimum = reference.optimum
+        hits = [queries_to_optimum(run, first, optimum) for run in runs]
+        out["optimum"] = optimum
+        out["optimum_hit_rate"] = {str(k): float(np.mean([h is not None and h <= k for h in hits])) for k in ks}
+        found = [h for h in hits if h is not None]
+        out["queries_to_optimum"] = {"found": len(found), "median": float(np.median(found)) if found else None,
+                                     "per_seed": hits}
+    if len(objectives) > 1 and reference is not None:
+        out["hv_ratio"] = {str(k): _mean_std([reference.hv_ratio(pareto_rows(r, objectives, k)) for r in runs]) for k in ks}
+        out["igd_plus"] = {str(k): _mean_std([reference.igd_plus(pareto_rows(r, objectives, k)) for r in runs]) for k in ks}
+    return out
+
+
+def markdown_table(summaries: dict[str, dict], objectives: list[Objective]) -> str:
+    """Methods side by side: one row per method, one column per checkpoint."""
+    if not summaries:
+        return ""
+    ks = list(next(iter(summaries.values()))["best"])
+    multi = len(objectives) > 1 and "hv_ratio" in next(iter(summaries.values()))
+    metric = objectives[0].metric
+    lines = []
+    if multi:
+        header = ["method"] + [f"HV ratio @{k}" for k in ks] + [f"IGD+ @{k}" for k in ks] + ["ms/query"]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name, s in summaries.items():
+            cells = [f"{s['hv_ratio'][k][0]:.4f} ± {s['hv_ratio'][k][1]:.4f}" for k in ks]
+            cells += [f"{s['igd_plus'][k][0]:.3f}" for k in ks]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {1000 * s['searcher_seconds_per_query'][0]:.1f} |")
+        return "\n".join(lines) + "\n"
+    header = ["method"] + [f"best {metric} @{k}" for k in ks]
+    has_optimum = "optimum_hit_rate" in next(iter(summaries.values()))
+    if has_optimum:
+        header += [f"optimum hit @{k}" for k in ks] + ["median queries to optimum"]
+    header += ["ms/query"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, s in summaries.items():
+        cells = [f"{s['best'][k][0]:.2f} ± {s['best'][k][1]:.2f}" for k in ks]
+        if has_optimum:
+            q = s["queries_to_optimum"]
+            cells += [f"{100 * s['optimum_hit_rate'][k]:.0f}%" for k in ks]
+            cells.append(f"{q['median']:.0f} ({q['found']}/{s['seeds']} seeds)" if q["median"] is not None else "never")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {1000 * s['searcher_seconds_per_query'][0]:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs_by_method: dict[str, list[SearchRun]], objectives: list[Objective], out: Path,
+         reference: Reference | None = None) -> list[Path]:
+    """Best-vs-queries curves (mean ± std over seeds) and, for several objectives, Pareto fronts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gennas.io import atomic_write
+
+    paths = []
+    first = objectives[0]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, runs in runs_by_method.items():
+        length = min(len(r.history) for r in runs)
+        if length == 0:
+            continue
+        curves = np.stack([incumbent_curve(r, first)[:length] for r in runs])
+        x = np.arange(1, length + 1)
+        ax.plot(x, curves.mean(0), label=name)
+        ax.fill_between(x, curves.mean(0) - curves.std(0), curves.mean(0) + curves.std(0), alpha=0.2)
+    if reference is not None:
+        ax.axhline(reference.optimum, color="k", linestyle=":", linewidth=1, label="optimum")
+    ax.set_xscale("log")
+    ax.set_xlabel("queries")
+    ax.set_ylabel(f"best {first.metric}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(atomic_write(out / "best_vs_queries.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120)))
+    plt.close(fig)
+    if len(objectives) >= 2:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        a, b = objectives[0], objectives[1]
+        if reference is not None:
+            front = reference.front
+            sign = [-1 if o.direction == "max" else 1 for o in (a, b)]
+            order = np.argsort(front[:, 1])
+            ax.plot(sign[1] * front[order, 1], sign[0] * front[order, 0], "k:", label="true front")
+        for name, runs in runs_by_method.items():
+            rows = pareto_rows(runs[0], objectives)
+            ax.scatter([r[b.metric] for r in rows], [r[a.metric] for r in rows], s=14, label=f"{name} (seed {runs[0].seed})")
+        ax.set_xlabel(b.metric)
+        ax.set_ylabel(a.metric)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(atomic_write(out / "pareto.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120)))
+        plt.close(fig)
+    return paths

@@ -1,0 +1,108 @@
+"""What `gennas search` and `gennas compare` do: build oracle and searcher per seed, run, report.
+
+Each (method, seed) gets a fresh oracle, so budgets and caches never leak between runs,
+and a journal under ``OUT/<method>/seed_<k>.json`` that doubles as its result file: an
+interrupted command re-run with the same options resumes every unfinished seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gennas.bench.nb201 import DATASETS, canonical_dataset
+from gennas.bench.oracle import Oracle
+from gennas.errors import GennasError
+from gennas.objectives import Objective, parse_objectives
+from gennas.search.backends import EvaluationBackend
+from gennas.search.loop import SearchRun, run_search
+from gennas.search.methods import METHODS, make_searcher
+from gennas.search.searcher import SearchContext
+from gennas.space.space import get_space
+from gennas.tracking import RunLogger
+
+PRIORS = ("none", "transfer")
+
+
+@dataclass
+class SearchSpec:
+    """The options shared by every run of a search or comparison."""
+
+    space: str = "nb201"
+    dataset: str = "cifar10"
+    budget: int = 100
+    seeds: int = 1
+    seed: int = 0
+    prior: str = "none"
+    objectives: str = "accuracy:max"
+    options: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 4  # training oracle only (datasets without a table)
+
+    def __post_init__(self) -> None:
+        if self.prior not in PRIORS:
+            raise GennasError(f"--prior must be one of {PRIORS}, got {self.prior!r}")
+        if self.budget < 1 or self.seeds < 1:
+            raise GennasError("--budget and --seeds must be at least 1")
+        self.goal: list[Objective] = parse_objectives(self.objectives)
+        self.tabular = get_space(self.space).name == "nb201" and self._nb201_dataset() is not None
+        if self.prior == "transfer" and not self.tabular:
+            raise GennasError("--prior transfer uses the other NB201 tables: it needs --space nb201 and "
+                              f"--dataset one of {', '.join(DATASETS)}")
+
+    def _nb201_dataset(self) -> str | None:
+        try:
+            return canonical_dataset(self.dataset)
+        except GennasError:
+            return None
+
+    def settings(self, method: str) -> dict[str, Any]:
+        """What identifies a run (a resumed journal must match it)."""
+        keys = ("space", "dataset", "budget", "prior", "objectives", "options", "epochs")
+        out = {k: v for k, v in asdict(self).items() if k in keys}
+        out.pop("budget")
+        out["dataset"] = self._nb201_dataset() or self.dataset
+        return out
+
+    def make_oracle(self) -> Oracle:
+        if self.tabular:
+            from gennas.bench.tabular import TabularOracle
+
+            return TabularOracle(self.dataset)
+        from gennas.bench.training import TrainingOracle
+        from gennas.train.trainer import TrainConfig
+
+        return TrainingOracle(self.dataset, space=get_space(self.space), train=TrainConfig(epochs=self.epochs),
+                              progress=False)
+
+    def context(self, oracle: Oracle, seed: int) -> SearchContext:
+        prior = oracle.prior() if self.prior == "transfer" else None  # type: ignore[attr-defined]
+        return SearchContext(space=oracle.space, objectives=self.goal, seed=seed, costs=oracle.cost,
+                             network=oracle.network, dataset=self._nb201_dataset() or self.dataset, prior=prior,
+                             options=dict(self.options))
+
+
+def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
+               backend: EvaluationBackend | None = None, progress: bool = False, wandb: bool = False) -> list[SearchRun]:
+    """Every seed of one method; finished seeds found under ``out`` are reused, unfinished ones resumed."""
+    if method not in METHODS:
+        raise GennasError(f"unknown search method {method!r}; choose from {', '.join(METHODS)}")
+    for objective in spec.goal:
+        if spec.tabular and objective.metric not in ("accuracy", "flops", "params", "memory_bytes"):
+            raise GennasError(f"objective {objective.metric!r} is not in the NB201 benchmark; it answers accuracy, "
+                              "flops, params and memory_bytes")
+    runs = []
+    for seed in range(spec.seed, spec.seed + spec.seeds):
+        oracle = spec.make_oracle()
+        searcher = make_searcher(method, spec.context(oracle, seed))
+        journal = Path(out) / method / f"seed_{seed}.json" if out else None
+        logger = RunLogger(wandb, name=f"{method}-seed{seed}", config={"method": method, "seed": seed,
+                                                                      **spec.settings(method)},
+                           directory=Path(out) if out else None)
+        try:
+            runs.append(run_search(searcher, oracle, spec.budget, method=method, seed=seed,
+                                   settings=spec.settings(method), journal=journal, backend=backend,
+                                   progress=progress, logger=logger))
+        finally:
+            logger.finish()
+    return runs

@@ -1,0 +1,119 @@
+"""The `Searcher` contract (ask/tell) and what every searcher is told about its task.
+
+A searcher never holds an oracle. It proposes cells with ``ask(n)`` and learns their
+measurements through ``tell``; the loop does the querying, so budgets, caching and the
+ban on peeking at the target table are enforced in one place for every method. What a
+searcher may know up front is in its `SearchContext`: the space, the goal, a seed, the
+free cost metrics of any cell, and — in the transfer setting only — the tables of the
+*other* datasets.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from gennas.bench.tabular import TransferPrior
+from gennas.nn.network import NetworkConfig
+from gennas.objectives import Objective, minimisation_matrix
+from gennas.space.cell import Cell
+from gennas.space.space import CellSpace
+
+Result = dict[str, float]
+
+
+@dataclass
+class SearchContext:
+    """Everything a searcher may use besides the answers to its own queries."""
+
+    space: CellSpace
+    objectives: list[Objective]
+    seed: int = 0
+    #: Exact, free cost metrics of a cell (FLOPs, params, memory); never the measured ones.
+    costs: Callable[[Cell], Result] | None = None
+    #: The network skeleton the costs refer to (for exact cost models in generation).
+    network: NetworkConfig | None = None
+    #: Name of the target dataset (for picking a pretrained prior); its table stays hidden.
+    dataset: str | None = None
+    #: Transfer setting only: full tables of the non-target datasets.
+    prior: TransferPrior | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+
+class Searcher(ABC):
+    """Ask/tell black-box searcher. Subclasses keep their own state; the loop owns the budget."""
+
+    #: How many cells the loop asks for at once (a searcher may return fewer, never more).
+    batch_size: int = 1
+
+    def __init__(self, context: SearchContext) -> None:
+        self.context = context
+        self.space = context.space
+        self.objectives = context.objectives
+        self.rng = np.random.default_rng(context.seed)
+        self.seen: dict[str, Result] = {}  # every answer told so far, by cell string
+        self.order: list[Cell] = []  # distinct cells in the order their answers arrived
+
+    @abstractmethod
+    def ask(self, n: int) -> list[Cell]:
+        """Up to ``n`` cells to measure next (at least one)."""
+
+    def tell(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:
+        """Record measurements; subclasses extend this to update their model or population."""
+        for cell, result in zip(cells, results):
+            key = cell.to_string()
+            if key not in self.seen:
+                self.order.append(cell)
+            self.seen[key] = dict(result)
+
+    # ---------------------------------------------------------------- helpers
+    def fitness(self, results: Sequence[Result], weights: np.ndarray | None = None) -> np.ndarray:
+        """Scalar "higher is better" score of results.
+
+        One objective: its signed value. Several: an augmented Chebyshev scalarisation
+        (ParEGO) of the objectives normalised by the range seen so far, under ``weights``
+        (uniform when not given), so single-objective methods still pursue a trade-off.
+        """
+        f = minimisation_matrix(list(results), self.objectives)
+        if len(self.objectives) == 1:
+            return -f[:, 0]
+        seen = minimisation_matrix(list(self.seen.values()), self.objectives) if self.seen else f
+        low, high = np.minimum(seen.min(0), f.min(0)), np.maximum(seen.max(0), f.max(0))
+        z = (f - low) / np.where(high - low > 1e-12, high - low, 1.0)
+        w = np.full(len(self.objectives), 1 / len(self.objectives)) if weights is None else weights
+        return -((w * z).max(axis=1) + 0.05 * (w * z).sum(axis=1))
+
+    def random_weights(self) -> np.ndarray:
+        """A preference vector from the flat Dirichlet, for one scalarised step."""
+        return self.rng.dirichlet(np.ones(len(self.objectives)))
+
+    def unseen(self, cell: Cell) -> bool:
+        return cell.to_string() not in self.seen
+
+    def random_unseen(self, n: int, exclude: set[str] | None = None, tries: int = 10_000) -> list[Cell]:
+        """Up to ``n`` distinct uniformly random cells not measured yet (nor in ``exclude``)."""
+        taken = set(self.seen) | (exclude or set())
+        out: list[Cell] = []
+        for _ in range(tries):
+            if len(out) == n:
+                break
+            cell = self.space.sample(self.rng)
+            key = cell.to_string()
+            if key not in taken:
+                taken.add(key)
+                out.append(cell)
+        return out
+
+    def best(self, k: int = 1, weights: np.ndarray | None = None) -> list[Cell]:
+        """The ``k`` best measured cells under the scalar fitness."""
+        if not self.order:
+            return []
+        scores = self.fitness([self.seen[c.to_string()] for c in self.order], weights)
+        return [self.order[i] for i in np.argsort(-scores, kind="stable")[:k]]
