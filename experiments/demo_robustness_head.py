@@ -6,7 +6,10 @@
 2. The same CSV fitted as a new head on the committed NB201 transfer prior (`--base`):
    does the encoder pretrained on CIFAR/ImageNet tables help a new metric on a new dataset?
 
-    python experiments/demo_robustness_head.py [--n-cells 40] [--epochs 8]
+    python experiments/demo_robustness_head.py [--n-cells 40] [--epochs 8] [--reuse-measurements]
+
+``--reuse-measurements`` refits both predictors on the committed measurements CSV instead
+of training the cells again (for a change to the predictor, not to the measurements).
 """
 
 from __future__ import annotations
@@ -35,18 +38,23 @@ def main() -> None:
     parser.add_argument("--n-cells", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", default="experiments/results")
+    parser.add_argument("--reuse-measurements", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
     data = out / "robustness_measurements.csv"
+    if args.reuse_measurements and not data.exists():
+        raise SystemExit(f"--reuse-measurements: {data} does not exist; run without it to measure cells")
+    measure = [] if args.reuse_measurements else ["--from-oracle", "--dataset", "digits", "--n-cells", str(args.n_cells),
+                                                  "--epochs", str(args.epochs)]
     with tempfile.TemporaryDirectory() as tmp:
-        scratch = gennas("predictor", "fit", "--metric", "pgd_accuracy@digits", "--from-oracle", "--dataset", "digits",
-                         "--n-cells", str(args.n_cells), "--epochs", str(args.epochs), "--data", str(data),
+        scratch = gennas("predictor", "fit", "--metric", "pgd_accuracy@digits", *measure, "--data", str(data),
                          "--out", f"{tmp}/scratch.pt", "--cv", "5")
         on_prior = gennas("predictor", "fit", "--metric", "pgd_accuracy@digits", "--data", str(data),
                           "--base", str(prior_weights_path("cifar10")), "--out", f"{tmp}/on_prior.pt", "--cv", "5")
     rows = data.read_text().strip().splitlines()[1:]
     values = sorted(float(r.rsplit(",", 1)[1]) for r in rows)
     results = {"provenance": provenance(), "cells": len(rows), "epochs": args.epochs,
+               "measured_now": not args.reuse_measurements,
                "pgd_accuracy_range": [values[0], values[-1]], "from_scratch": scratch, "on_nb201_prior": on_prior}
     write_json(out / "robustness_head.json", results)
     s, p = scratch["cv_kendall_tau"], on_prior["cv_kendall_tau"]

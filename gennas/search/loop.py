@@ -29,6 +29,9 @@ from gennas.tracking import RunLogger
 JOURNAL_FORMAT, JOURNAL_VERSION = "gennas-search-journal", 1
 #: Rounds in a row without a new cell after which a searcher is taken to have converged.
 MAX_IDLE_ROUNDS = 100
+#: Seconds between journal writes (and always at the end, or when the run is interrupted):
+#: a table look-up is microseconds, rewriting the journal after each would dominate.
+JOURNAL_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -92,45 +95,49 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     run.history = [dict(r) for r in saved]
     asked: dict[str, None] = {}  # distinct cells in the order the searcher first asked for them
     idle = 0
+    saved_rows, last_save = len(run.history), time.monotonic()
     bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
-    while len(asked) < budget and idle < MAX_IDLE_ROUNDS:
-        replaying = len(asked) < len(saved)
-        start = time.perf_counter()
-        cells = searcher.ask(min(searcher.batch_size, budget - len(asked)))
-        ask_seconds = time.perf_counter() - start
-        if not cells or len(cells) > min(searcher.batch_size, budget - len(asked)):
-            raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of "
-                              f"{min(searcher.batch_size, budget - len(asked))}")
-        fresh = _first_asks(cells, asked)
-        _check_replay(fresh, asked, saved, journal)
-        start = time.perf_counter()
-        results = oracle.query_many(cells, backend)
-        oracle_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        searcher.tell(cells, [oracle.for_searcher(r) for r in results])
-        tell_seconds = time.perf_counter() - start
-        new_rows = []
-        for cell in fresh:
-            asked[cell.to_string()] = None
-            if len(asked) > len(saved):
-                new_rows.append({"arch": cell.to_string(), **oracle.query(cell)})
-        if not replaying or new_rows:  # replayed rounds were paid for by the run that journalled them
-            run.searcher_seconds += ask_seconds + tell_seconds
-            run.oracle_seconds += oracle_seconds
-        if new_rows:
-            run.history.extend(new_rows)
-            bar.update(len(new_rows))
-            if journal:
-                _save_journal(journal, run)
-            if logger is not None:
-                for row in new_rows:
-                    logger.log({"query": len(run.history), **{k: v for k, v in row.items() if k != "arch"}})
-        idle = 0 if fresh else idle + 1
-    bar.close()
-    if len(asked) < budget:
-        run.stopped = f"no new cell in {MAX_IDLE_ROUNDS} rounds (searcher converged)"
-    if journal:
-        _save_journal(journal, run)
+    try:
+        while len(asked) < budget and idle < MAX_IDLE_ROUNDS:
+            replaying = len(asked) < len(saved)
+            start = time.perf_counter()
+            cells = searcher.ask(min(searcher.batch_size, budget - len(asked)))
+            ask_seconds = time.perf_counter() - start
+            if not cells or len(cells) > min(searcher.batch_size, budget - len(asked)):
+                raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of "
+                                  f"{min(searcher.batch_size, budget - len(asked))}")
+            fresh = _first_asks(cells, asked)
+            _check_replay(fresh, asked, saved, journal)
+            start = time.perf_counter()
+            results = oracle.query_many(cells, backend)
+            oracle_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            searcher.tell(cells, [oracle.for_searcher(r) for r in results])
+            tell_seconds = time.perf_counter() - start
+            new_rows = []
+            for cell in fresh:
+                asked[cell.to_string()] = None
+                if len(asked) > len(saved):
+                    new_rows.append({"arch": cell.to_string(), **oracle.query(cell)})
+            if not replaying or new_rows:  # replayed rounds were paid for by the run that journalled them
+                run.searcher_seconds += ask_seconds + tell_seconds
+                run.oracle_seconds += oracle_seconds
+            if new_rows:
+                run.history.extend(new_rows)
+                bar.update(len(new_rows))
+                if journal and time.monotonic() - last_save >= JOURNAL_INTERVAL_S:
+                    _save_journal(journal, run)
+                    saved_rows, last_save = len(run.history), time.monotonic()
+                if logger is not None:
+                    for row in new_rows:
+                        logger.log({"query": len(run.history), **{k: v for k, v in row.items() if k != "arch"}})
+            idle = 0 if fresh else idle + 1
+        if len(asked) < budget:
+            run.stopped = f"no new cell in {MAX_IDLE_ROUNDS} rounds (searcher converged)"
+    finally:  # an interrupted run keeps every measurement it made
+        bar.close()
+        if journal and (len(run.history) > saved_rows or not journal.exists() or run.stopped != "budget"):
+            _save_journal(journal, run)
     return run
 
 
