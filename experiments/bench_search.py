@@ -85,12 +85,19 @@ def markdown(results: dict) -> str:
     for (dataset, objectives), entries in groups.items():
         first = next(iter(entries.values()))
         seeds = {e["summary"]["seeds"] for e in entries.values()}
-        lines.append(f"## {dataset}: {objectives} (prior {first['prior']}, budget {first['budget']}, "
+        budgets = "/".join(str(b) for b in sorted({e["budget"] for e in entries.values()}))
+        lines.append(f"## {dataset}: {objectives} (prior {first['prior']}, budget {budgets}, "
                      f"seeds {'/'.join(map(str, sorted(seeds)))})\n")
         lines.append(markdown_table({m: e["summary"] for m, e in entries.items()}, parse_objectives(objectives)))
         lines.append("")
+        runs = {}
+        for method, e in entries.items():  # one line per distinct command (methods may be run separately)
+            p = e["provenance"]
+            runs.setdefault((p["command"], p["commit"], p["date"]), []).append(method)
+        for (command, commit, date), methods in runs.items():
+            lines.append(f"- {', '.join(methods)}: `{command}` at commit `{commit}`, {date}")
         newest = max(entries.values(), key=lambda e: e["provenance"]["date"])
-        lines.append(provenance_markdown(newest["provenance"]))
+        lines.append(provenance_markdown(newest["provenance"]).splitlines()[-1])
         lines.append("")
     return "\n".join(lines) + "\n"
 

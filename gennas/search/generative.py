@@ -4,8 +4,8 @@ One round:
 1. the predictor (the transfer prior adapted to the measured cells, or — with no prior —
    a GNN ensemble trained on them) guides the diffusion generator towards the goal's
    objectives, each sample under its own preference vector;
-2. the generated pool, plus the one-edge neighbours of the best measured cells (where
-   a good cell's relatives usually are), is scored by an optimistic acquisition
+2. the generated pool, plus one- and two-edge mutations of the best measured cells
+   (where a good cell's relatives usually are), is scored by an optimistic acquisition
    (mean + kappa * spread for modelled metrics, exact values for free costs);
 3. the best unmeasured candidates are asked for; their answers adapt the predictor.
 Without a prior the first cells are unguided samples, which match the space's own
@@ -36,6 +36,7 @@ class GenerativeSearch(Searcher):
         self.pool_size = int(options.get("pool", 48))
         self.guidance = float(options.get("guidance", 30.0))
         self.kappa = float(options.get("kappa", 0.5))
+        self.parents = int(options.get("parents", 10))
         self.regenerate_every = int(options.get("regenerate_every", 5 if self.transfer else 1))
         self.diffusion = CellDiffusion.load(options.get("generator") or generator_path(self.space.name))
         if self.diffusion.space.ops != self.space.ops or self.diffusion.space.n_nodes != self.space.n_nodes:
@@ -107,8 +108,8 @@ class GenerativeSearch(Searcher):
             self._regenerate()
         self.rounds += 1
         candidates = {k: c for k, c in self.pool.items() if self.unseen(c)}
-        for parent in self.best(3):
-            for cell in self.space.neighbours(parent):
+        for parent in self.best(self.parents):
+            for cell in self.space.neighbours(parent) + [self.space.mutate(parent, self.rng, 2) for _ in range(5)]:
                 if self.unseen(cell):
                     candidates.setdefault(cell.to_string(), cell)
         if not candidates:

@@ -76,34 +76,37 @@ def summarise(runs: list[SearchRun], objectives: list[Objective], reference: Ref
 
 
 def markdown_table(summaries: dict[str, dict], objectives: list[Objective]) -> str:
-    """Methods side by side: one row per method, one column per checkpoint."""
+    """Methods side by side: one row per method, one column per checkpoint (– where a run was shorter)."""
     if not summaries:
         return ""
-    ks = list(next(iter(summaries.values()))["best"])
-    multi = len(objectives) > 1 and "hv_ratio" in next(iter(summaries.values()))
+    ks = sorted({k for s in summaries.values() for k in s["best"]}, key=int)
+    multi = len(objectives) > 1 and all("hv_ratio" in s for s in summaries.values())
+    has_optimum = all("optimum_hit_rate" in s for s in summaries.values())
     metric = objectives[0].metric
-    lines = []
+
+    def cell(table: dict, k: str, fmt) -> str:
+        return fmt(table[k]) if k in table else "–"
+
     if multi:
-        header = ["method"] + [f"HV ratio @{k}" for k in ks] + [f"IGD+ @{k}" for k in ks] + ["ms/query"]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for name, s in summaries.items():
-            cells = [f"{s['hv_ratio'][k][0]:.4f} ± {s['hv_ratio'][k][1]:.4f}" for k in ks]
-            cells += [f"{s['igd_plus'][k][0]:.3f}" for k in ks]
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {1000 * s['searcher_seconds_per_query'][0]:.1f} |")
-        return "\n".join(lines) + "\n"
-    header = ["method"] + [f"best {metric} @{k}" for k in ks]
-    has_optimum = "optimum_hit_rate" in next(iter(summaries.values()))
-    if has_optimum:
-        header += [f"optimum hit @{k}" for k in ks] + ["median queries to optimum"]
-    header += ["ms/query"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, s in summaries.items():
-        cells = [f"{s['best'][k][0]:.2f} ± {s['best'][k][1]:.2f}" for k in ks]
+        header = ["method"] + [f"HV ratio @{k}" for k in ks] + [f"IGD+ @{k}" for k in ks]
+    else:
+        header = ["method"] + [f"best {metric} @{k}" for k in ks]
         if has_optimum:
-            q = s["queries_to_optimum"]
-            cells += [f"{100 * s['optimum_hit_rate'][k]:.0f}%" for k in ks]
-            cells.append(f"{q['median']:.0f} ({q['found']}/{s['seeds']} seeds)" if q["median"] is not None else "never")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {1000 * s['searcher_seconds_per_query'][0]:.1f} |")
+            header += [f"optimum hit @{k}" for k in ks] + ["median queries to optimum"]
+    header += ["seeds", "ms/query"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, s in summaries.items():
+        if multi:
+            cells = [cell(s["hv_ratio"], k, lambda v: f"{v[0]:.4f} ± {v[1]:.4f}") for k in ks]
+            cells += [cell(s["igd_plus"], k, lambda v: f"{v[0]:.3f}") for k in ks]
+        else:
+            cells = [cell(s["best"], k, lambda v: f"{v[0]:.2f} ± {v[1]:.2f}") for k in ks]
+            if has_optimum:
+                q = s["queries_to_optimum"]
+                cells += [cell(s["optimum_hit_rate"], k, lambda v: f"{100 * v:.0f}%") for k in ks]
+                cells.append(f"{q['median']:.0f} ({q['found']}/{s['seeds']} seeds)" if q["median"] is not None else "never")
+        cells += [str(s["seeds"]), f"{1000 * s['searcher_seconds_per_query'][0]:.1f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
