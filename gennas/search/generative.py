@@ -37,7 +37,7 @@ class GenerativeSearch(Searcher):
         self.guidance = float(options.get("guidance", 30.0))
         self.kappa = float(options.get("kappa", 0.5))
         self.parents = int(options.get("parents", 10))
-        self.regenerate_every = int(options.get("regenerate_every", 5 if self.transfer else 1))
+        self.regenerate_every = int(options.get("regenerate_every", 5 if self.transfer else 3))
         self.diffusion = CellDiffusion.load(options.get("generator") or generator_path(self.space.name))
         if self.diffusion.space.ops != self.space.ops or self.diffusion.space.n_nodes != self.space.n_nodes:
             raise GennasError(f"generator is for space {self.diffusion.space.name!r}, not {self.space.name!r}")
