@@ -44,7 +44,7 @@ def train_generator(space_name: str, out: str | Path | None = None, steps: int |
 
 
 def run_generate(space_name: str, objectives: str, n: int, dataset: str | None = None, constraints: list[str] = (),
-                 guidance: float = 30.0, seed: int = 0, predictor_path: str | None = None,
+                 guidance: float = 60.0, seed: int = 0, predictor_path: str | None = None,
                  generator: str | None = None) -> dict:
     """Parse the request, pick the generator and predictor, generate, and report."""
     if n < 1:

@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="nb201 target whose transfer prior guides accuracy "
                                                    "(cifar10, cifar100, ImageNet16-120; its own table is never used)")
     p.add_argument("--constraint", action="append", default=[], help="hard limit, e.g. 'flops<=100' (repeatable)")
-    p.add_argument("--guidance", type=float, default=30.0, help="guidance scale; 0 samples unguided (default %(default)s)")
+    p.add_argument("--guidance", type=float, default=60.0, help="guidance scale; 0 samples unguided (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predictor", default=None, help="predictor checkpoint (default for nb201: the transfer prior)")
     p.add_argument("--generator", default=None, help="generator checkpoint (default: diffusion/weights/<space>.pt)")
