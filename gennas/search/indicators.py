@@ -31,7 +31,9 @@ class Reference:
                                    for j, o in enumerate(self.objectives)])
         self._hv = HV(ref_point=self.ref_point)
         self._front_hv = float(self._hv(self.front)) if len(self.objectives) > 1 else 1.0
-        self._igd = IGDPlus(self.front)
+        # IGD+ on objectives scaled to [0, 1] by the true front's ideal and nadir, so bytes,
+        # MFLOPs and accuracy points weigh alike (raw IGD+ would be a memory-only figure).
+        self._igd = IGDPlus(self.front, zero_to_one=True)
 
     @property
     def optimum(self) -> float:

@@ -23,15 +23,14 @@ class LocalSearch(Searcher):
         self.weights = self.random_weights()
 
     def ask(self, n: int) -> list[Cell]:
-        if self.current is None:
-            return self.random_unseen(1)
-        if not self.pending:
+        while not self.pending:
+            if self.current is None:
+                return self.random_unseen(1)
             neighbours = self.space.neighbours(self.current)
             order = self.rng.permutation(len(neighbours))
             self.pending = [neighbours[i] for i in order if self.unseen(neighbours[i])]
             if not self.pending:  # the whole neighbourhood is known already: climb or restart now
                 self._step()
-                return self.ask(n)
         batch, self.pending = self.pending[:n], self.pending[n:]
         return batch
 
@@ -47,8 +46,8 @@ class LocalSearch(Searcher):
         assert self.current is not None
         known = [c for c in self.space.neighbours(self.current) if not self.unseen(c)] + [self.current]
         scores = self.fitness([self.seen[c.to_string()] for c in known], self.weights)
-        best = known[int(scores.argmax())]
-        if best == self.current:
-            self.current, self.weights = None, self.random_weights()
+        best = int(scores.argmax())
+        if scores[best] > scores[-1] + 1e-12:  # strictly better only: ties would let it walk in circles
+            self.current = known[best]
         else:
-            self.current = best
+            self.current, self.weights = None, self.random_weights()
