@@ -49,16 +49,21 @@ def main() -> None:
     parser.add_argument("--methods", default="random,rea,reinforce,bo,ls,nsga2,ours")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budget", type=int, default=None, help="default: 200 single, 20 transfer, 100 multi")
+    parser.add_argument("--objectives", default=None, help="only this goal of the part (e.g. accuracy:max,flops:min)")
     parser.add_argument("--work", default="runs/bench_search", help="journals (resume) and plots")
     parser.add_argument("--out", default="experiments/results")
+    parser.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; run nothing")
     args = parser.parse_args()
     part = PARTS[args.part]
     budget = args.budget or part["budget"]
     path = Path(args.out) / f"search_{args.part}.json"
     results = json.loads(path.read_text()) if path.exists() else {"part": args.part, "entries": {}}
+    if args.render_only:
+        write_text(path.with_suffix(".md"), markdown(results))
+        return
     methods = [m for m in args.methods.split(",") if m]
     for dataset in args.datasets.split(","):
-        for objectives in part["objectives"]:
+        for objectives in [args.objectives] if args.objectives else part["objectives"]:
             for method in methods:
                 spec = SearchSpec(dataset=dataset, budget=budget, seeds=args.seeds, prior=part["prior"],
                                   objectives=objectives)
@@ -97,8 +102,7 @@ def markdown(results: dict) -> str:
         for (command, commit, date), methods in runs.items():
             lines.append(f"- {', '.join(methods)}: `{command}` at commit `{commit}`, {date}")
         newest = max(entries.values(), key=lambda e: e["provenance"]["date"])
-        lines.append(provenance_markdown(newest["provenance"]).splitlines()[-1])
-        lines.append("")
+        lines.append(provenance_markdown(newest["provenance"]).splitlines()[-1] + "\n")
     return "\n".join(lines) + "\n"
 
 
