@@ -40,22 +40,21 @@ class SklearnPredictor:
         x = self._features(cells)
         for j, task in enumerate(self.tasks):
             rows = ~np.isnan(y[:, j])
-            if self.kind == "rf":
-                models = [RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=self.seed, n_jobs=1)]
-            elif self.kind == "mlp":
-                # Networks need standardised targets; the scale is undone in predict().
-                values = y[rows, j]
-                self.scale[task] = (float(values.mean()), float(values.std()) or 1.0)
-                models = [MLPRegressor(hidden_layer_sizes=(64, 64), alpha=1e-3, learning_rate_init=3e-3, max_iter=400,
-                                       random_state=self.seed * 100 + i) for i in range(self.n_models)]
-                mean, std = self.scale[task]
-                self.models[task] = [m.fit(x[rows], (values - mean) / std) for m in models]
-                continue
-            else:
-                models = [GradientBoostingRegressor(n_estimators=200, learning_rate=0.05, max_depth=3, subsample=0.8,
-                                                    random_state=self.seed * 100 + i) for i in range(self.n_models)]
-            self.models[task] = [m.fit(x[rows], y[rows, j]) for m in models]
+            values = y[rows, j]
+            # Networks need standardised targets (trees do not); predict() undoes the scale.
+            mean, std = (float(values.mean()), float(values.std()) or 1.0) if self.kind == "mlp" else (0.0, 1.0)
+            self.scale[task] = (mean, std)
+            self.models[task] = [m.fit(x[rows], (values - mean) / std) for m in self._models()]
         return self
+
+    def _models(self) -> list:
+        if self.kind == "rf":
+            return [RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=self.seed, n_jobs=1)]
+        if self.kind == "mlp":
+            return [MLPRegressor(hidden_layer_sizes=(64, 64), alpha=1e-3, learning_rate_init=3e-3, max_iter=400,
+                                 random_state=self.seed * 100 + i) for i in range(self.n_models)]
+        return [GradientBoostingRegressor(n_estimators=200, learning_rate=0.05, max_depth=3, subsample=0.8,
+                                          random_state=self.seed * 100 + i) for i in range(self.n_models)]
 
     def predict(self, cells: Sequence[Cell], tasks: Sequence[str] | None = None) -> dict[str, Prediction]:
         x = self._features(cells)
@@ -68,9 +67,7 @@ class SklearnPredictor:
                 per_tree = np.stack([tree.predict(x) for tree in models[0].estimators_])
                 out[task] = Prediction(per_tree.mean(0), per_tree.std(0))
             else:
-                preds = np.stack([m.predict(x) for m in models])
-                if task in self.scale:
-                    mean, std = self.scale[task]
-                    preds = preds * std + mean
+                mean, std = self.scale[task]
+                preds = np.stack([m.predict(x) for m in models]) * std + mean
                 out[task] = Prediction(preds.mean(0), preds.std(0))
         return out

@@ -42,15 +42,7 @@ class Oracle(ABC):
 
     def query(self, cell: Cell) -> dict[str, float]:
         """Measured metrics plus the free cost metrics; charges one query for a new cell."""
-        self.space.validate(cell)
-        key = cell.to_string()
-        if key not in self._answers:
-            if self.budget is not None and self.queries >= self.budget:
-                raise BudgetExhausted(
-                    f"query budget of {self.budget} distinct cells is used up; raise the budget or stop searching"
-                )
-            self._record(key, cell, {**self._measure(cell), **self.cost(cell)})
-        return dict(self._answers[key])
+        return self.query_many([cell])[0]
 
     def query_many(self, cells: Sequence[Cell], backend: "EvaluationBackend | None" = None) -> list[dict[str, float]]:
         """``query`` for each cell, the new ones measured together through ``backend`` (e.g. on Ray).
@@ -66,7 +58,8 @@ class Oracle(ABC):
                 new.setdefault(key, cell)
         if self.budget is not None and self.queries + len(new) > self.budget:
             raise BudgetExhausted(
-                f"{len(new)} new cells would exceed the query budget of {self.budget} ({self.queries} used)"
+                f"{len(new)} new cell(s) would exceed the query budget of {self.budget} distinct cells "
+                f"({self.queries} used); raise the budget or stop searching"
             )
         measured = backend.map(self._measure, list(new.values())) if backend is not None and len(new) > 1 \
             else [self._measure(c) for c in new.values()]

@@ -40,29 +40,18 @@ class BayesianOptimisation(Searcher):
         return [candidates[i] for i in np.argsort(-scores, kind="stable")[:n]]
 
     def _candidates(self) -> list[Cell]:
-        found: dict[str, Cell] = {}
-        for parent in self.best(self.n_parents):
-            for child in self.space.neighbours(parent) + [self.space.mutate(parent, self.rng, 2) for _ in range(5)]:
-                if self.unseen(child):
-                    found.setdefault(child.to_string(), child)
+        found = self.mutations_of(self.best(self.n_parents))
         for cell in self.random_unseen(self.n_random, exclude=set(found)):
             found[cell.to_string()] = cell
         return list(found.values())
 
     def _predicted_rows(self, candidates: list[Cell]) -> list[Result]:
         """Per candidate: Thompson draws for modelled objectives, exact values for free ones."""
-        free = self.context.costs
-        rows: list[Result] = [dict(free(c)) if free else {} for c in candidates]
-        modelled = [o.metric for o in self.objectives if o.metric not in rows[0]]
-        if modelled:
-            model = self._fit(modelled)
-            predictions = model.predict(candidates, modelled)
-            for metric in modelled:
-                p = predictions[metric]
-                draws = self.rng.normal(p.mean, np.maximum(p.std, 1e-9))
-                for row, value in zip(rows, draws):
-                    row[metric] = float(value)
-        return rows
+        draws = {}
+        if self.modelled:
+            predictions = self._fit(self.modelled).predict(candidates, self.modelled)
+            draws = {m: self.rng.normal(predictions[m].mean, np.maximum(predictions[m].std, 1e-9)) for m in self.modelled}
+        return self.candidate_rows(candidates, draws)
 
     def _fit(self, metrics: list[str]):
         cells = list(self.order)

@@ -56,7 +56,7 @@ def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *,
                                         for m in methods}
     reference = reference_for(spec)
     summaries = {m: summarise(r, spec.goal, reference) for m, r in runs.items()}
-    payload = {"settings": {**spec.settings(methods[0]), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed},
+    payload = {"settings": {**spec.settings(), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed},
                "summary": summaries, "runs": runs}
     if out:
         out = Path(out)

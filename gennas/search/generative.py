@@ -41,8 +41,6 @@ class GenerativeSearch(Searcher):
         self.diffusion = CellDiffusion.load(options.get("generator") or generator_path(self.space.name))
         if self.diffusion.space.ops != self.space.ops or self.diffusion.space.n_nodes != self.space.n_nodes:
             raise GennasError(f"generator is for space {self.diffusion.space.name!r}, not {self.space.name!r}")
-        self.free = set(context.costs(self.space.sample(np.random.default_rng(0)))) if context.costs else set()
-        self.modelled = [o.metric for o in self.objectives if o.metric not in self.free]
         self.predictor = None
         self.pool: dict[str, Cell] = {}
         self.rounds = 0
@@ -85,19 +83,15 @@ class GenerativeSearch(Searcher):
 
     def _score(self, candidates: list[Cell]) -> list[Result]:
         """Optimistic rows: mean + kappa * spread (towards better) for modelled metrics, exact free costs."""
-        rows: list[Result] = [dict(self.context.costs(c)) if self.context.costs else {} for c in candidates]
-        if not self.modelled:
-            return rows
-        tasks = [self._task(m) for m in self.modelled]
-        predictions = self.predictor.predict(candidates, tasks)
-        for objective in self.objectives:
-            if objective.metric in self.free:
-                continue
-            p = predictions[self._task(objective.metric)]
-            sign = 1.0 if objective.direction == "max" else -1.0
-            for row, mean, std in zip(rows, p.mean, p.std):
-                row[objective.metric] = float(mean + sign * self.kappa * std)
-        return rows
+        optimistic = {}
+        if self.modelled:
+            predictions = self.predictor.predict(candidates, [self._task(m) for m in self.modelled])
+            for objective in self.objectives:
+                if objective.metric in self.modelled:
+                    p = predictions[self._task(objective.metric)]
+                    sign = 1.0 if objective.direction == "max" else -1.0
+                    optimistic[objective.metric] = p.mean + sign * self.kappa * p.std
+        return self.candidate_rows(candidates, optimistic)
 
     def ask(self, n: int) -> list[Cell]:
         if len(self.seen) < self.n_init:
@@ -107,11 +101,7 @@ class GenerativeSearch(Searcher):
         if self.rounds % self.regenerate_every == 0 or not any(self.unseen(c) for c in self.pool.values()):
             self._regenerate()
         self.rounds += 1
-        candidates = {k: c for k, c in self.pool.items() if self.unseen(c)}
-        for parent in self.best(self.parents):
-            for cell in self.space.neighbours(parent) + [self.space.mutate(parent, self.rng, 2) for _ in range(5)]:
-                if self.unseen(cell):
-                    candidates.setdefault(cell.to_string(), cell)
+        candidates = self.mutations_of(self.best(self.parents), {k: c for k, c in self.pool.items() if self.unseen(c)})
         if not candidates:
             return self.random_unseen(n)
         cells = list(candidates.values())

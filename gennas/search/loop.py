@@ -50,10 +50,6 @@ class SearchRun:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "SearchRun":
-        return cls(**payload)
-
 
 def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
     try:
@@ -89,9 +85,8 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     run = SearchRun(method, seed, budget, settings=dict(settings or {}))
     journal = Path(journal) if journal else None
     saved = _load_journal(journal, run) if journal and journal.exists() else []
-    metrics = [k for k in (saved[0] if saved else {}) if k != "arch"]
     oracle.budget = budget
-    oracle.preload([(searcher.space.parse(r["arch"]), {m: r[m] for m in metrics}) for r in saved])
+    oracle.preload([(searcher.space.parse(r["arch"]), {k: v for k, v in r.items() if k != "arch"}) for r in saved])
     run.history = [dict(r) for r in saved]
     asked: dict[str, None] = {}  # distinct cells in the order the searcher first asked for them
     idle = 0
@@ -100,12 +95,12 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     try:
         while len(asked) < budget and idle < MAX_IDLE_ROUNDS:
             replaying = len(asked) < len(saved)
+            request = min(searcher.batch_size, budget - len(asked))
             start = time.perf_counter()
-            cells = searcher.ask(min(searcher.batch_size, budget - len(asked)))
+            cells = searcher.ask(request)
             ask_seconds = time.perf_counter() - start
-            if not cells or len(cells) > min(searcher.batch_size, budget - len(asked)):
-                raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of "
-                                  f"{min(searcher.batch_size, budget - len(asked))}")
+            if not cells or len(cells) > request:
+                raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of {request}")
             fresh = _first_asks(cells, asked)
             _check_replay(fresh, asked, saved, journal)
             start = time.perf_counter()
@@ -114,11 +109,13 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
             start = time.perf_counter()
             searcher.tell(cells, [oracle.for_searcher(r) for r in results])
             tell_seconds = time.perf_counter() - start
+            answers = {cell.to_string(): result for cell, result in zip(cells, results)}
             new_rows = []
             for cell in fresh:
-                asked[cell.to_string()] = None
+                key = cell.to_string()
+                asked[key] = None
                 if len(asked) > len(saved):
-                    new_rows.append({"arch": cell.to_string(), **oracle.query(cell)})
+                    new_rows.append({"arch": key, **answers[key]})
             if not replaying or new_rows:  # replayed rounds were paid for by the run that journalled them
                 run.searcher_seconds += ask_seconds + tell_seconds
                 run.oracle_seconds += oracle_seconds

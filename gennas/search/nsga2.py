@@ -74,6 +74,7 @@ class NSGA2Searcher(Searcher):
         self.generation = None
         self.pending: list[int] = []  # indices of the generation not handed out yet
         self.answers: dict[int, Result] = {}
+        self._handed: list[int] = []  # indices handed out by the last ask, answered by the next tell
 
     def ask(self, n: int) -> list[Cell]:
         if self.generation is None:

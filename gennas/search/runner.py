@@ -17,7 +17,7 @@ from gennas.errors import GennasError
 from gennas.objectives import Objective, parse_objectives
 from gennas.search.backends import EvaluationBackend
 from gennas.search.loop import SearchRun, run_search
-from gennas.search.methods import METHODS, make_searcher
+from gennas.search.methods import make_searcher
 from gennas.search.searcher import SearchContext
 from gennas.space.space import get_space
 from gennas.tracking import RunLogger
@@ -56,7 +56,7 @@ class SearchSpec:
         except GennasError:
             return None
 
-    def settings(self, method: str) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         """What identifies a run (a resumed journal must match it)."""
         keys = ("space", "dataset", "budget", "prior", "objectives", "options", "epochs")
         out = {k: v for k, v in asdict(self).items() if k in keys}
@@ -85,8 +85,6 @@ class SearchSpec:
 def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
                backend: EvaluationBackend | None = None, progress: bool = False, wandb: bool = False) -> list[SearchRun]:
     """Every seed of one method; finished seeds found under ``out`` are reused, unfinished ones resumed."""
-    if method not in METHODS:
-        raise GennasError(f"unknown search method {method!r}; choose from {', '.join(METHODS)}")
     for objective in spec.goal:
         if spec.tabular and objective.metric not in ("accuracy", "flops", "params", "memory_bytes"):
             raise GennasError(f"objective {objective.metric!r} is not in the NB201 benchmark; it answers accuracy, "
@@ -97,11 +95,11 @@ def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
         searcher = make_searcher(method, spec.context(oracle, seed))
         journal = Path(out) / method / f"seed_{seed}.json" if out else None
         logger = RunLogger(wandb, name=f"{method}-seed{seed}", config={"method": method, "seed": seed,
-                                                                      **spec.settings(method)},
+                                                                      **spec.settings()},
                            directory=Path(out) if out else None)
         try:
             runs.append(run_search(searcher, oracle, spec.budget, method=method, seed=seed,
-                                   settings=spec.settings(method), journal=journal, backend=backend,
+                                   settings=spec.settings(), journal=journal, backend=backend,
                                    progress=progress, logger=logger))
         finally:
             logger.finish()

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from gennas.bench.tabular import TransferPrior
+from gennas.metrics.registry import get_metric
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import Objective, minimisation_matrix
 from gennas.space.cell import Cell
@@ -42,10 +43,6 @@ class SearchContext:
     prior: TransferPrior | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def rng(self) -> np.random.Generator:
-        return np.random.default_rng(self.seed)
-
 
 class Searcher(ABC):
     """Ask/tell black-box searcher. Subclasses keep their own state; the loop owns the budget."""
@@ -58,6 +55,9 @@ class Searcher(ABC):
         self.space = context.space
         self.objectives = context.objectives
         self.rng = np.random.default_rng(context.seed)
+        # Objectives a searcher has to learn; cost metrics come exact and free from context.costs.
+        free = context.costs is not None
+        self.modelled = [o.metric for o in self.objectives if not (free and get_metric(o.metric).source == "cost")]
         self.seen: dict[str, Result] = {}  # every answer told so far, by cell string
         self.order: list[Cell] = []  # distinct cells in the order their answers arrived
 
@@ -110,6 +110,26 @@ class Searcher(ABC):
                 taken.add(key)
                 out.append(cell)
         return out
+
+    def mutations_of(self, parents: Sequence[Cell], found: dict[str, Cell] | None = None) -> dict[str, Cell]:
+        """Unmeasured one-edge neighbours and five two-edit mutations of each parent, added to ``found``.
+
+        The BANANAS candidate set: good cells' relatives are where better cells usually are.
+        """
+        found = {} if found is None else found
+        for parent in parents:
+            for child in self.space.neighbours(parent) + [self.space.mutate(parent, self.rng, 2) for _ in range(5)]:
+                if self.unseen(child):
+                    found.setdefault(child.to_string(), child)
+        return found
+
+    def candidate_rows(self, cells: Sequence[Cell], values: dict[str, Sequence[float]]) -> list[Result]:
+        """Result-like rows for unmeasured cells: exact free costs plus the given estimates per metric."""
+        rows: list[Result] = [dict(self.context.costs(c)) if self.context.costs else {} for c in cells]
+        for metric, column in values.items():
+            for row, value in zip(rows, column):
+                row[metric] = float(value)
+        return rows
 
     def best(self, k: int = 1, weights: np.ndarray | None = None) -> list[Cell]:
         """The ``k`` best measured cells under the scalar fitness."""
