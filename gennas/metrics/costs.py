@@ -71,7 +71,7 @@ class CostTable:
 
     @staticmethod
     def cache_path(space: CellSpace, config: NetworkConfig, root: Path | None = None) -> Path:
-        key = json.dumps({"n": space.n_nodes, "ops": space.ops, "net": config.to_dict(), "v": 1}, sort_keys=True)
+        key = json.dumps({"n": space.n_nodes, "ops": space.ops, "net": config.to_dict(), "v": 2}, sort_keys=True)
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
         return (root or cache_dir()) / "costs" / f"{space.name}-{digest}.npz"
 

@@ -153,10 +153,13 @@ def _cell(tape: _Tape, cell: Cell, x: int, nbytes: int) -> int:
             if j > 0 and last_use[j] == i:
                 tape.decref(nodes[j])
                 nodes[j] = None
+        if i < n - 1 and last_use[i] < 0:
+            if total is not None:
+                tape.decref(total)
+            continue  # nothing reads this node: its value is never materialised
         if total is None:
             total = tape.alloc(nbytes)
-        if i == n - 1 or last_use[i] > 0:
-            nodes[i] = tape.incref(total)
+        nodes[i] = tape.incref(total)
         tape.decref(total)
     result = tape.incref(nodes[-1])
     for buf in nodes:

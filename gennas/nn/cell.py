@@ -42,10 +42,10 @@ class CellModule(nn.Module):
                     del out
                 if j > 0 and self.last_use[j] == i:
                     nodes[j] = None
-            if total is None:
-                total = torch.zeros_like(x)
-            if i == n - 1 or self.last_use[i] > 0:
-                nodes[i] = total
+            if i < n - 1 and self.last_use[i] < 0:
+                del total  # nothing reads this node: never materialise its value
+                continue
+            nodes[i] = total if total is not None else torch.zeros_like(x)
             del total
         return nodes[-1]
 
