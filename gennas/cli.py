@@ -7,6 +7,8 @@ Contract forms (kept stable; extend, never rename):
   gennas search --space nb201 --dataset cifar10 --method M --budget B --seeds S --seed K
                 --prior {none,transfer} --objectives accuracy:max[,flops:min] --out DIR --json
   gennas compare --methods ours,rea,random (same options)
+  gennas run --dataset digits --objectives accuracy:max,flops:min,... --out RUN_DIR [--json]
+  gennas prune RUN_DIR --max-flops 30 --max-memory-mb 2 --min-robustness 0.5 --maximize accuracy --json
 Every command prints JSON with ``--json`` and a short human summary otherwise. A
 :class:`GennasError` is printed as one ``error:`` line (exit code 2), never a traceback.
 """
@@ -104,14 +106,28 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from gennas.run import run_job
+    from gennas.supernet.pipeline import RunSettings, run_pipeline
 
-    summary = run_job(
-        dataset=args.dataset, out_dir=args.out, space_name=args.space, n_cells=args.n_cells, epochs=args.epochs,
-        seed=args.seed, device=args.device, channels=args.channels, cells_per_stage=args.cells_per_stage,
-        data_root=args.data_root, progress=not args.json, wandb=args.wandb,
-    )
+    if args.space != "nb201":
+        raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
+    settings = RunSettings(
+        dataset=args.dataset, objectives=args.objectives, n_cells=args.n_cells, candidates=args.candidates,
+        guidance=args.guidance, epochs=args.epochs, seed=args.seed, channels=args.channels,
+        cells_per_stage=args.cells_per_stage, max_subnets=args.max_subnets, robustness_data=args.robustness_data)
+    summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
+                           progress=not args.json, wandb=args.wandb)
     _emit(summary, args.json, human=lambda s: s["text"])
+
+
+def _cmd_prune(args: argparse.Namespace) -> None:
+    from gennas.supernet.commands import prune_run
+
+    thresholds = {name: getattr(args, name) for name in
+                  ("max_flops", "max_params", "max_memory_mb", "max_latency_ms", "min_accuracy", "min_robustness")}
+    goal = args.minimize or args.maximize
+    result = prune_run(args.run_dir, thresholds, goal, out=args.out, finetune_epochs=args.finetune,
+                       device=args.device)
+    _emit(result, args.json, human=lambda r: r["text"])
 
 
 def _cmd_predictor_pretrain(args: argparse.Namespace) -> None:
@@ -140,7 +156,7 @@ def _cmd_predictor_fit(args: argparse.Namespace) -> None:
         import numpy as np
 
         from gennas.bench.training import TrainingOracle
-        from gennas.run import sample_distinct
+        from gennas.space.space import sample_distinct
         from gennas.train import TrainConfig
 
         oracle = TrainingOracle(args.dataset, space=space, train=TrainConfig(epochs=args.epochs, seed=args.seed),
@@ -303,19 +319,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("run", help="the end-to-end job on a dataset: sample cells, train, measure, report")
-    p.add_argument("--dataset", default="digits")
+    p = sub.add_parser("run", help="the main job: generate cells, build + train one supernet, measure every "
+                                   "subnet, prune to example thresholds, export, report")
+    p.add_argument("--dataset", default="digits", help="digits (embedded), cifar10, mnist, npz:PATH, ... (default %(default)s)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--space", default="nb201")
-    p.add_argument("--out", default="runs/digits", help="run directory (default %(default)s)")
-    p.add_argument("--n-cells", type=int, default=8, help="cells to train (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--objectives", default="accuracy:max,flops:min,memory:min,robustness:max",
+                   help="what generation is guided by (default %(default)s)")
+    p.add_argument("--out", default="runs/digits", help="run directory, what gennas prune reads (default %(default)s)")
+    p.add_argument("--n-cells", type=int, default=12, help="generated cells merged into the supernet (default %(default)s)")
+    p.add_argument("--candidates", type=int, default=64, help="cells generated to choose them from (default %(default)s)")
+    p.add_argument("--guidance", type=float, default=60.0, help="guidance scale of generation (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=16, help="supernet training epochs (default %(default)s)")
+    p.add_argument("--max-subnets", type=int, default=40,
+                   help="measure every reachable subnet up to this many, else a FLOPs-stratified subset (default %(default)s)")
+    p.add_argument("--robustness-data", default=None,
+                   help="CSV arch,value of PGD accuracies measured on this dataset, to guide robustness "
+                        "(digits has one built in)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")
     _network_args(p, {"channels": 16, "cells_per_stage": 2})
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("prune", help="after the search: the best measured subnet under your thresholds, exported",
+                       description="Pick the best subnet of RUN_DIR (written by gennas run) that meets every "
+                                   "threshold given, and export it. Costs are exact; accuracy and robustness "
+                                   "thresholds and the ranking use validation figures (test figures are reported).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--max-flops", type=float, help="MFLOPs (millions of multiply-adds at batch 1)")
+    p.add_argument("--max-params", type=float, help="millions of parameters")
+    p.add_argument("--max-memory-mb", type=float, help="MB (10^6 bytes) of peak inference memory at batch 1")
+    p.add_argument("--max-latency-ms", type=float, help="ms, median batch-1 latency measured during the run")
+    p.add_argument("--min-accuracy", type=float, help="percent validation accuracy (0-100)")
+    p.add_argument("--min-robustness", type=float,
+                   help="fraction (0-1) of validation images still classified correctly under PGD")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--maximize", default="accuracy", choices=("accuracy", "robustness"),
+                      help="what to maximise among feasible subnets (default %(default)s)")
+    goal.add_argument("--minimize", choices=("flops", "params", "memory", "latency"), help="or what to minimise")
+    p.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="fine-tune the exported model standalone")
+    p.add_argument("--out", default=None, help="export directory (default RUN_DIR/export/<arch hash>)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_prune)
 
     p = sub.add_parser("generate", help="generate cells near the Pareto front with guided graph diffusion")
     p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -28,26 +30,7 @@ class CellModule(nn.Module):
         self.last_use = last_use_of_nodes(cell)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Lifetimes here are deliberate: gennas.metrics.memory replays this exact order to
-        # count peak memory analytically, and a test checks the two agree byte for byte.
-        n = self.cell.n_nodes
-        nodes: list[torch.Tensor | None] = [x] + [None] * (n - 1)
-        for i in range(1, n):
-            total: torch.Tensor | None = None
-            for j in range(i):
-                key = f"{j}_{i}"
-                if key in self.edge_ops:
-                    out = self.edge_ops[key](nodes[j])
-                    total = out if total is None else total + out
-                    del out
-                if j > 0 and self.last_use[j] == i:
-                    nodes[j] = None
-            if i < n - 1 and self.last_use[i] < 0:
-                del total  # nothing reads this node: never materialise its value
-                continue
-            nodes[i] = total if total is not None else torch.zeros_like(x)
-            del total
-        return nodes[-1]
+        return run_cell(x, self.cell, self.last_use, lambda key, op: self.edge_ops[key])
 
     def extra_repr(self) -> str:
         return f"{self.cell.to_string()}, C={self.channels}"
@@ -60,3 +43,30 @@ def last_use_of_nodes(cell: Cell) -> list[int]:
         if op != "none":
             last[src] = max(last[src], dst)
     return last
+
+
+def run_cell(x: torch.Tensor, cell: Cell, last_use: list[int], edge_op: Callable[[str, str], nn.Module]) -> torch.Tensor:
+    """Evaluate ``cell`` on ``x``; ``edge_op(key, op)`` returns the module of edge ``"src_dst"``.
+
+    Shared by standalone cells and supernet cells so a subnet computes exactly what the
+    standalone network of its cell computes. Lifetimes here are deliberate:
+    gennas.metrics.memory replays this exact order to count peak memory analytically,
+    and a test checks the two agree byte for byte.
+    """
+    n = cell.n_nodes
+    nodes: list[torch.Tensor | None] = [x] + [None] * (n - 1)
+    for i in range(1, n):
+        total: torch.Tensor | None = None
+        for j, op in cell.incoming(i):
+            if op != "none":
+                out = edge_op(f"{j}_{i}", op)(nodes[j])
+                total = out if total is None else total + out
+                del out
+            if j > 0 and last_use[j] == i:
+                nodes[j] = None
+        if i < n - 1 and last_use[i] < 0:
+            del total  # nothing reads this node: never materialise its value
+            continue
+        nodes[i] = total if total is not None else torch.zeros_like(x)
+        del total
+    return nodes[-1]

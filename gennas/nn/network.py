@@ -7,6 +7,7 @@ N cells at 4C -> BN + ReLU -> global average pool -> linear classifier.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -53,7 +54,13 @@ class NetworkConfig:
 class CellNetwork(nn.Module):
     """A classifier built from one cell repeated through the three stages of the skeleton."""
 
-    def __init__(self, cell: Cell, config: NetworkConfig = NetworkConfig()) -> None:
+    def __init__(self, cell: Cell, config: NetworkConfig = NetworkConfig(),
+                 make_cell: Callable[[int], nn.Module] | None = None) -> None:
+        """``make_cell(channels)`` builds each cell slot (default: this cell's :class:`CellModule`).
+
+        The supernet passes its switchable cells here, so the skeleton around them, and
+        therefore every parameter name outside the cells, is the standalone network's.
+        """
         super().__init__()
         self.cell = cell
         self.config = config
@@ -63,11 +70,12 @@ class CellNetwork(nn.Module):
             nn.Conv2d(config.in_channels, c1, 3, padding=1, bias=False),
             nn.BatchNorm2d(c1),
         )
-        layers: list[nn.Module] = [CellModule(cell, c1) for _ in range(n)]
+        make_cell = make_cell or (lambda channels: CellModule(cell, channels))
+        layers: list[nn.Module] = [make_cell(c1) for _ in range(n)]
         layers.append(ResidualReduction(c1, c2))
-        layers += [CellModule(cell, c2) for _ in range(n)]
+        layers += [make_cell(c2) for _ in range(n)]
         layers.append(ResidualReduction(c2, c3))
-        layers += [CellModule(cell, c3) for _ in range(n)]
+        layers += [make_cell(c3) for _ in range(n)]
         self.layers = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c3), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -190,3 +190,15 @@ def get_space(name: str) -> CellSpace:
             raise GennasError(f"space {name!r}: the dagN family supports 3 <= N <= 12 nodes")
         return CellSpace(n, NB201_OPS, require_connected=True, name=f"dag{n}")
     raise GennasError(f"unknown search space {name!r}; choose 'nb201' or 'dagN' (N nodes, e.g. 'dag6')")
+
+
+def sample_distinct(space: CellSpace, n: int, rng: np.random.Generator) -> list[Cell]:
+    """``n`` cells that compute different functions and whose output depends on the input."""
+    cells: dict[str, Cell] = {}
+    for _ in range(100 * n):
+        cell = space.sample(rng)
+        if cell.is_connected() and cell.canonical not in cells:
+            cells[cell.canonical] = cell
+            if len(cells) == n:
+                return list(cells.values())
+    raise GennasError(f"could not find {n} distinct connected cells in space {space.name!r}; ask for fewer")

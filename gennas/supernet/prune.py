@@ -1,0 +1,102 @@
+"""Pick the deployed model after the search: thresholds over measured subnets, best feasible, export.
+
+Costs (FLOPs, params, memory) are exact, so a cost threshold is met exactly; accuracy and
+robustness thresholds and the ranking use the *validation* figures (the test figures are
+reported, never used to choose), and latency is the median measured during the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from gennas.errors import GennasError
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One user limit: ``column`` compared with ``value * scale`` (units as the user typed them)."""
+
+    flag: str
+    column: str
+    bound: str  # "max" or "min"
+    scale: float
+    unit: str
+    value: float
+
+    def violation(self, row: dict) -> float:
+        """Relative excess beyond the limit (0 when satisfied)."""
+        limit = self.value * self.scale
+        actual = float(row[self.column])
+        excess = actual - limit if self.bound == "max" else limit - actual
+        return max(excess, 0.0) / max(abs(limit), 1e-12)
+
+    def describe(self, row: dict) -> str:
+        actual = float(row[self.column]) / self.scale
+        sign = ">" if self.bound == "max" else "<"
+        return f"{self.flag.replace('_', '-')}: {actual:.4g} {sign} {self.value:g} {self.unit.split(' (')[0]}"
+
+
+#: flag -> (column, bound, scale, unit). Units are what ``gennas prune --help`` states.
+THRESHOLDS: dict[str, tuple[str, str, float, str]] = {
+    "max_flops": ("flops", "max", 1.0, "MFLOPs (millions of multiply-adds at batch 1)"),
+    "max_params": ("params", "max", 1.0, "million parameters"),
+    "max_memory_mb": ("memory_bytes", "max", 1e6, "MB (10^6 bytes of peak inference memory at batch 1)"),
+    "max_latency_ms": ("latency_ms", "max", 1.0, "ms (median batch-1 latency on the run's device)"),
+    "min_accuracy": ("val_accuracy", "min", 1.0, "% (validation accuracy)"),
+    "min_robustness": ("val_pgd_accuracy", "min", 100.0, "(fraction 0-1 of validation images still correct under PGD)"),
+}
+
+#: --maximize / --minimize names -> column and whether larger is better.
+GOALS: dict[str, tuple[str, bool]] = {
+    "accuracy": ("val_accuracy", True), "robustness": ("val_pgd_accuracy", True),
+    "pgd_accuracy": ("val_pgd_accuracy", True), "flops": ("flops", False), "params": ("params", False),
+    "memory": ("memory_bytes", False), "latency": ("latency_ms", False),
+}
+
+
+def make_thresholds(values: dict[str, float | None]) -> list[Threshold]:
+    out = []
+    for flag, value in values.items():
+        if value is None:
+            continue
+        if flag not in THRESHOLDS:
+            raise GennasError(f"unknown threshold {flag!r}; known: {', '.join(THRESHOLDS)}")
+        if not math.isfinite(value) or value < 0:
+            raise GennasError(f"--{flag.replace('_', '-')} must be a finite number >= 0, got {value}")
+        if flag == "min_robustness" and value > 1:
+            raise GennasError(f"--min-robustness is a fraction in [0, 1] (0.5 = half the images survive PGD), "
+                              f"got {value}; divide a percentage by 100")
+        out.append(Threshold(flag, *THRESHOLDS[flag], value))
+    return out
+
+
+def read_subnets(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / "subnets.csv"
+    if not path.exists():
+        raise GennasError(f"{path} does not exist: RUN_DIR must be a directory written by `gennas run` "
+                          "(it holds subnets.csv and supernet.pt)")
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise GennasError(f"{path} lists no measured subnet; rerun `gennas run` to finish the measurement")
+    return rows
+
+
+def select(rows: list[dict], thresholds: list[Threshold], goal: str = "accuracy") -> dict:
+    """The best feasible row; an error naming the nearest subnets and what each violates when none is."""
+    if goal not in GOALS:
+        raise GennasError(f"cannot optimise {goal!r}; choose one of {', '.join(GOALS)}")
+    column, larger = GOALS[goal]
+    feasible = [r for r in rows if all(t.violation(r) == 0 for t in thresholds)]
+    if not feasible:
+        nearest = sorted(rows, key=lambda r: sum(t.violation(r) for t in thresholds))[:3]
+        lines = [f"  {r['arch']}: " + "; ".join(t.describe(r) for t in thresholds if t.violation(r) > 0)
+                 for r in nearest]
+        raise GennasError(f"no measured subnet meets every threshold ({len(rows)} measured). Nearest:\n"
+                          + "\n".join(lines) + "\nrelax the thresholds they violate")
+    sign = 1.0 if larger else -1.0
+    # Ties (same validation accuracy) go to the cheaper subnet.
+    return max(feasible, key=lambda r: (sign * float(r[column]), -float(r["flops"])))

@@ -1,0 +1,73 @@
+"""``report.md`` and ``pareto.png`` of a supernet run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gennas.io import atomic_write, write_text
+from gennas.objectives import Objective, pareto_indices, minimisation_matrix
+from gennas.provenance import provenance_markdown
+
+#: The front drawn and marked in the report: accuracy up, FLOPs down, robustness up.
+FRONT = [Objective("val_accuracy", "max"), Objective("flops", "min"), Objective("val_pgd_accuracy", "max")]
+
+
+def plot_subnets(path: Path, rows: list[dict], chosen: str | None, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flops = np.array([r["flops"] for r in rows])
+    acc = np.array([r["val_accuracy"] for r in rows])
+    pgd = np.array([r["val_pgd_accuracy"] for r in rows])
+    front = pareto_indices(minimisation_matrix(rows, FRONT[:2]))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    points = ax.scatter(flops, acc, c=pgd, cmap="viridis", s=22, label="measured subnets")
+    fig.colorbar(points, ax=ax, label="validation PGD accuracy (%)")
+    order = front[np.argsort(flops[front])]
+    ax.plot(flops[order], acc[order], "-", c="tab:red", lw=1, label="front (accuracy, FLOPs)")
+    if chosen is not None:
+        i = next(i for i, r in enumerate(rows) if r["arch"] == chosen)
+        ax.scatter([flops[i]], [acc[i]], marker="*", s=160, c="tab:red", label="exported")
+    ax.set_xlabel("FLOPs (M)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+
+
+def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
+    chosen = payload["example_prune"]["chosen"]
+    plot_subnets(out / "pareto.png", rows, chosen["arch"], f"supernet subnets on {payload['dataset']}")
+    front = set(pareto_indices(minimisation_matrix(rows, FRONT)).tolist())
+    sn, gen = payload["supernet"], payload["generation"]
+    lines = [f"# gennas run on {payload['dataset']}", "", provenance_markdown(payload["provenance"]),
+             f"Generated cells guided for {', '.join(gen['guided_objectives'])}; "
+             + " ".join(n.rstrip('.') + "." for n in gen["notes"]), "",
+             f"Supernet from {len(gen['chosen'])} cells: {sn['blocks']} blocks, {sn['configurations']} on/off "
+             f"configurations, {sn['reachable_subnets']} reachable (well-formed) subnets, {sn['measured_subnets']} "
+             "measured. Each subnet's BN statistics are recalibrated before measurement; accuracy and PGD are "
+             "measured on the validation split (used to choose) and the test split (reported).", "",
+             "## Example prune", "",
+             f"Thresholds {payload['example_prune']['thresholds']}, maximise validation accuracy → "
+             f"`{chosen['arch']}`: test accuracy {chosen['accuracy']:.2f} %, PGD {chosen['pgd_accuracy']:.2f} %, "
+             f"FLOPs {chosen['flops']:.3f} M, memory {chosen['memory_bytes'] / 1e6:.3f} MB "
+             f"(computed on the exported model). Files: `{payload['example_prune']['files']['model']}`.", "",
+             "Prune again with your own thresholds: `gennas prune RUN_DIR --max-flops F --max-memory-mb M "
+             "--min-robustness R --maximize accuracy --json`.", "",
+             "![subnets](pareto.png)", "", "## Measured subnets", "",
+             "| arch | why measured | FLOPs M | params M | memory MB | latency ms | val acc % | val PGD % | "
+             "test acc % | test PGD % | front |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for i in sorted(range(len(rows)), key=lambda i: rows[i]["flops"]):
+        r = rows[i]
+        arch = r["arch"].replace("|", "\\|")
+        lines.append(f"| `{arch}` | {r['selected_because']} | {r['flops']:.3f} | {r['params']:.4f} | "
+                     f"{r['memory_bytes'] / 1e6:.3f} | {r['latency_ms']:.2f} | {r['val_accuracy']:.2f} | "
+                     f"{r['val_pgd_accuracy']:.2f} | {r['accuracy']:.2f} | {r['pgd_accuracy']:.2f} | "
+                     f"{'yes' if i in front else ''} |")
+    write_text(out / "report.md", "\n".join(lines) + "\n")

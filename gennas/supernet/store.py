@@ -1,0 +1,42 @@
+"""The run directory's trained supernet: one file with the weights and everything needed to rebuild it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gennas.errors import GennasError
+from gennas.io import atomic_write
+from gennas.nn.network import NetworkConfig
+from gennas.supernet.model import Supernet
+from gennas.supernet.subnets import SubnetSpace
+from gennas.train import Normalize
+
+FORMAT = "gennas-supernet/1"
+
+
+def save_supernet(path: str | Path, model: nn.Sequential, meta: dict) -> Path:
+    """``model`` is Normalize + Supernet; ``meta`` holds the dataset spec and measurement settings."""
+    supernet: Supernet = model[-1]
+    payload = {"format": FORMAT, "space": supernet.space.to_dict(), "network": supernet.config.to_dict(),
+               "mean": model[0].mean.flatten().tolist(), "std": model[0].std.flatten().tolist(),
+               "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_supernet(path: str | Path) -> tuple[nn.Sequential, dict]:
+    path = Path(path)
+    if not path.exists():
+        raise GennasError(f"{path} does not exist: RUN_DIR must be a directory written by `gennas run`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for a damaged file
+        raise GennasError(f"{path} is unreadable or corrupt ({type(exc).__name__}: {exc}); rerun `gennas run`") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise GennasError(f"{path} is not a gennas supernet ({FORMAT}); rerun `gennas run`")
+    supernet = Supernet(SubnetSpace.from_dict(payload["space"]), NetworkConfig(**payload["network"]))
+    model = nn.Sequential(Normalize(payload["mean"], payload["std"]), supernet)
+    model.load_state_dict(payload["state"])
+    return model.eval(), payload["meta"]
