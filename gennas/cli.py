@@ -107,7 +107,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from gennas.supernet.pipeline import RunSettings, run_pipeline
+    from gennas.supernet.train import init_distributed
 
+    init_distributed(args.device)  # a no-op unless launched by torchrun with several processes
     if args.space != "nb201":
         raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
     settings = RunSettings(

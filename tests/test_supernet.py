@@ -262,3 +262,15 @@ def test_prune_respects_thresholds_and_exports_a_working_model(run_dir: Path, di
         prune_run(run_dir, {"min_robustness": 50}, out=tmp_path / "none", device="cpu")
     with pytest.raises(GennasError, match="written by `gennas run`"):
         prune_run(tmp_path, {})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_supernet_trains_on_cuda_with_amp(space: SubnetSpace, digits: DatasetSplits) -> None:
+    supernet, model = _model(space, digits)
+    history = train_supernet(supernet, model, digits, SupernetTrainConfig(epochs=2, device="cuda", amp=True),
+                             progress=False)
+    assert np.isfinite(history[-1]["train_loss"]) and next(model.parameters()).is_cuda
+    x = digits.test.tensors[0][:32].cuda()
+    with supernet.subnet(SOURCES[0]), torch.no_grad():
+        extracted = nn.Sequential(model[0], supernet.extract(SOURCES[0])).eval()
+        assert torch.allclose(model.eval()(x), extracted(x), atol=1e-5)

@@ -35,7 +35,7 @@ from gennas.supernet.prune import make_thresholds, select
 from gennas.supernet.report import write_report
 from gennas.supernet.store import load_supernet, save_supernet
 from gennas.supernet.subnets import SubnetSpace
-from gennas.supernet.train import SupernetTrainConfig, train_supernet
+from gennas.supernet.train import SupernetTrainConfig, rank_and_world, train_supernet
 from gennas.tracking import RunLogger
 from gennas.train import RobustnessConfig, with_normalization
 
@@ -146,21 +146,25 @@ def example_thresholds(rows: list[dict]) -> dict[str, float]:
 
 def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto", data_root: str | None = None,
                  progress: bool = True, wandb: bool = False) -> dict:
+    import json
+
     settings.check()
     out = Path(out)
+    rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
     saved = out / "run.json"
     if saved.exists():
-        import json
-
         previous = json.loads(saved.read_text()).get("settings")
         if previous != asdict(settings):
             raise GennasError(f"{out} holds a run with other settings ({previous}); pass another --out or delete it")
-    write_json(saved, {"settings": asdict(settings), "provenance": provenance()})
+    if rank == 0:
+        write_json(saved, {"settings": asdict(settings), "provenance": provenance()})
     splits = load_dataset(settings.dataset, data_root)
     network = _network(settings, splits)
-    logger = RunLogger(wandb, name=out.name, directory=out, config=asdict(settings))
+    logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
     try:
         generated_path = out / "generated.json"
+        if world > 1 and rank > 0:
+            torch.distributed.barrier()  # wait for rank 0's generation
         if generated_path.exists():
             import json
 
@@ -168,6 +172,8 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         else:
             generated = generate_cells(settings, splits, network)
             write_json(generated_path, generated)
+        if world > 1 and rank == 0:
+            torch.distributed.barrier()
         cells = [Cell.from_string(a) for a in generated["chosen"]]
         space = SubnetSpace.from_cells(cells)
 
@@ -187,7 +193,12 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         else:
             history = train_supernet(supernet, model, splits, recipe, checkpoint_path=out / "supernet.ckpt",
                                      progress=progress, on_epoch_end=logger.log)
-            save_supernet(weights, model, meta)
+            if rank == 0:
+                save_supernet(weights, model, meta)
+        if world > 1:
+            torch.distributed.barrier()
+            if rank > 0:
+                return {"rank": rank, "out": str(out), "text": f"rank {rank}: training done"}
         model.to(torch.device("cuda") if device != "cpu" and torch.cuda.is_available() else torch.device("cpu"))
 
         measurer = SubnetMeasurer(supernet, model, splits, RobustnessConfig(seed=settings.seed),

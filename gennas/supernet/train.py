@@ -142,7 +142,8 @@ class SandwichLoss(nn.Module):
         return total, first
 
 
-def _distributed() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) outside torchrun."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -176,7 +177,7 @@ def train_supernet(
     atomically after every epoch (rank 0 only under torchrun).
     """
     config.validate()
-    rank, world = _distributed()
+    rank, world = rank_and_world()
     device = resolve_device(config.device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())
