@@ -78,6 +78,7 @@ class MetricModel:
         if learned:
             tasks = [resolve_task(self.predictor, m, self.dataset) for m in learned]
             mean, _ = self.predictor.predict_soft(x, t, tasks)
+            mean = mean.to(x.device)  # the predictor may run on the GPU, the sampler on the CPU
             columns.update({m: mean[:, j] for j, m in enumerate(learned)})
         for m in metrics:
             if m in self._linear:

@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-cells", type=int, default=12, help="generated cells merged into the supernet (default %(default)s)")
     p.add_argument("--candidates", type=int, default=64, help="cells generated to choose them from (default %(default)s)")
     p.add_argument("--guidance", type=float, default=60.0, help="guidance scale of generation (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=16, help="supernet training epochs (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=32, help="supernet training epochs (default %(default)s)")
     p.add_argument("--max-subnets", type=int, default=40,
                    help="measure every reachable subnet up to this many, else a FLOPs-stratified subset (default %(default)s)")
     p.add_argument("--robustness-data", default=None,

@@ -58,7 +58,8 @@ def load_predictor(path: str | Path, device: str | None = None) -> GNNPredictor:
             register_metric(Metric(name, spec["direction"], spec["unit"], spec["source"], spec["description"]))
         s = payload["space"]
         space = CellSpace(s["n_nodes"], tuple(s["ops"]), s["require_connected"], s["name"])
-        config = GNNConfig.from_dict({**payload["config"], **({"device": device} if device else {})})
+        # Checkpoints record where they were trained; they load where this machine can run them.
+        config = GNNConfig.from_dict({**payload["config"], "device": device or "auto"})
         config.ensemble = len(payload["members"])
         predictor = GNNPredictor(space, payload["tasks"], config)
         for member, state in zip(predictor.members, payload["members"]):

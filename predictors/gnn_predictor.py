@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from diffusion.schedule import OpNoiseSchedule
 from gennas.config import DictConfig
+from gennas.train.trainer import resolve_device
 from gennas.errors import GennasError
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
@@ -56,7 +57,7 @@ class GNNConfig(DictConfig):
     rank_weight: float = 1.0
     noise_fraction: float = 0.25
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # CUDA when available; "cpu" to force the CPU
 
 
 class GNNPredictor:
@@ -68,7 +69,7 @@ class GNNPredictor:
         self.space = space
         self.tasks = list(dict.fromkeys(tasks))
         self.config = config or GNNConfig()
-        self.device = torch.device(self.config.device)
+        self.device = resolve_device(self.config.device)
         self.schedule = OpNoiseSchedule(len(space.ops))
         self.none_index = space.ops.index("none") if "none" in space.ops else None
         self.adjacency = line_graph(space).to(self.device)

@@ -55,7 +55,7 @@ class RunSettings:
     n_cells: int = 12
     candidates: int = 64
     guidance: float = 60.0
-    epochs: int = 16
+    epochs: int = 32
     seed: int = 0
     channels: int = 16
     cells_per_stage: int = 2
