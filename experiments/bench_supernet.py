@@ -119,8 +119,9 @@ def run_fidelity(args, work: Path) -> dict:
                                                                              "distill": True}),
                "2 sampled / step, 75 % sources": SupernetTrainConfig(**{**default.to_dict(), "smallest": False,
                                                                       "random_subnets": 2, "source_prob": 0.75})}
+    wanted = [name for key, name in zip(("default", "sandwich", "sampled2"), recipes) if key in args.recipes.split(",")]
     compared = {}
-    for name, recipe in recipes.items():
+    for name, recipe in ((n, recipes[n]) for n in wanted):
         seconds, estimated = _train_and_measure(space, network, splits, recipe, robustness, cells,
                                                 int(meta["recalibration_images"]))
         compared[name] = {"train_seconds": seconds, "recipe": recipe.to_dict(),
@@ -224,6 +225,11 @@ def run_coverage(args, work: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------- markdown
+def _code(arch: str) -> str:
+    """An arch string as inline code inside a Markdown table (bare pipes would end the cell)."""
+    return "`" + arch.replace("|", "\\|") + "`"
+
+
 def render(results: dict, dataset: str) -> str:
     lines = [f"# Supernet benchmark ({dataset})", ""]
     if "fidelity" in results:
@@ -248,7 +254,7 @@ def render(results: dict, dataset: str) -> str:
                   "(default recipe) | supernet PGD |", "|---|---|---|---|---|---|---|"]
         default = next(iter(f["recipes"].values()))
         for st, est in zip(f["standalone"], default["subnets"]):
-            lines.append(f"| `{st['arch'].replace('|', chr(92) + '|')}` | {st.get('measured_because', '')} | "
+            lines.append(f"| {_code(st['arch'])} | {st.get('measured_because', '')} | "
                          f"{st['flops']:.3f} | {st['accuracy']:.2f} | {st['pgd_accuracy']:.2f} | {est['accuracy']:.2f} | "
                          f"{est['pgd_accuracy']:.2f} |")
         lines.append("")
@@ -259,7 +265,7 @@ def render(results: dict, dataset: str) -> str:
         for s in part["results"]["sets"]:
             checks = ", ".join(f"{k} {c['exported']:.4g} vs {c['threshold']:.4g}" for k, c in s["checks"].items())
             lines.append(f"| {', '.join(f'{k}={v:.4g}' for k, v in s['thresholds'].items())} | "
-                         f"`{s['arch'].replace('|', chr(92) + '|')}` | {checks} | "
+                         f"{_code(s['arch'])} | {checks} | "
                          f"{'yes' if all(c['met'] for c in s['checks'].values()) else 'NO'} |")
         lines.append("")
     if "coverage" in results:
@@ -283,6 +289,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=32)
     parser.add_argument("--standalone", type=int, default=8, help="subnets trained standalone (>= 6)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipes", default="default,sandwich,sampled2",
+                        help="supernet recipes trained side by side (default, sandwich, sampled2)")
     parser.add_argument("--seeds", type=int, default=5, help="coverage seeds")
     parser.add_argument("--candidates", type=int, default=64)
     parser.add_argument("--max-cells", type=int, default=16)

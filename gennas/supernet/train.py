@@ -227,7 +227,8 @@ def _epoch(run: _Run, step_loss: nn.Module, supernet: Supernet, sampler: SubnetS
     lr = run.optimizer.param_groups[0]["lr"]
     run.model.train()
     order = torch.randperm(len(y), device=run.device, generator=run.generator)
-    loss_sum, seen = 0.0, 0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
+    seen = 0
     for step in range(steps):
         index = order[step * config.batch_size:(step + 1) * config.batch_size]
         xb, yb = x[index], y[index]
@@ -236,22 +237,16 @@ def _epoch(run: _Run, step_loss: nn.Module, supernet: Supernet, sampler: SubnetS
         if world > 1:
             xb, yb = xb[rank::world], yb[rank::world]
         loss, _ = step_loss(xb, yb, sampler(epoch, step), amp_dtype)
-        run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(loss).backward()
-        if config.grad_clip is not None:
-            run.scaler.unscale_(run.optimizer)
-            nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
-        run.scaler.step(run.optimizer)
-        run.scaler.update()
-        run.scheduler.step()
-        loss_sum += float(loss.detach()) * len(yb)
+        run.optimizer_step(loss, config.grad_clip)
+        loss_sum += loss.detach().double() * len(yb)
         seen += len(yb)
     if world > 1:  # DDP syncs gradients, not BN statistics: make every rank hold rank 0's
         for buffer in run.model.buffers():
             dist.broadcast(buffer, 0)
-    if not np.isfinite(loss_sum):
-        raise GennasError(f"supernet training diverged in epoch {epoch + 1} (loss {loss_sum}); lower lr or disable amp")
-    record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "lr": lr}
+    mean_loss = loss_sum.item() / max(seen, 1)
+    if not np.isfinite(mean_loss):
+        raise GennasError(f"supernet training diverged in epoch {epoch + 1} (loss {mean_loss}); lower lr or disable amp")
+    record = {"epoch": epoch + 1, "train_loss": mean_loss, "lr": lr}
     # Progress on two fixed subnets, each with BN recalibrated on 512 training images: the
     # shared running statistics belong to no subnet and would report near-chance accuracy.
     from gennas.supernet.measure import recalibrate_bn

@@ -276,6 +276,17 @@ class _Run:
     device: torch.device
     history: list[dict[str, float]]
 
+    def optimizer_step(self, loss: torch.Tensor, grad_clip: float | None) -> None:
+        """Backward (scaled under fp16 AMP), optional global-norm clipping, step, schedule."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+
     def rng_state(self) -> dict[str, Any]:
         cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {"device_type": self.device.type, "generator": self.generator.get_state(), "cpu": torch.get_rng_state(), "cuda": cuda}
@@ -424,14 +435,7 @@ def _train_epoch(
         with autocast:
             logits = run.model(xb)
         loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
-        run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(loss).backward()
-        if config.grad_clip is not None:
-            run.scaler.unscale_(run.optimizer)
-            nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
-        run.scaler.step(run.optimizer)
-        run.scaler.update()
-        run.scheduler.step()
+        run.optimizer_step(loss, config.grad_clip)
         loss_sum += loss.detach().double() * len(yb)
         correct += (logits.detach().argmax(dim=1) == yb).sum()
         seen += len(yb)
