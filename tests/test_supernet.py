@@ -250,6 +250,7 @@ def test_prune_respects_thresholds_and_exports_a_working_model(run_dir: Path, di
     x = digits.test.tensors[0][:16]
     state = torch.load(result["state_dict"], weights_only=True)
     arch = json.loads(Path(result["arch"]).read_text())
+    assert arch["arch"] == result["cell"] and result["model"].endswith("model.pt")
     net = with_normalization(build_network(Cell.from_string(arch["arch"]), NetworkConfig(**arch["network"])), digits)
     net.load_state_dict(state)
     with torch.no_grad():

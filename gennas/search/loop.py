@@ -68,6 +68,7 @@ def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
         raise GennasError(f"{path} already used {len(saved['history'])} queries of a budget of {saved['budget']}, "
                           f"more than the {run.budget} asked for now")
     run.searcher_seconds, run.oracle_seconds = saved["searcher_seconds"], saved["oracle_seconds"]
+    run.stopped = saved.get("stopped", "budget")
     return saved["history"]
 
 
@@ -85,6 +86,10 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     run = SearchRun(method, seed, budget, settings=dict(settings or {}))
     journal = Path(journal) if journal else None
     saved = _load_journal(journal, run) if journal and journal.exists() else []
+    if saved and (len(saved) >= budget or run.stopped != "budget"):
+        run.history = [dict(r) for r in saved]  # a finished run: its journal is its result, no replay needed
+        return run
+    run.stopped = "budget"
     oracle.budget = budget
     oracle.preload([(searcher.space.parse(r["arch"]), {k: v for k, v in r.items() if k != "arch"}) for r in saved])
     run.history = [dict(r) for r in saved]

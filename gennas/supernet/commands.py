@@ -44,7 +44,8 @@ def prune_run(run_dir: str | Path, thresholds: dict[str, float | None], goal: st
     text = (f"{metrics['arch']}\n  val accuracy {metrics['val_accuracy']:.2f}%  test accuracy {metrics['accuracy']:.2f}%  "
             f"PGD {metrics['pgd_accuracy']:.2f}%  FLOPs {metrics['flops']:.3f}M  params {metrics['params']:.4f}M  "
             f"memory {metrics['memory_bytes'] / 1e6:.3f} MB\n  model: {paths['model']}")
-    return {**metrics, **paths, "thresholds": {k: v for k, v in thresholds.items() if v is not None},
+    # Contract: ``model`` and ``arch`` are the exported files' paths; the cell itself is ``cell``.
+    return {**metrics, "cell": metrics["arch"], **paths, "thresholds": {k: v for k, v in thresholds.items() if v is not None},
             "violated_after_export": violated, "measured_in_run": pick, "text": text}
 
 
