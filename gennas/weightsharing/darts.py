@@ -80,13 +80,13 @@ def unrolled_arch_gradient(
                 p.copy_(b)
         norm = _flat_norm(d_w)
         if norm == 0:
-            return d_alpha.detach(), float(loss_at_virtual)
+            return d_alpha.detach(), float(loss_at_virtual.detach())
         eps = float(fd_radius / norm)
         _add_(params, d_w, eps)
         g_plus = torch.autograd.grad(train_loss(), alpha)[0]
         _add_(params, d_w, -2 * eps)
         g_minus = torch.autograd.grad(train_loss(), alpha)[0]
-        return (d_alpha - xi * (g_plus - g_minus) / (2 * eps)).detach(), float(loss_at_virtual)
+        return (d_alpha - xi * (g_plus - g_minus) / (2 * eps)).detach(), float(loss_at_virtual.detach())
     finally:
         with torch.no_grad():
             for p, b in zip(params, backup):
