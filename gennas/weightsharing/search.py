@@ -286,7 +286,7 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
             logits = model(batch[0], weights, chosen)
         return F.cross_entropy(logits.float(), batch[1])
 
-    sums = {"train_loss": 0.0, "arch_loss": 0.0, "correct": 0, "seen": 0}
+    sums = {"train_loss": 0.0, "arch_loss": 0.0, "correct": 0, "seen": 0, "steps": 0}
     for (xb, yb), val in data.batches(config.batch_size, config.max_steps, state.generator):
         if data.augment:
             xb = augment_batch(xb, state.generator)
@@ -316,7 +316,9 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
         sums["arch_loss"] += arch_loss * len(yb)
         sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
         sums["seen"] += len(yb)
+        sums["steps"] += 1
     state.scheduler.step()
+    train_seconds = time.perf_counter() - tic
     if not math.isfinite(sums["train_loss"]) or not torch.isfinite(model.alpha).all():
         raise GennasError(f"{config.label} diverged in epoch {epoch + 1} (non-finite loss or α); lower lr or arch_lr")
     probabilities = alpha_probabilities(model.alpha, space)
@@ -331,6 +333,8 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
         "arch": derive_cell(model.alpha, space).to_string(),
         "op_mass": op_mass(probabilities),
         "alpha_softmax": probabilities,
+        "steps": sums["steps"],
+        "train_seconds": train_seconds,
         "seconds": time.perf_counter() - tic,
     }
     state.trajectory.append(record)
