@@ -29,7 +29,7 @@ from gennas.bench.training import TrainingOracle
 from gennas.data import load_dataset
 from gennas.io import write_json, write_text
 from gennas.provenance import provenance, provenance_markdown
-from gennas.search.wallclock import WallClockSpec, markdown_rows, markdown_summary, nb201_transfer, run_wallclock
+from gennas.search.wallclock import WallClockSpec, markdown_report, nb201_transfer, run_wallclock
 from gennas.space import get_space
 from gennas.train import TrainConfig
 from gennas.weightsharing import WeightSharingConfig, search_cell
@@ -101,22 +101,12 @@ def search_markdown(part: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_markdown(part: dict[str, Any]) -> str:
-    s = part["settings"]
-    return (f"## Wall-clock comparison: {s['minutes']:g} min of search per method and seed ({s['space']})\n\n"
-            f"{provenance_markdown(part['provenance'])}\n"
-            f"Found/derived cells retrained with one recipe ({s['epochs']} epochs, C={s['channels']}, "
-            f"N={s['cells_per_stage']}); DARTS/GDAS epochs planned from a timed 3-step pilot.\n\n"
-            "### Mean ± std over seeds\n\n" + markdown_summary(part["rows"]) + "\n### Every run\n\n"
-            + markdown_rows(part["rows"]))
-
-
 def markdown(results: dict[str, Any]) -> str:
     out = [f"# Weight-sharing baselines on {results['dataset']} (issue 7)\n"]
     if "search" in results:
         out.append(search_markdown(results["search"]))
     if "compare" in results:
-        out.append(compare_markdown(results["compare"]))
+        out.append(markdown_report(results["compare"], level=2))
     return "\n".join(out)
 
 

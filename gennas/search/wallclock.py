@@ -237,14 +237,16 @@ def markdown_summary(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_report(payload: dict[str, Any]) -> str:
-    s = payload["settings"]
+def markdown_report(payload: dict[str, Any], level: int = 1) -> str:
+    """The comparison as Markdown; ``level`` is the heading depth (2 when embedded in a larger report)."""
+    s, h = payload["settings"], "#" * level
     return (
-        f"# Wall-clock comparison on {s['dataset']} ({s['space']}): {s['minutes']:g} min of search per method and seed\n\n"
-        f"{provenance_markdown(payload['provenance'])}\n"
+        f"{h} Wall-clock comparison on {s['dataset']} ({s['space']}): {s['minutes']:g} min of search per method "
+        f"and seed\n\n{provenance_markdown(payload['provenance'])}\n"
         f"Every found or derived cell retrained standalone with the same recipe ({s['epochs']} epochs, "
         f"C={s['channels']}, N={s['cells_per_stage']}, train seed 0); accuracy and PGD on the test split; "
-        "FLOPs in M; memory = analytic peak activation bytes of a batch-1 forward.\n\n"
-        "## Mean ± std over seeds\n\n" + markdown_summary(payload["rows"]) +
-        "\n## Every run\n\n" + markdown_rows(payload["rows"])
+        "FLOPs in M; memory = analytic peak activation bytes of a batch-1 forward. DARTS/GDAS epochs are "
+        f"planned from a timed {PILOT_STEPS}-step pilot; search_seconds includes the pilot.\n\n"
+        f"{h}# Mean ± std over seeds\n\n" + markdown_summary(payload["rows"]) +
+        f"\n{h}# Every run\n\n" + markdown_rows(payload["rows"])
     )
