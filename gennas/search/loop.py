@@ -83,8 +83,11 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
 
     ``deadline`` (a :func:`time.monotonic` instant) adds a wall-clock stop for comparisons
     under equal search time: no round starts after it, and within a round the cells are
-    measured one by one and the round is cut at the deadline (the searcher is told only
-    the measured ones), so a large batch cannot overrun the budget by many trainings.
+    measured one by one and the round is cut at the deadline, so a large batch cannot
+    overrun the budget by many trainings; a round that ends past the deadline is recorded
+    but not told to the searcher (its refit could only overrun the clock). An ask that
+    starts before the deadline runs to its end, so a searcher with an expensive ask can
+    still overrun by one ask: ``search_seconds`` reports the real time.
     """
     if budget < 1:
         raise GennasError(f"the budget must be at least 1 query, got {budget}")
@@ -118,7 +121,8 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
             if not cells:
                 break
             start = time.perf_counter()
-            searcher.tell(cells, [oracle.for_searcher(r) for r in results])
+            if not _past(deadline):  # past it, the search is over: a model refit would only overrun the clock
+                searcher.tell(cells, [oracle.for_searcher(r) for r in results])
             tell_seconds = time.perf_counter() - start
             answers = {cell.to_string(): result for cell, result in zip(cells, results)}
             new_rows = []

@@ -7,7 +7,8 @@ clock, with real training:
 * black-box methods (``ours``, ``rea``, ``random``, ...) run through the one search loop
   against a :class:`~gennas.bench.training.TrainingOracle` (no cache: every cell they
   measure is really trained) until the time is up; the found cell is the best by
-  **validation** accuracy;
+  **validation** accuracy (the first one measured among ties: on small data many cells
+  reach the same validation score);
 * ``darts`` (first order), ``darts2`` (second order) and ``gdas`` first time a 3-step
   pilot of their supernet, then search for as many epochs as that estimate fits into
   what is left of the budget (a fixed epoch count, so the lr and τ schedules complete),
