@@ -36,3 +36,21 @@ def test_compare_budget_minutes_rows_with_real_retrained_figures(capsys, tmp_pat
 def test_compare_budget_minutes_bad_input(capsys, argv, message):
     assert main(["compare", *argv, *BUDGET]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_disconnected_nb201_cell_can_be_measured():
+    """NB201 holds cells whose output ignores the input; a black-box search may ask for one.
+
+    Its input gradient is zero, so every attack leaves the images unchanged (the first
+    comparison run crashed here in FGSM).
+    """
+    from gennas.bench.training import TrainingOracle
+    from gennas.space import Cell
+    from gennas.train import TrainConfig
+
+    oracle = TrainingOracle("digits", train=TrainConfig(epochs=1, device="cpu"), channels=4, cells_per_stage=1,
+                            progress=False, use_cache=False)
+    cut = Cell.from_string("|none~0|+|none~0|skip_connect~1|+|none~0|skip_connect~1|skip_connect~2|")
+    assert not cut.is_connected()
+    result = oracle.query(cut)
+    assert result["pgd_accuracy"] == result["fgsm_accuracy"] == result["accuracy"]
