@@ -9,6 +9,7 @@ Contract forms (kept stable; extend, never rename):
   gennas compare --methods ours,rea,random (same options)
   gennas run --dataset digits --objectives accuracy:max,flops:min,... --out RUN_DIR [--json]
   gennas prune RUN_DIR --max-flops 30 --max-memory-mb 2 --min-robustness 0.5 --maximize accuracy --json
+  gennas compare --dataset digits --methods ours,darts,gdas,rea,random --budget-minutes M --seeds S --json
 Every command prints JSON with ``--json`` and a short human summary otherwise. A
 :class:`GennasError` is printed as one ``error:`` line (exit code 2), never a traceback.
 """
@@ -250,11 +251,34 @@ def _cmd_search(args: argparse.Namespace) -> None:
 def _cmd_compare(args: argparse.Namespace) -> None:
     from gennas.search.commands import parse_methods, run_methods, runs_json
 
+    if args.budget_minutes is not None:
+        _compare_wallclock(args)
+        return
     methods = parse_methods(args.methods)
     payload = run_methods(_search_spec(args), methods, args.out, backend=_search_backend(args),
                           progress=not args.json, wandb=args.wandb)
     payload["runs"] = {m: runs_json(r) for m, r in payload["runs"].items()}
     _emit(payload, args.json, _search_human)
+
+
+def _compare_wallclock(args: argparse.Namespace) -> None:
+    """The wall-clock form: equal search time per method, found cells retrained with one recipe."""
+    from gennas.search.commands import parse_options
+    from gennas.search.wallclock import WallClockSpec, markdown_rows, parse_wallclock_methods, run_wallclock
+
+    unsupported = [flag for flag, used in (("--prior transfer", args.prior != "none"),
+                                           ("--objectives", args.objectives != "accuracy:max"),
+                                           ("--backend ray", args.backend != "serial"), ("--wandb", args.wandb)) if used]
+    if unsupported:
+        raise GennasError(f"{', '.join(unsupported)} cannot be combined with --budget-minutes: the wall-clock "
+                          "comparison selects on validation accuracy and trains cells one at a time on this machine")
+    spec = WallClockSpec(dataset=args.dataset, space=args.space, minutes=args.budget_minutes, seeds=args.seeds,
+                         seed=args.seed, epochs=args.epochs, device=args.device, options=parse_options(args.option))
+    payload = run_wallclock(spec, parse_wallclock_methods(args.methods), args.out, progress=not args.json)
+    if args.json:
+        print(json.dumps(payload["rows"], indent=2))
+    else:
+        print(markdown_rows(payload["rows"]), end="")
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
@@ -387,8 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("compare", help="run several search methods with the same options; one side-by-side table")
-    p.add_argument("--methods", default="ours,rea,random", help="comma-separated methods (default %(default)s)")
+    p.add_argument("--methods", default="ours,rea,random",
+                   help="comma-separated methods (default %(default)s); with --budget-minutes also darts, darts2 "
+                        "(second order) and gdas")
     _search_args(p)
+    p.add_argument("--budget-minutes", type=float, default=None, metavar="M",
+                   help="wall-clock form: M minutes of search per method and seed on real data (--budget is then "
+                        "not used), every found cell retrained standalone with --epochs and measured; --json prints "
+                        "one row per method and seed")
+    p.add_argument("--device", default="auto", help="--budget-minutes form: auto (CUDA with AMP if present), cpu, cuda")
     p.set_defaults(func=_cmd_compare)
 
     generator = sub.add_parser("generator", help="train the graph diffusion generator").add_subparsers(

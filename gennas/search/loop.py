@@ -79,8 +79,17 @@ def _save_journal(path: Path, run: SearchRun) -> None:
 def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, seed: int,
                settings: dict[str, Any] | None = None, journal: str | Path | None = None,
                backend: EvaluationBackend | None = None, progress: bool = False,
-               logger: RunLogger | None = None) -> SearchRun:
-    """Run ``searcher`` until ``budget`` distinct cells are measured (or it stops proposing new ones)."""
+               logger: RunLogger | None = None, deadline: float | None = None) -> SearchRun:
+    """Run ``searcher`` until ``budget`` distinct cells are measured (or it stops proposing new ones).
+
+    ``deadline`` (a :func:`time.monotonic` instant) adds a wall-clock stop for comparisons
+    under equal search time: no round starts after it, and within a round the cells are
+    measured one by one and the round is cut at the deadline, so a large batch cannot
+    overrun the budget by many trainings; a round that ends past the deadline is recorded
+    but not told to the searcher (its refit could only overrun the clock). An ask that
+    starts before the deadline runs to its end, so a searcher with an expensive ask can
+    still overrun by one ask: ``search_seconds`` reports the real time.
+    """
     if budget < 1:
         raise GennasError(f"the budget must be at least 1 query, got {budget}")
     run = SearchRun(method, seed, budget, settings=dict(settings or {}))
@@ -98,7 +107,7 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     saved_rows, last_save = len(run.history), time.monotonic()
     bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
     try:
-        while len(asked) < budget and idle < MAX_IDLE_ROUNDS:
+        while len(asked) < budget and idle < MAX_IDLE_ROUNDS and not _past(deadline):
             replaying = len(asked) < len(saved)
             request = min(searcher.batch_size, budget - len(asked))
             start = time.perf_counter()
@@ -106,13 +115,19 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
             ask_seconds = time.perf_counter() - start
             if not cells or len(cells) > request:
                 raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of {request}")
-            fresh = _first_asks(cells, asked)
-            _check_replay(fresh, asked, saved, journal)
+            _check_replay(_first_asks(cells, asked), asked, saved, journal)
             start = time.perf_counter()
-            results = oracle.query_many(cells, backend)
+            if deadline is None:
+                results = oracle.query_many(cells, backend)
+            else:
+                cells, results = _query_until(oracle, cells, deadline)
             oracle_seconds = time.perf_counter() - start
+            fresh = _first_asks(cells, asked)
+            if not cells:
+                break
             start = time.perf_counter()
-            searcher.tell(cells, [oracle.for_searcher(r) for r in results])
+            if not _past(deadline):  # past it, the search is over: a model refit would only overrun the clock
+                searcher.tell(cells, [oracle.for_searcher(r) for r in results])
             tell_seconds = time.perf_counter() - start
             answers = {cell.to_string(): result for cell, result in zip(cells, results)}
             new_rows = []
@@ -134,13 +149,31 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
                     for row in new_rows:
                         logger.log({"query": len(run.history), **{k: v for k, v in row.items() if k != "arch"}})
             idle = 0 if fresh else idle + 1
-        if len(asked) < budget:
+        if _past(deadline):
+            run.stopped = "time budget"
+        elif len(asked) < budget:
             run.stopped = f"no new cell in {MAX_IDLE_ROUNDS} rounds (searcher converged)"
     finally:  # an interrupted run keeps every measurement it made
         bar.close()
         if journal and (len(run.history) > saved_rows or not journal.exists() or run.stopped != "budget"):
             _save_journal(journal, run)
     return run
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _query_until(oracle: Oracle, cells: list[Cell], deadline: float) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """Measure ``cells`` in order until the deadline passes; the measured prefix and its answers."""
+    done: list[Cell] = []
+    results: list[dict[str, Any]] = []
+    for cell in cells:
+        if _past(deadline):
+            break
+        results.append(oracle.query(cell))
+        done.append(cell)
+    return done, results
 
 
 def _first_asks(cells: list[Cell], asked: dict[str, None]) -> list[Cell]:

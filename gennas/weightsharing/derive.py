@@ -1,0 +1,47 @@
+"""From architecture parameters α to a discrete cell, and α in a form worth logging.
+
+The NAS-Bench-201 convention: on each edge take the op with the largest α among the ops
+other than ``none`` (a mixture weight on ``none`` only scales the edge, it is not a choice
+the discrete cell can make meaningfully). The result is validated against the space, so a
+derived cell is always one the builder, the metrics and the tables accept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gennas.errors import GennasError
+from gennas.space.cell import Cell, edge_list
+from gennas.space.space import CellSpace
+
+
+def _as_array(alpha: torch.Tensor | np.ndarray, space: CellSpace) -> np.ndarray:
+    a = alpha.detach().float().cpu().numpy() if isinstance(alpha, torch.Tensor) else np.asarray(alpha, dtype=float)
+    if a.shape != (space.num_edges, len(space.ops)):
+        raise GennasError(f"α must have shape (edges, ops) = ({space.num_edges}, {len(space.ops)}) for space "
+                          f"{space.name!r}, got {tuple(a.shape)}")
+    return a
+
+
+def derive_cell(alpha: torch.Tensor | np.ndarray, space: CellSpace) -> Cell:
+    """Argmax over the non-``none`` ops of each edge, checked to belong to ``space``."""
+    a = _as_array(alpha, space).copy()
+    if "none" in space.ops:
+        a[:, space.ops.index("none")] = -np.inf
+    return space.validate(Cell(tuple(space.ops[int(i)] for i in a.argmax(axis=1))))
+
+
+def alpha_probabilities(alpha: torch.Tensor | np.ndarray, space: CellSpace) -> dict[str, dict[str, float]]:
+    """softmax(α) per edge, keyed ``"src->dst"`` then op name (rounded: a log, not a checkpoint)."""
+    a = _as_array(alpha, space)
+    p = np.exp(a - a.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return {f"{s}->{d}": {op: round(float(v), 5) for op, v in zip(space.ops, row)}
+            for (s, d), row in zip(edge_list(space.n_nodes), p)}
+
+
+def op_mass(probabilities: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean softmax weight of each op over the edges: one line per epoch that shows a drift (e.g. to skip)."""
+    edges = list(probabilities.values())
+    return {op: round(float(np.mean([e[op] for e in edges])), 5) for op in edges[0]}

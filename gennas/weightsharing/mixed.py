@@ -1,0 +1,129 @@
+"""The weight-sharing supernet: the NB201 skeleton with every op on every edge.
+
+One :class:`SuperNetwork` serves DARTS and GDAS. Each edge is a :class:`MixedOp`
+holding one module per candidate op; the architecture parameters α (one row per edge,
+one column per op) are shared by every cell, as in NAS-Bench-201's DARTS/GDAS, so the
+derived cell is one cell of the space. The network takes [0, 1] images and normalises
+internally (as every gennas model does) so attacks and evaluation code apply unchanged.
+
+How an edge combines its ops is the only thing the methods disagree on:
+
+* DARTS passes dense weights (softmax of α): every op runs, the edge is their weighted sum;
+* GDAS passes a hard one-hot per edge plus the chosen index: only the chosen op runs, and
+  the other ops contribute their (zero-valued) weight so that α still gets the softmax
+  gradient of every op (the straight-through estimator of the GDAS paper).
+
+``none`` is never built: it contributes zero (times its weight), which is what the
+discrete cell does with a ``none`` edge.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gennas.data import DatasetSplits
+from gennas.errors import GennasError
+from gennas.nn.network import NetworkConfig
+from gennas.nn.ops import ResidualReduction, make_op
+from gennas.space.cell import edge_list
+from gennas.space.space import CellSpace
+from gennas.train.trainer import Normalize
+
+
+class MixedOp(nn.Module):
+    """Every candidate op of one edge; ``ops`` is the space's vocabulary (column order of α)."""
+
+    def __init__(self, ops: tuple[str, ...], channels: int) -> None:
+        super().__init__()
+        self.names = ops
+        # ModuleDict keys cannot be reused across ops, and 'none' has no module at all.
+        self.candidates = nn.ModuleDict({name: make_op(name, channels) for name in ops if name != "none"})
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: int | None = None) -> torch.Tensor:
+        """Dense (``chosen=None``): Σ_k w_k·op_k(x). Sampled: w_c·op_c(x) + Σ_{k≠c} w_k (w_k is 0 in value)."""
+        if chosen is None:
+            terms = [weights[k] * self.candidates[name](x) for k, name in enumerate(self.names) if name != "none"]
+            return sum(terms[1:], terms[0])
+        total = x.new_zeros(())
+        for k, name in enumerate(self.names):
+            if k != chosen:
+                total = total + weights[k]
+        name = self.names[chosen]
+        if name == "none":
+            return x.new_zeros(x.shape) * weights[chosen] + total
+        return self.candidates[name](x) * weights[chosen] + total
+
+
+class SearchCell(nn.Module):
+    """A cell of the family with a :class:`MixedOp` on every edge (nodes summed as in NB201)."""
+
+    def __init__(self, n_nodes: int, ops: tuple[str, ...], channels: int) -> None:
+        super().__init__()
+        self.n_nodes = n_nodes
+        self.edges = edge_list(n_nodes)
+        self.mixed = nn.ModuleList(MixedOp(ops, channels) for _ in self.edges)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: list[int] | None = None) -> torch.Tensor:
+        nodes = [x]
+        edge = 0
+        for i in range(1, self.n_nodes):
+            total = None
+            for j in range(i):
+                out = self.mixed[edge](nodes[j], weights[edge], None if chosen is None else chosen[edge])
+                total = out if total is None else total + out
+                edge += 1
+            nodes.append(total)
+        return nodes[-1]
+
+
+class SuperNetwork(nn.Module):
+    """Stem → N search cells → reduction → N → reduction → N → head, with α shared by all cells."""
+
+    def __init__(self, space: CellSpace, config: NetworkConfig, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.space = space
+        self.config = config
+        c1, c2, c3 = config.stage_channels
+        n = config.cells_per_stage
+        self.normalize = Normalize(mean, std)
+        self.stem = nn.Sequential(nn.Conv2d(config.in_channels, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1))
+        stages = (c1, c2, c3)
+        layers: list[nn.Module] = []
+        for stage, channels in enumerate(stages):
+            if stage:
+                layers.append(ResidualReduction(stages[stage - 1], channels))
+            layers += [SearchCell(space.n_nodes, space.ops, channels) for _ in range(n)]
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(c3), nn.ReLU(inplace=False))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c3, config.num_classes)
+        # Small random α (as DARTS): near-uniform mixture, ties broken by the seed.
+        self.alpha = nn.Parameter(1e-3 * torch.randn(space.num_edges, len(space.ops)))
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [self.alpha]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for name, p in self.named_parameters() if name != "alpha"]
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, chosen: list[int] | None = None) -> torch.Tensor:
+        """Logits for [0, 1] images; ``weights`` default to softmax(α) (the DARTS mixture)."""
+        if weights is None:
+            weights = torch.softmax(self.alpha, dim=-1)
+        h = self.stem(self.normalize(x))
+        for layer in self.layers:
+            h = layer(h, weights, chosen) if isinstance(layer, SearchCell) else layer(h)
+        h = self.pool(self.head(h))
+        return self.classifier(torch.flatten(h, 1))
+
+
+def build_supernet(space: CellSpace, splits: DatasetSplits, channels: int, cells_per_stage: int) -> SuperNetwork:
+    """A supernet sized for ``splits`` (input channels, image size, classes)."""
+    if all(op == "none" for op in space.ops):
+        raise GennasError(f"space {space.name!r} has no op besides 'none': there is nothing to search")
+    if channels < 1 or cells_per_stage < 1:
+        raise GennasError(f"the supernet needs channels >= 1 and cells_per_stage >= 1, got {channels} and {cells_per_stage}")
+    config = NetworkConfig(channels=channels, cells_per_stage=cells_per_stage, in_channels=splits.in_channels,
+                           image_size=splits.image_size, num_classes=splits.num_classes)
+    return SuperNetwork(space, config, splits.mean, splits.std)

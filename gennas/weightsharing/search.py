@@ -1,0 +1,364 @@
+"""The bi-level search loop shared by DARTS and GDAS, with per-epoch checkpoints and α logs.
+
+Each step first updates α on a batch of the **validation** split (Adam, lr 3e-4, weight
+decay 1e-3, β = (0.5, 0.999), as the DARTS paper), then the supernet weights on a batch
+of the **train** split (SGD + momentum, cosine lr per epoch). The test split is never
+touched: it is kept for reporting the retrained cell. Data order and Gumbel noise come
+from one seeded generator on the device, and the checkpoint (written atomically after
+every epoch) holds every piece of state the next epoch reads, so a resumed search ends
+with the α of an uninterrupted one, bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from gennas.config import DictConfig
+from gennas.data import DatasetSplits
+from gennas.errors import GennasError
+from gennas.io import atomic_write
+from gennas.space.cell import Cell
+from gennas.space.space import CellSpace
+from gennas.train.trainer import augment_batch, dataset_tensors, evaluate_accuracy, resolve_device
+from gennas.weightsharing.darts import softmax_weights, unrolled_arch_gradient
+from gennas.weightsharing.derive import alpha_probabilities, derive_cell, op_mass
+from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, temperature
+from gennas.weightsharing.mixed import SuperNetwork, build_supernet
+
+METHODS: tuple[str, ...] = ("darts", "gdas")
+CHECKPOINT_FORMAT = "gennas-weightsharing-checkpoint/1"
+_RESUMABLE_DIFFERENCES = frozenset({"device"})
+
+
+@dataclass
+class WeightSharingConfig(DictConfig):
+    """One DARTS/GDAS search. Defaults follow NAS-Bench-201's DARTS/GDAS settings, scaled to small data.
+
+    ``order`` is DARTS's 1 (first order) or 2 (unrolled); GDAS is first order by design.
+    ``max_steps`` caps the steps per epoch (quick runs and tests). ``amp`` only matters
+    on CUDA (bf16 autocast where supported, else fp32).
+    """
+
+    config_kind = "weight-sharing search"
+
+    method: str = "darts"
+    order: int = 1
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float = 3e-4
+    arch_weight_decay: float = 1e-3
+    tau_max: float = 10.0
+    tau_min: float = 0.1
+    channels: int = 16
+    cells_per_stage: int = 2
+    max_steps: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.method not in METHODS:
+            problems.append(f"method must be one of {', '.join(METHODS)} (got {self.method!r})")
+        if self.order not in (1, 2):
+            problems.append(f"order must be 1 (first order) or 2 (unrolled second order), got {self.order!r}")
+        if self.method == "gdas" and self.order != 1:
+            problems.append("GDAS is first order only (order=1)")
+        for name in ("epochs", "batch_size", "channels", "cells_per_stage"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                problems.append(f"{name} must be an integer >= 1 (got {value!r})")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            problems.append(f"max_steps must be None or an integer >= 1 (got {self.max_steps!r})")
+        for name in ("lr", "arch_lr", "grad_clip", "tau_min"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be > 0 (got {getattr(self, name)!r})")
+        if not 0 <= self.lr_min <= self.lr:
+            problems.append(f"lr_min must be in [0, lr] (got {self.lr_min!r})")
+        if not self.tau_max >= self.tau_min:
+            problems.append(f"tau_max must be >= tau_min (got {self.tau_max!r} < {self.tau_min!r})")
+        if problems:
+            raise GennasError("invalid weight-sharing config: " + "; ".join(problems))
+
+    @property
+    def label(self) -> str:
+        """``darts-1st``, ``darts-2nd`` or ``gdas``: the name results are reported under."""
+        return "gdas" if self.method == "gdas" else f"darts-{'1st' if self.order == 1 else '2nd'}"
+
+
+@dataclass
+class WeightSharingResult:
+    """The derived cell, α after the last epoch and the per-epoch trajectory."""
+
+    cell: Cell
+    label: str
+    trajectory: list[dict[str, Any]]
+    seconds: float
+    stopped: str
+    config: dict[str, Any] = field(default_factory=dict)
+    alpha: list[list[float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.label, "arch": self.cell.to_string(), "seconds": self.seconds,
+                "epochs": len(self.trajectory), "stopped": self.stopped, "alpha": self.alpha,
+                "trajectory": self.trajectory, "config": self.config}
+
+
+@dataclass
+class _State:
+    """Everything that evolves during a search and therefore goes into a checkpoint."""
+
+    model: SuperNetwork
+    w_opt: torch.optim.SGD
+    a_opt: torch.optim.Adam
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    trajectory: list[dict[str, Any]]
+
+    def payload(self, config: WeightSharingConfig, fingerprint: dict[str, Any]) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "data": fingerprint,
+                "epoch": len(self.trajectory), "trajectory": self.trajectory, "model": self.model.state_dict(),
+                "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state()}
+
+    def restore(self, payload: dict[str, Any], path: Path) -> None:
+        try:
+            self.model.load_state_dict(payload["model"])
+            self.w_opt.load_state_dict(payload["w_opt"])
+            self.a_opt.load_state_dict(payload["a_opt"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+            self.generator.set_state(payload["generator"].to(self.generator.get_state().device))
+            self.trajectory = [dict(r) for r in payload["trajectory"]]
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise GennasError(f"checkpoint {path} does not fit this search ({type(exc).__name__}: {exc}); "
+                              "delete it to search from scratch, or pass another checkpoint path") from exc
+
+
+def _fingerprint(splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
+    return {"name": splits.name, "train_size": len(splits.train), "val_size": len(splits.val),
+            "num_classes": splits.num_classes, "space": space.name, "ops": list(space.ops)}
+
+
+def _load_checkpoint(path: Path, config: WeightSharingConfig, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for a damaged file
+        raise GennasError(f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}: {exc}); "
+                          "delete it to search from scratch") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise GennasError(f"{path} is not a gennas DARTS/GDAS checkpoint ({CHECKPOINT_FORMAT}); delete it or "
+                          "pass another checkpoint path")
+    saved, now = payload.get("config", {}), config.to_dict()
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}" for k, v in now.items()
+            if k not in _RESUMABLE_DIFFERENCES and saved.get(k) != v]
+    if diff or payload.get("data") != fingerprint:
+        what = "; ".join(diff) if diff else f"data {payload.get('data')} vs {fingerprint}"
+        raise GennasError(f"checkpoint {path} was written by another search ({what}); delete it to start over")
+    return payload
+
+
+def _amp_dtype(config: WeightSharingConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on CUDA when supported; otherwise fp32 (no GradScaler needed for α's tiny steps)."""
+    if config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def search_cell(
+    splits: DatasetSplits,
+    space: CellSpace,
+    config: WeightSharingConfig | None = None,
+    *,
+    checkpoint_path: str | Path | None = None,
+    progress: bool = False,
+    deadline: float | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> WeightSharingResult:
+    """Run DARTS or GDAS on ``splits`` over ``space``; return the derived cell and the α trajectory.
+
+    ``deadline`` (a :func:`time.monotonic` instant) stops before an epoch that would start
+    after it; the cell is then derived from α as it stands. ``on_epoch_end`` gets each
+    epoch's record after its checkpoint is written (raise from it to stop).
+    """
+    config = config or WeightSharingConfig()
+    device = resolve_device(config.device)
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+    fingerprint = _fingerprint(splits, space)
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+        torch.manual_seed(config.seed)
+        model = build_supernet(space, splits, config.channels, config.cells_per_stage).to(device)
+        w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+        a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999),
+                                 weight_decay=config.arch_weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.epochs, eta_min=config.lr_min)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(config.seed)
+        state = _State(model, w_opt, a_opt, scheduler, generator, [])
+        if path is not None and path.exists():
+            state.restore(_load_checkpoint(path, config, fingerprint), path)
+        stopped = "epochs"
+        data = _DeviceData(splits, device)
+        first = len(state.trajectory)
+        with tqdm(total=config.epochs, initial=first, disable=not progress, desc=config.label, unit="epoch") as bar:
+            for epoch in range(first, config.epochs):
+                if deadline is not None and time.monotonic() >= deadline:
+                    stopped = "time budget"
+                    break
+                record = _epoch(state, data, space, config, epoch, device, splits)
+                bar.update(1)
+                bar.set_postfix(val=f"{record['supernet_val_accuracy']:.1f}%", cell=record["arch"][:40])
+                if path is not None:
+                    payload = state.payload(config, fingerprint)
+                    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+                if on_epoch_end is not None:
+                    on_epoch_end(dict(record))
+    alpha = state.model.alpha.detach().float().cpu()
+    return WeightSharingResult(
+        cell=derive_cell(alpha, space), label=config.label, trajectory=state.trajectory,
+        seconds=sum(r["seconds"] for r in state.trajectory),
+        stopped=stopped, config=config.to_dict(), alpha=[[round(v, 6) for v in row] for row in alpha.tolist()],
+    )
+
+
+class _DeviceData:
+    """Train and validation tensors on the device; seeded index streams per epoch."""
+
+    def __init__(self, splits: DatasetSplits, device: torch.device) -> None:
+        self.x_train, self.y_train = (t.to(device) for t in dataset_tensors(splits.train))
+        self.x_val, self.y_val = (t.to(device) for t in dataset_tensors(splits.val))
+        if len(self.y_train) < 2 or len(self.y_val) < 2:
+            raise GennasError("DARTS/GDAS need at least 2 train and 2 validation images (α is fitted on the "
+                              f"validation split); got {len(self.y_train)} and {len(self.y_val)}")
+        self.augment = splits.augment
+
+    def batches(self, batch_size: int, max_steps: int | None, generator: torch.Generator):
+        """(train batch, val batch) pairs: one pass over train, the val split cycled alongside."""
+        n, nv = len(self.y_train), len(self.y_val)
+        bs = min(batch_size, n)
+        steps = max(1, n // bs)  # drop the ragged tail: a batch of one breaks BatchNorm
+        steps = min(steps, max_steps) if max_steps else steps
+        order = torch.randperm(n, device=self.x_train.device, generator=generator)
+        vbs = min(bs, nv)
+        repeats = math.ceil(steps * vbs / nv)
+        val_order = torch.cat([torch.randperm(nv, device=self.x_val.device, generator=generator) for _ in range(repeats)])
+        for step in range(steps):
+            t = order[step * bs:(step + 1) * bs]
+            v = val_order[step * vbs:(step + 1) * vbs]
+            yield (self.x_train[t], self.y_train[t]), (self.x_val[v], self.y_val[v])
+
+
+def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSharingConfig, epoch: int,
+           device: torch.device, splits: DatasetSplits) -> dict[str, Any]:
+    """One epoch of alternating α and weight steps; appends and returns the epoch's record."""
+    tic = time.perf_counter()
+    model = state.model
+    model.train()
+    amp = _amp_dtype(config, device)
+    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
+    tau = temperature(epoch, config.epochs, config.tau_max, config.tau_min)
+    lr = state.w_opt.param_groups[0]["lr"]
+
+    def relax(alpha: torch.Tensor):
+        if config.method == "gdas":
+            return gumbel_hard_weights(alpha, tau, state.generator)
+        return softmax_weights(alpha)
+
+    def loss_on(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        weights, chosen = relax(model.alpha)
+        with autocast():
+            logits = model(batch[0], weights, chosen)
+        return F.cross_entropy(logits.float(), batch[1])
+
+    sums = {"train_loss": 0.0, "arch_loss": 0.0, "correct": 0, "seen": 0, "steps": 0}
+    for (xb, yb), val in data.batches(config.batch_size, config.max_steps, state.generator):
+        if data.augment:
+            xb = augment_batch(xb, state.generator)
+        # α step on the validation batch.
+        state.a_opt.zero_grad(set_to_none=True)
+        if config.order == 2:
+            params = model.weight_parameters()
+            buffers = [state.w_opt.state.get(p, {}).get("momentum_buffer") for p in params]
+            model.alpha.grad, arch_loss = unrolled_arch_gradient(
+                model.alpha, params, lambda: _fp32_loss(model, (xb, yb)), lambda: _fp32_loss(model, val),
+                xi=lr, momentum=config.momentum, weight_decay=config.weight_decay, momentum_buffers=buffers)
+        else:
+            val_loss = loss_on(val)
+            model.alpha.grad = torch.autograd.grad(val_loss, model.alpha)[0]
+            arch_loss = float(val_loss.detach())
+        state.a_opt.step()
+        # Weight step on the train batch (α held fixed).
+        state.w_opt.zero_grad(set_to_none=True)
+        weights, chosen = relax(model.alpha.detach())
+        with autocast():
+            logits = model(xb, weights, chosen)
+        loss = F.cross_entropy(logits.float(), yb)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.weight_parameters(), config.grad_clip)
+        state.w_opt.step()
+        sums["train_loss"] += loss.item() * len(yb)
+        sums["arch_loss"] += arch_loss * len(yb)
+        sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
+        sums["seen"] += len(yb)
+        sums["steps"] += 1
+    state.scheduler.step()
+    train_seconds = time.perf_counter() - tic
+    if not math.isfinite(sums["train_loss"]) or not torch.isfinite(model.alpha).all():
+        raise GennasError(f"{config.label} diverged in epoch {epoch + 1} (non-finite loss or α); lower lr or arch_lr")
+    probabilities = alpha_probabilities(model.alpha, space)
+    record = {
+        "epoch": epoch + 1,
+        "train_loss": sums["train_loss"] / sums["seen"],
+        "train_accuracy": 100.0 * sums["correct"] / sums["seen"],
+        "arch_loss": sums["arch_loss"] / sums["seen"],
+        "supernet_val_accuracy": _supernet_accuracy(model, splits, config, device),
+        "lr": lr,
+        **({"tau": tau} if config.method == "gdas" else {}),
+        "arch": derive_cell(model.alpha, space).to_string(),
+        "op_mass": op_mass(probabilities),
+        "alpha_softmax": probabilities,
+        "steps": sums["steps"],
+        "train_seconds": train_seconds,
+        "seconds": time.perf_counter() - tic,
+    }
+    state.trajectory.append(record)
+    return record
+
+
+def _fp32_loss(model: SuperNetwork, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    return F.cross_entropy(model(batch[0], *softmax_weights(model.alpha)), batch[1])
+
+
+class _Fixed(nn.Module):
+    """The supernet under fixed edge weights, as a plain ``x -> logits`` model for evaluation code."""
+
+    def __init__(self, model: SuperNetwork, weights: torch.Tensor, chosen: list[int] | None) -> None:
+        super().__init__()
+        self.model, self.weights, self.chosen = model, weights, chosen
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, self.weights, self.chosen)
+
+
+def _supernet_accuracy(model: SuperNetwork, splits: DatasetSplits, config: WeightSharingConfig,
+                       device: torch.device) -> float:
+    """Validation accuracy of the supernet as the method reads it: the mixture (DARTS) or the argmax path (GDAS)."""
+    with torch.no_grad():
+        weights, chosen = argmax_weights(model.alpha) if config.method == "gdas" else softmax_weights(model.alpha)
+    return evaluate_accuracy(_Fixed(model, weights.detach(), chosen), splits.val, device)
