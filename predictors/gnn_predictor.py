@@ -239,13 +239,14 @@ class GNNPredictor:
         """Noise a random ``noise_fraction`` of the batch: half hard draws, half soft marginals."""
         b = clean.shape[0]
         t = torch.zeros(b, device=self.device)
-        noisy = torch.rand(b, generator=gen) < self.config.noise_fraction
+        # Every draw comes from the CPU generator (the same stream on every device), then moves.
+        noisy = (torch.rand(b, generator=gen) < self.config.noise_fraction).to(self.device)
         if not noisy.any():
             return clean, t
         t_noisy = torch.rand(int(noisy.sum()), generator=gen).to(self.device)
         t[noisy] = t_noisy
         soft = self.schedule.marginal(clean[noisy], t_noisy)
-        hard = self.schedule.sample(clean[noisy], t_noisy, generator=gen)
+        hard = self.schedule.sample(clean[noisy].cpu(), t_noisy.cpu(), generator=gen).to(self.device)
         use_soft = (torch.rand(len(t_noisy), generator=gen) < 0.5).view(-1, 1, 1).to(self.device)
         out = clean.clone()
         out[noisy] = torch.where(use_soft, soft, hard)
