@@ -54,7 +54,7 @@ def test_soft_path_shapes_gradients_and_clean_agreement(nb201, fitted):
     one_hot = torch.nn.functional.one_hot(torch.from_numpy(np.stack([nb201_space().encode(c) for c in cells])), 5).float()
     soft_mean, _ = fitted.predict_soft(one_hot, torch.zeros(4))
     clean = fitted.predict(cells)
-    assert np.allclose(soft_mean[:, 0].detach().numpy(), clean["accuracy@cifar10"].mean, atol=1e-4)
+    assert np.allclose(soft_mean[:, 0].detach().cpu().numpy(), clean["accuracy@cifar10"].mean, atol=1e-4)
     with pytest.raises(GennasError, match="soft cells must have shape"):
         fitted.predict_soft(torch.rand(4, 5, 5), torch.zeros(4))
 
