@@ -33,6 +33,7 @@ import torch
 from scipy.stats import kendalltau
 
 from gennas.io import write_json, write_text
+from gennas.markdown import code_cell
 from gennas.provenance import provenance, provenance_markdown
 
 
@@ -118,8 +119,11 @@ def run_fidelity(args, work: Path) -> dict:
                                                                              "smallest": True, "random_subnets": 2,
                                                                              "distill": True}),
                "2 sampled / step, 75 % sources": SupernetTrainConfig(**{**default.to_dict(), "smallest": False,
-                                                                      "random_subnets": 2, "source_prob": 0.75})}
-    wanted = [name for key, name in zip(("default", "sandwich", "sampled2"), recipes) if key in args.recipes.split(",")]
+                                                                      "random_subnets": 2, "source_prob": 0.75}),
+               "smallest + 2 sampled / step": SupernetTrainConfig(**{**default.to_dict(), "random_subnets": 2}),
+               "smallest + 1 sampled / step": SupernetTrainConfig(**{**default.to_dict(), "random_subnets": 1})}
+    keys = ("default", "sandwich", "sampled2", "lite2", "lite1")
+    wanted = [name for key, name in zip(keys, recipes) if key in args.recipes.split(",")]
     compared = {}
     for name, recipe in ((n, recipes[n]) for n in wanted):
         seconds, estimated = _train_and_measure(space, network, splits, recipe, robustness, cells,
@@ -225,9 +229,6 @@ def run_coverage(args, work: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------- markdown
-def _code(arch: str) -> str:
-    """An arch string as inline code inside a Markdown table (bare pipes would end the cell)."""
-    return "`" + arch.replace("|", "\\|") + "`"
 
 
 def render(results: dict, dataset: str) -> str:
@@ -254,7 +255,7 @@ def render(results: dict, dataset: str) -> str:
                   "(default recipe) | supernet PGD |", "|---|---|---|---|---|---|---|"]
         default = next(iter(f["recipes"].values()))
         for st, est in zip(f["standalone"], default["subnets"]):
-            lines.append(f"| {_code(st['arch'])} | {st.get('measured_because', '')} | "
+            lines.append(f"| {code_cell(st['arch'])} | {st.get('measured_because', '')} | "
                          f"{st['flops']:.3f} | {st['accuracy']:.2f} | {st['pgd_accuracy']:.2f} | {est['accuracy']:.2f} | "
                          f"{est['pgd_accuracy']:.2f} |")
         lines.append("")
@@ -265,7 +266,7 @@ def render(results: dict, dataset: str) -> str:
         for s in part["results"]["sets"]:
             checks = ", ".join(f"{k} {c['exported']:.4g} vs {c['threshold']:.4g}" for k, c in s["checks"].items())
             lines.append(f"| {', '.join(f'{k}={v:.4g}' for k, v in s['thresholds'].items())} | "
-                         f"{_code(s['arch'])} | {checks} | "
+                         f"{code_cell(s['arch'])} | {checks} | "
                          f"{'yes' if all(c['met'] for c in s['checks'].values()) else 'NO'} |")
         lines.append("")
     if "coverage" in results:
@@ -289,8 +290,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=32)
     parser.add_argument("--standalone", type=int, default=8, help="subnets trained standalone (>= 6)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--recipes", default="default,sandwich,sampled2",
-                        help="supernet recipes trained side by side (default, sandwich, sampled2)")
+    parser.add_argument("--recipes", default="default,sandwich,sampled2,lite2,lite1",
+                        help="supernet recipes trained side by side (default, sandwich, sampled2, lite2, lite1)")
     parser.add_argument("--seeds", type=int, default=5, help="coverage seeds")
     parser.add_argument("--candidates", type=int, default=64)
     parser.add_argument("--max-cells", type=int, default=16)
@@ -310,7 +311,7 @@ def main() -> None:
         for part in args.parts.split(","):
             results[part] = {"provenance": provenance(), "args": vars(args), "results": runners[part](args, work)}
             write_json(path, results)
-    write_text(path.with_suffix(".md"), render(results, args.dataset))
+    write_text(path.with_suffix(".md"), render(results, tag))
     log(f"wrote {path} and {path.with_suffix('.md')}")
 
 

@@ -33,6 +33,7 @@ from gennas.search.wallclock import WallClockSpec, markdown_report, nb201_transf
 from gennas.space import get_space
 from gennas.train import TrainConfig
 from gennas.weightsharing import WeightSharingConfig, search_cell
+from gennas.markdown import code_cell
 
 #: (label, WeightSharingConfig fields, epochs, quick epochs)
 RUNS = [
@@ -78,7 +79,7 @@ def _trajectory_lines(entry: dict[str, Any]) -> list[str]:
     for i in picks:
         r = traj[i]
         lines.append(f"| {r['epoch']} | " + " | ".join(f"{r['op_mass'][op]:.3f}" for op in ops)
-                     + f" | {r['supernet_val_accuracy']:.1f} | `{r['arch']}` |")
+                     + f" | {r['supernet_val_accuracy']:.1f} | {code_cell(r['arch'])} |")
     return lines
 
 
@@ -96,7 +97,7 @@ def search_markdown(part: dict[str, Any]) -> str:
         m = e["retrained"]
         table = [f"{e[k]:.2f}" if k in e else "" for k in ("nb201_cifar10", "nb201_cifar100", "nb201_ImageNet16-120")]
         free = sum(op in PARAMETER_FREE for op in get_space(e["space"]).parse(e["arch"]).ops)
-        lines.append(f"| {e['space']} | {e['method']} | {e['epochs']} | {e['seconds']:.0f} | `{e['arch']}` | "
+        lines.append(f"| {e['space']} | {e['method']} | {e['epochs']} | {e['seconds']:.0f} | {code_cell(e['arch'])} | "
                      f"{free}/{get_space(e['space']).num_edges} | "
                      f"{m['accuracy']:.2f} | {m['pgd_accuracy']:.2f} | {m['flops']:.3f} | {m['memory_bytes']:.0f} | "
                      + " | ".join(table) + " |")

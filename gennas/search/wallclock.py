@@ -44,6 +44,7 @@ from gennas.space.cell import Cell
 from gennas.space.space import CellSpace, get_space
 from gennas.train import TrainConfig
 from gennas.weightsharing import WeightSharingConfig, search_cell
+from gennas.markdown import code_cell
 
 #: Weight-sharing methods by CLI name: WeightSharingConfig fields.
 WEIGHT_SHARING: dict[str, dict[str, Any]] = {
@@ -220,7 +221,7 @@ def markdown_rows(rows: list[dict[str, Any]]) -> str:
     columns = [*CONTRACT_KEYS, *extra]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(f"`{row[c]}`" if c == "arch" else _cell(row.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(code_cell(row[c]) if c == "arch" else _cell(row.get(c)) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

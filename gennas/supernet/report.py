@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from gennas.io import atomic_write, write_text
+from gennas.markdown import code_cell
 from gennas.objectives import Objective, pareto_indices, minimisation_matrix
 from gennas.provenance import provenance_markdown
 
@@ -65,8 +66,7 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
              "test acc % | test PGD % | front |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for i in sorted(range(len(rows)), key=lambda i: rows[i]["flops"]):
         r = rows[i]
-        arch = r["arch"].replace("|", "\\|")
-        lines.append(f"| `{arch}` | {r['selected_because']} | {r['flops']:.3f} | {r['params']:.4f} | "
+        lines.append(f"| {code_cell(r['arch'])} | {r['selected_because']} | {r['flops']:.3f} | {r['params']:.4f} | "
                      f"{r['memory_bytes'] / 1e6:.3f} | {r['latency_ms']:.2f} | {r['val_accuracy']:.2f} | "
                      f"{r['val_pgd_accuracy']:.2f} | {r['accuracy']:.2f} | {r['pgd_accuracy']:.2f} | "
                      f"{'yes' if i in front else ''} |")
