@@ -92,6 +92,7 @@ def run_fidelity(args, work: Path) -> dict:
 
     settings = RunSettings(dataset=args.dataset, epochs=args.epochs, seed=args.seed)
     run_dir = work / f"run_{args.dataset}_e{args.epochs}_s{args.seed}"
+    resumed = (run_dir / "results.json").exists()  # an earlier run of this command: the pipeline is reused
     tic = time.perf_counter()
     summary = run_pipeline(settings, run_dir, device=args.device, progress=False)
     pipeline_seconds = time.perf_counter() - tic
@@ -136,7 +137,7 @@ def run_fidelity(args, work: Path) -> dict:
                                       for c, e in zip(cells, estimated)]}
         log(f"  {name}: {seconds:.1f}s, test accuracy MAE {compared[name]['accuracy']['mae']:.2f}")
     times = [s["seconds"] for s in standalone]
-    return {"settings": asdict(settings), "pipeline_seconds": pipeline_seconds,
+    return {"settings": asdict(settings), "pipeline_seconds": pipeline_seconds, "pipeline_resumed": resumed,
             "supernet": {k: results["supernet"][k] for k in ("blocks", "configurations", "reachable_subnets",
                                                              "measured_subnets")},
             "standalone": [{"arch": str(c), "flops": r["flops"], "measured_because": r["selected_because"], **s}
@@ -239,7 +240,9 @@ def render(results: dict, dataset: str) -> str:
         lines += ["## Supernet vs standalone training", "", provenance_markdown(part["provenance"]),
                   f"`gennas run` pipeline with {f['settings']['epochs']} epochs on {dataset}: {f['supernet']['blocks']} "
                   f"blocks, {f['supernet']['reachable_subnets']} reachable subnets, {f['supernet']['measured_subnets']} "
-                  f"measured, {f['pipeline_seconds']:.0f} s end to end. {len(f['standalone'])} measured subnets across "
+                  f"measured, " + ("pipeline reused from an earlier run of this command (its run directory); "
+                                   if f.get("pipeline_resumed") else f"{f['pipeline_seconds']:.0f} s end to end; ")
+                  + f"{len(f['standalone'])} measured subnets across "
                   "the FLOPs range were trained standalone with the same recipe (epochs, lr, batch, seed).", "",
                   "| recipe | train s | × mean standalone | × largest standalone | test acc MAE | test acc τ | "
                   "val acc MAE | test PGD MAE | test PGD τ |", "|---|---|---|---|---|---|---|---|---|"]
