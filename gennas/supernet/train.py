@@ -46,8 +46,6 @@ from gennas.supernet.subnets import ENUMERATION_LIMIT, SubnetSpace
 from gennas.train.trainer import (
     TrainConfig,
     _amp_dtype,
-    _lr_factor,
-    _resume,
     _Run,
     _save,
     _steps_per_epoch,
@@ -55,6 +53,7 @@ from gennas.train.trainer import (
     dataset_tensors,
     evaluate_accuracy,
     resolve_device,
+    training_run,
 )
 
 
@@ -185,25 +184,14 @@ def train_supernet(
     model.to(device)
     x_train, y_train = (t.to(device) for t in dataset_tensors(splits.train))
     steps = _steps_per_epoch(len(y_train), config.batch_size)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
     amp_dtype = _amp_dtype(config, device)
-    run = _Run(model=model, optimizer=optimizer,
-               scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config.scheduler, config.epochs * steps)),
-               scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
-               generator=torch.Generator(device=device), device=device, history=[])
     sampler = SubnetSampler(supernet.space, supernet.config, config)
     step_loss = SandwichLoss(model, config.distill and config.largest, config.label_smoothing)
     if world > 1:
         step_loss = nn.parallel.DistributedDataParallel(
             step_loss, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     path = Path(checkpoint_path) if checkpoint_path is not None else None
-    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices, device_type="cuda"):
-        run.seed_global(config.seed)
-        run.generator.manual_seed(config.seed)
-        if path is not None and path.exists():
-            _resume(run, path, config, splits)
+    with training_run(model, splits, config, steps, device, path) as run:
         start = len(run.history)
         with tqdm(total=config.epochs, initial=start, disable=not progress or rank > 0, desc="supernet",
                   unit="epoch") as bar:

@@ -311,6 +311,34 @@ class _Run:
             self.seed_global(seed * 1_000_003 + epoch)
 
 
+@contextlib.contextmanager
+def training_run(model: nn.Module, splits: DatasetSplits, config: TrainConfig, steps: int, device: torch.device,
+                 path: Path | None) -> Iterator[_Run]:
+    """The state of one training run (SGD + schedule + scaler + data generator), seeded, resumed
+    from ``path`` when it exists, with the caller's global RNG state forked away for the block.
+
+    Shared by standalone and supernet training, so both resume the same exact way.
+    """
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
+    run = _Run(
+        model=model,
+        optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config.scheduler, config.epochs * steps)),
+        scaler=torch.amp.GradScaler(device.type, enabled=_amp_dtype(config, device) == torch.float16),
+        generator=torch.Generator(device=device),
+        device=device,
+        history=[],
+    )
+    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices, device_type="cuda"):
+        run.seed_global(config.seed)
+        run.generator.manual_seed(config.seed)
+        if path is not None and path.exists():
+            _resume(run, path, config, splits)
+        yield run
+
+
 def train_model(
     model: nn.Module,
     splits: DatasetSplits,
@@ -338,29 +366,8 @@ def train_model(
     model.to(device)
     x_train, y_train = (t.to(device) for t in dataset_tensors(splits.train))
     steps = _steps_per_epoch(len(y_train), config.batch_size)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=config.nesterov and config.momentum > 0,
-        weight_decay=config.weight_decay,
-    )
     amp_dtype = _amp_dtype(config, device)
-    run = _Run(
-        model=model,
-        optimizer=optimizer,
-        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config.scheduler, config.epochs * steps)),
-        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16),
-        generator=torch.Generator(device=device),
-        device=device,
-        history=[],
-    )
-    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices, device_type="cuda"):
-        run.seed_global(config.seed)
-        run.generator.manual_seed(config.seed)
-        if path is not None and path.exists():
-            _resume(run, path, config, splits)
+    with training_run(model, splits, config, steps, device, path) as run:
         start = len(run.history)
         with tqdm(total=config.epochs, initial=start, disable=not progress, desc="train", unit="epoch") as bar:
             for epoch in range(start, config.epochs):
