@@ -85,7 +85,6 @@ def run_fidelity(args, work: Path) -> dict:
     from gennas.space.cell import Cell
     from gennas.supernet.pipeline import RunSettings, run_pipeline
     from gennas.supernet.store import load_supernet
-    from gennas.supernet.subnets import SubnetSpace
     from gennas.supernet.train import SupernetTrainConfig
     from gennas.data import load_dataset
     from gennas.train import RobustnessConfig

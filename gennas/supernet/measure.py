@@ -23,7 +23,7 @@ from gennas.metrics.latency import measure_latency
 from gennas.space.cell import Cell
 from gennas.supernet.model import Supernet, blocks_used
 from gennas.supernet.subnets import SubnetSpace
-from gennas.train import RobustnessConfig, evaluate_accuracy, evaluate_robustness
+from gennas.train import RobustnessConfig, evaluate_robustness
 from gennas.train.trainer import dataset_tensors
 
 #: Columns of ``subnets.csv``; accuracies are percentages, FLOPs and params in millions.

@@ -28,7 +28,7 @@ from gennas.objectives import Objective, minimisation_matrix, parse_objectives
 from gennas.provenance import provenance
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
-from gennas.supernet.export import computed_metrics, export_subnet, finetune, standalone_from
+from gennas.supernet.export import computed_metrics, export_subnet, standalone_from
 from gennas.supernet.measure import COLUMNS, SubnetMeasurer, choose_subnets, measure_all
 from gennas.supernet.model import Supernet
 from gennas.supernet.prune import make_thresholds, select
