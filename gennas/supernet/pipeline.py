@@ -156,10 +156,11 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         previous = json.loads(saved.read_text()).get("settings")
         if previous != asdict(settings):
             raise GennasError(f"{out} holds a run with other settings ({previous}); pass another --out or delete it")
-    if rank == 0:
-        write_json(saved, {"settings": asdict(settings), "provenance": provenance()})
+    parse_objectives(settings.objectives)  # bad input fails before anything is written
     splits = load_dataset(settings.dataset, data_root)
     network = _network(settings, splits)
+    if rank == 0:
+        write_json(saved, {"settings": asdict(settings), "provenance": provenance()})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
     try:
         generated_path = out / "generated.json"
