@@ -22,7 +22,7 @@ from gennas.metrics.costs import cell_costs
 from gennas.metrics.latency import measure_latency
 from gennas.space.cell import Cell
 from gennas.supernet.model import Supernet, blocks_used
-from gennas.supernet.subnets import SubnetSpace
+from gennas.supernet.subnets import ENUMERATION_LIMIT, SubnetSpace
 from gennas.train import RobustnessConfig, evaluate_robustness
 from gennas.train.trainer import dataset_tensors
 
@@ -59,16 +59,14 @@ def choose_subnets(space: SubnetSpace, network, limit: int, seed: int = 0) -> li
     smallest subnets, then the rest spread evenly over the FLOPs range (one random subnet
     per FLOPs stratum), so thresholds at any cost find candidates.
     """
-    from gennas.supernet.train import smallest_subnet
-
     chosen: dict[Cell, str] = {c: "source cell" for c in space.sources}
     chosen.setdefault(space.largest(), "largest")
-    chosen.setdefault(smallest_subnet(space, network), "smallest")
+    chosen.setdefault(space.smallest(network), "smallest")
     rng = np.random.default_rng(seed)
-    try:
+    if space.configurations <= ENUMERATION_LIMIT:
         pool = [c for c in space.enumerate() if c not in chosen]
         exhaustive = len(pool) + len(chosen) <= limit
-    except Exception:  # too many to list: sample a pool
+    else:  # too many to list: sample a pool
         pool, exhaustive = list({space.sample(rng) for _ in range(20 * limit)} - set(chosen)), False
     if exhaustive:
         chosen.update({c: "reachable (all measured)" for c in pool})
@@ -110,11 +108,6 @@ class SubnetMeasurer:
             "fgsm_accuracy": test["fgsm_accuracy"], "noise_accuracy": test["noise_accuracy"],
         }
 
-    def state_for(self, cell: Cell) -> dict[str, torch.Tensor]:
-        """The recalibrated standalone weights of ``cell`` (what export writes)."""
-        self.supernet.activate(cell)
-        recalibrate_bn(self.model, self.splits, self.recalibration_images)
-        return self.supernet.extract(cell).state_dict()
 
 
 def measure_all(measurer: SubnetMeasurer, subnets: Sequence[tuple[Cell, str]], progress: bool = True,

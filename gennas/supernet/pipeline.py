@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from gennas.supernet.store import load_supernet, save_supernet
 from gennas.supernet.subnets import SubnetSpace
 from gennas.supernet.train import SupernetTrainConfig, rank_and_world, train_supernet
 from gennas.tracking import RunLogger
-from gennas.train import RobustnessConfig, with_normalization
+from gennas.train import RobustnessConfig, resolve_device, with_normalization
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: PGD accuracies of 40 NB201 cells trained on digits (measured by the TrainingOracle, see
@@ -146,8 +147,6 @@ def example_thresholds(rows: list[dict]) -> dict[str, float]:
 
 def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto", data_root: str | None = None,
                  progress: bool = True, wandb: bool = False) -> dict:
-    import json
-
     settings.check()
     out = Path(out)
     rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
@@ -167,8 +166,6 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         if world > 1 and rank > 0:
             torch.distributed.barrier()  # wait for rank 0's generation
         if generated_path.exists():
-            import json
-
             generated = json.loads(generated_path.read_text())
         else:
             generated = generate_cells(settings, splits, network)
@@ -200,7 +197,7 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
             torch.distributed.barrier()
             if rank > 0:
                 return {"rank": rank, "out": str(out), "text": f"rank {rank}: training done"}
-        model.to(torch.device("cuda") if device != "cpu" and torch.cuda.is_available() else torch.device("cpu"))
+        model.to(resolve_device(device))
 
         measurer = SubnetMeasurer(supernet, model, splits, RobustnessConfig(seed=settings.seed),
                                   settings.recalibration_images)

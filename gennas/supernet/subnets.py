@@ -91,6 +91,18 @@ class SubnetSpace:
         """Every edge on its most expensive block: the top of the sandwich."""
         return Cell(tuple(next((op for op in COST_ORDER if op in ops), "none") for ops in self.choices))
 
+    def smallest(self, network) -> Cell:
+        """The reachable subnet with the fewest FLOPs (exact when the space can be listed, else among
+        the sources and 2,000 samples): the bottom of the sandwich."""
+        from gennas.metrics.flops import analytic_flops_params
+
+        if self.configurations <= ENUMERATION_LIMIT:
+            candidates = list(self.enumerate())
+        else:
+            rng = np.random.default_rng(0)
+            candidates = list(self.sources) + [self.sample(rng) for _ in range(2000)]
+        return min(candidates, key=lambda c: (analytic_flops_params(c, network)[0], c.ops))
+
     def _options(self) -> list[tuple[str, ...]]:
         return [("none", *ops) for ops in self.choices]
 

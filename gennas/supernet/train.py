@@ -39,10 +39,10 @@ from tqdm.auto import tqdm
 
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
-from gennas.metrics.flops import analytic_flops_params
 from gennas.space.cell import Cell
+from gennas.supernet.measure import recalibrate_bn
 from gennas.supernet.model import Supernet
-from gennas.supernet.subnets import ENUMERATION_LIMIT, SubnetSpace
+from gennas.supernet.subnets import SubnetSpace
 from gennas.train.trainer import (
     TrainConfig,
     _amp_dtype,
@@ -79,23 +79,13 @@ class SupernetTrainConfig(TrainConfig):
             raise GennasError(f"source_prob must be in [0, 1] (got {self.source_prob!r})")
 
 
-def smallest_subnet(space: SubnetSpace, network) -> Cell:
-    """The reachable subnet with the fewest FLOPs (listed exactly when the space is small enough)."""
-    if space.configurations <= ENUMERATION_LIMIT:
-        candidates = list(space.enumerate())
-    else:
-        rng = np.random.default_rng(0)
-        candidates = list(space.sources) + [space.sample(rng) for _ in range(2000)]
-    return min(candidates, key=lambda c: (analytic_flops_params(c, network)[0], c.ops))
-
-
 class SubnetSampler:
     """The subnets of one step, a pure function of (seed, epoch, step): resume and ranks agree."""
 
     def __init__(self, space: SubnetSpace, network, config: SupernetTrainConfig) -> None:
         self.space, self.config = space, config
         self.largest = space.largest()
-        self.smallest = smallest_subnet(space, network)
+        self.smallest = space.smallest(network)
 
     def __call__(self, epoch: int, step: int) -> list[Cell]:
         rng = np.random.default_rng([self.config.seed, epoch, step])
@@ -237,8 +227,6 @@ def _epoch(run: _Run, step_loss: nn.Module, supernet: Supernet, sampler: SubnetS
     record = {"epoch": epoch + 1, "train_loss": mean_loss, "lr": lr}
     # Progress on two fixed subnets, each with BN recalibrated on 512 training images: the
     # shared running statistics belong to no subnet and would report near-chance accuracy.
-    from gennas.supernet.measure import recalibrate_bn
-
     for name, cell in (("largest", sampler.largest), ("smallest", sampler.smallest)):
         with supernet.subnet(cell):
             recalibrate_bn(run.model, splits, images=512)
