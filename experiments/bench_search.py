@@ -6,6 +6,7 @@ scores are computed from it after each run):
             10/20/50/100/200 queries for every method, on each dataset.
   transfer  ours with the transfer prior (the other two tables), queries to the optimum.
   multi     (accuracy, FLOPs) and (accuracy, FLOPs, memory): HV ratio and IGD+ at 20/50/100.
+  multi_transfer  (accuracy, FLOPs) with the transfer prior: HV ratio and IGD+ at 10/20.
 Each table also gives each method's own time per query (ask + tell) on this CPU.
 
 Runs are journalled under --work, so an interrupted benchmark resumes where it stopped,
@@ -35,6 +36,7 @@ PARTS = {
     "transfer": {"objectives": ["accuracy:max"], "prior": "transfer", "budget": 20},
     "multi": {"objectives": ["accuracy:max,flops:min", "accuracy:max,flops:min,memory_bytes:min"], "prior": "none",
               "budget": 100},
+    "multi_transfer": {"objectives": ["accuracy:max,flops:min"], "prior": "transfer", "budget": 20},
 }
 
 
@@ -48,7 +50,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120")
     parser.add_argument("--methods", default="random,rea,reinforce,bo,ls,nsga2,ours")
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--budget", type=int, default=None, help="default: 200 single, 20 transfer, 100 multi")
+    parser.add_argument("--budget", type=int, default=None, help="default: 200 single, 20 transfer, 100 multi, 20 multi_transfer")
     parser.add_argument("--objectives", default=None, help="only this goal of the part (e.g. accuracy:max,flops:min)")
     parser.add_argument("--work", default="runs/bench_search", help="journals (resume) and plots")
     parser.add_argument("--out", default="experiments/results")

@@ -91,13 +91,22 @@ class GNNPredictor:
         return member(x, self.adjacency, alive, t, tasks)
 
     # -------------------------------------------------------------- training
-    def fit(self, cells: Sequence[Cell], targets: dict[str, np.ndarray], progress: bool = False) -> "GNNPredictor":
-        """Train every member from scratch on all tasks (NaN targets are skipped)."""
+    def fit(self, cells: Sequence[Cell], targets: dict[str, np.ndarray], progress: bool = False,
+            warm_start: bool = False, steps: int | None = None, seed: int | None = None) -> "GNNPredictor":
+        """Train every member on all tasks (NaN targets are skipped).
+
+        From scratch by default. ``warm_start`` continues from the current members for
+        ``steps`` steps: a search that refits after every few new cells keeps most of what
+        the last fit learned, so a short continuation costs a fraction of a fresh fit.
+        ``seed`` varies the batch order of a continuation (default: the config's seed).
+        """
         y = target_matrix(cells, targets, self.tasks)
         self._set_normalization(y, self.tasks)
-        self.members = [self._new_member(i) for i in range(self.config.ensemble)]
+        if not warm_start:
+            self.members = [self._new_member(i) for i in range(self.config.ensemble)]
         ops = one_hot_ops(self.space, cells).to(self.device)
-        self._train(ops, y, self.tasks, trainable=lambda name: True, seed=self.config.seed, progress=progress)
+        self._train(ops, y, self.tasks, trainable=lambda name: True,
+                    seed=self.config.seed if seed is None else seed, steps=steps, progress=progress)
         return self
 
     def fit_task(self, task: str, cells: Sequence[Cell], values: np.ndarray | None, steps: int | None = None,

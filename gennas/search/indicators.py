@@ -17,6 +17,16 @@ from pymoo.indicators.igd_plus import IGDPlus
 from gennas.objectives import Objective, minimisation_matrix, pareto_indices
 
 
+def protocol_reference(points: np.ndarray, objectives: list[Objective]) -> np.ndarray:
+    """The reference point of a minimisation matrix: best + 10 units for maximised metrics, 1.05 x worst for minimised.
+
+    One rule for scoring (over the whole table) and for searchers that aim at the same
+    hypervolume (over what they know: measured values, exact costs).
+    """
+    low, high = points.min(0), points.max(0)
+    return np.array([low[j] + 10.0 if o.direction == "max" else 1.05 * high[j] for j, o in enumerate(objectives)])
+
+
 @dataclass
 class Reference:
     """The truth of a finite benchmark for one goal: every cell's objective values."""
@@ -26,9 +36,7 @@ class Reference:
 
     def __post_init__(self) -> None:
         self.front = self.points[pareto_indices(self.points)]
-        low, high = self.points.min(0), self.points.max(0)
-        self.ref_point = np.array([low[j] + 10.0 if o.direction == "max" else 1.05 * high[j]
-                                   for j, o in enumerate(self.objectives)])
+        self.ref_point = protocol_reference(self.points, self.objectives)
         self._hv = HV(ref_point=self.ref_point)
         self._front_hv = float(self._hv(self.front)) if len(self.objectives) > 1 else 1.0
         # IGD+ on objectives scaled to [0, 1] by the true front's ideal and nadir, so bytes,
