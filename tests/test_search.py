@@ -218,3 +218,12 @@ def test_cli_compare_one_table(capsys, tmp_path):
 def test_cli_bad_search_input_gets_a_clear_error(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_ours_with_several_objectives_is_exact_and_repeatable():
+    goal = "accuracy:max,flops:min"
+    first, oracle = _run("ours", 10, seed=2, objectives=goal)
+    again, _ = _run("ours", 10, seed=2, objectives=goal)
+    assert len({r["arch"] for r in first.history}) == 10 == oracle.queries
+    assert first.history == again.history
+    assert all(r["flops"] == oracle.cost(Cell.from_string(r["arch"]))["flops"] for r in first.history)
