@@ -94,6 +94,10 @@ def analytic_flops_params(cell: Cell, config: NetworkConfig = NetworkConfig()) -
     return flops / 1e6, params / 1e6
 
 
+#: Cost metrics that are a sum of per-edge op costs (what `per_op_costs` returns).
+LINEAR_COST_METRICS = ("flops", "params")
+
+
 def per_op_costs(ops: tuple[str, ...], n_edges: int, config: NetworkConfig = NetworkConfig()) -> dict[str, tuple[float, list[float]]]:
     """FLOPs and params as ``base + sum over edges of cost[op]``: exact, because both are additive.
 
@@ -104,7 +108,7 @@ def per_op_costs(ops: tuple[str, ...], n_edges: int, config: NetworkConfig = Net
     n_nodes = int(round((1 + (1 + 8 * n_edges) ** 0.5) / 2))
     empty = Cell(("none",) * n_edges)
     base = analytic_flops_params(empty, config)
-    out: dict[str, tuple[float, list[float]]] = {"flops": (base[0], []), "params": (base[1], [])}
+    out: dict[str, tuple[float, list[float]]] = {m: (b, []) for m, b in zip(LINEAR_COST_METRICS, base)}
     for op in ops:
         single = Cell((op,) + ("none",) * (n_edges - 1)) if n_nodes > 1 else empty
         value = analytic_flops_params(single, config)

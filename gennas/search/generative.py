@@ -104,9 +104,14 @@ class GenerativeSearch(Searcher):
     def _regenerate(self) -> None:
         from diffusion.guidance import generate
 
+        from gennas.metrics.flops import LINEAR_COST_METRICS
+
         seed = self.context.seed * 1000 + self.rounds
-        result = generate(self.diffusion, self.objectives, [], self.pool_size, self.predictor, self.context.network,
-                          self.context.dataset, self.guidance, seed=seed)
+        # Guidance follows what it can differentiate: learned metrics and additive costs. A
+        # cost like peak memory is not additive; it still counts exactly when candidates are picked.
+        guided = [o for o in self.objectives if o.metric in self.modelled or o.metric in LINEAR_COST_METRICS]
+        result = generate(self.diffusion, guided or self.objectives, [], self.pool_size, self.predictor,
+                          self.context.network, self.context.dataset, self.guidance, seed=seed)
         self.pool = {row["arch"]: self.space.parse(row["arch"]) for row in result["cells"]}
 
     def _predictions(self, candidates: list[Cell]) -> tuple[list[Result], list[Result]]:
@@ -152,9 +157,10 @@ class GenerativeSearch(Searcher):
         m = minimisation_matrix(mean, self.objectives)
         s = np.abs(minimisation_matrix(spread, self.objectives))
         # The scoring protocol's reference point from what is known: the best measured value
-        # of a learned metric, the worst exact cost among measured cells and candidates.
-        ref_measured = protocol_reference(measured, self.objectives)
+        # of a learned metric (predicted, before any measurement), the worst exact cost among
+        # measured cells and candidates.
         ref_known = protocol_reference(np.vstack([measured, m]), self.objectives)
+        ref_measured = protocol_reference(measured, self.objectives) if len(measured) else ref_known
         ref = np.array([ref_measured[j] if o.metric in self.modelled else ref_known[j]
                         for j, o in enumerate(self.objectives)])
         return ehvi_batch(measured, m, s, ref, n, self.draws)
