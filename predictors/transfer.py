@@ -59,9 +59,10 @@ def load_prior(target: str) -> GNNPredictor:
 class SourceScores:
     """The source tables themselves, standardised: the prior's exact knowledge of the cells they cover.
 
-    The GNN prior is trained to reproduce these tables, yet it misorders their top cells
-    (on CIFAR-10 it ranked the optimum 15th where the tables' mean z-score ranks it 3rd);
-    where a cell's source accuracies are known, using them beats predicting them. A
+    The GNN prior is trained to reproduce these tables, yet it misorders their top cells;
+    where a cell's source accuracies are known, using them beats predicting them (ours
+    with them: CIFAR-10 optimum at query 3 in 20/20 seeds, median 8 without; see
+    experiments/results/search_transfer.md and the issue 5 notes). A
     target's estimate is a weighted mean of the sources' z-scores, weighted as the few-shot
     fit weighs the source datasets (uniform before any measurement).
     """
@@ -81,12 +82,9 @@ class SourceScores:
 
     def score(self, cells: list[Cell], weights: dict[str, float] | None = None) -> np.ndarray:
         """Weighted mean z-score per cell; NaN for a cell no source table holds."""
-        w = self._weights(weights)
-        rows = [self.row.get(c.to_string(), -1) for c in cells]
+        rows = np.array([self.row.get(c.to_string(), -1) for c in cells], dtype=int)
         out = np.full(len(cells), np.nan)
-        known = np.array([r >= 0 for r in rows], dtype=bool)
-        if known.any():
-            out[known] = self.z[[r for r in rows if r >= 0]] @ w
+        out[rows >= 0] = self.z[rows[rows >= 0]] @ self._weights(weights)
         return out
 
     def top(self, k: int, weights: dict[str, float] | None = None, exclude: set[str] | None = None) -> list[str]:

@@ -12,10 +12,9 @@ One round:
 3. the best unmeasured candidates are asked for; their answers adapt the predictor.
 Without a prior the first cells are unguided samples, which match the space's own
 distribution, so the first fit sees an unbiased sample. The ensemble is refitted from
-scratch after each batch; ``refit_steps=N`` continues the last fit for N steps instead,
-about twice as fast per query but, on CIFAR-10, later to the optimum (4 seeds at
-budget 100: optimum found at queries 86, 29, 61 and not by 45, against 65, 46, 42, 61
-from scratch).
+scratch after each batch; ``refit_steps=N`` continues the last fit for N steps instead:
+about twice as fast per query, but later to the CIFAR-10 optimum in a 4-seed trial
+(figures and commands in the issue 5 notes), so not the default.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from gennas.errors import GennasError
+from gennas.metrics.flops import LINEAR_COST_METRICS
 from gennas.objectives import minimisation_matrix, pareto_indices
 from gennas.search.acquisition import ehvi_batch
 from gennas.search.indicators import protocol_reference
@@ -64,13 +64,13 @@ class GenerativeSearch(Searcher):
         self.pool: dict[str, Cell] = {}
         self.rounds = 0
         self.sources = None
+        self.table_candidates = int(options.get("table_candidates", 20))
         if self.transfer:
             self._load_prior()
             if int(options.get("source_tables", 1)):
                 from predictors.transfer import SourceScores
 
                 self.sources = SourceScores(context.prior)
-            self.table_candidates = int(options.get("table_candidates", 20))
 
     # ------------------------------------------------------------- predictor
     def _task(self, metric: str) -> str:
@@ -103,8 +103,6 @@ class GenerativeSearch(Searcher):
     # ------------------------------------------------------------- proposals
     def _regenerate(self) -> None:
         from diffusion.guidance import generate
-
-        from gennas.metrics.flops import LINEAR_COST_METRICS
 
         seed = self.context.seed * 1000 + self.rounds
         # Guidance follows what it can differentiate: learned metrics and additive costs. A
@@ -153,7 +151,7 @@ class GenerativeSearch(Searcher):
         return picked
 
     def _pick_ehvi(self, mean: list[Result], spread: list[Result], n: int) -> list[int]:
-        measured = minimisation_matrix([self.seen[c.to_string()] for c in self.order], self.objectives)
+        measured = self.measured_points()
         m = minimisation_matrix(mean, self.objectives)
         s = np.abs(minimisation_matrix(spread, self.objectives))
         # The scoring protocol's reference point from what is known: the best measured value
@@ -170,8 +168,7 @@ class GenerativeSearch(Searcher):
         best = self.best(self.parents)
         if len(self.objectives) == 1 or not self.order:
             return best
-        points = minimisation_matrix([self.seen[c.to_string()] for c in self.order], self.objectives)
-        front = [self.order[i] for i in pareto_indices(points)]
+        front = [self.order[i] for i in pareto_indices(self.measured_points())]
         return list({c.to_string(): c for c in front + best}.values())
 
     def ask(self, n: int) -> list[Cell]:

@@ -84,11 +84,15 @@ class Searcher(ABC):
         f = minimisation_matrix(list(results), self.objectives)
         if len(self.objectives) == 1:
             return -f[:, 0]
-        seen = minimisation_matrix(list(self.seen.values()), self.objectives) if self.seen else f
+        seen = self.measured_points() if self.seen else f
         low, high = np.minimum(seen.min(0), f.min(0)), np.maximum(seen.max(0), f.max(0))
         z = (f - low) / np.where(high - low > 1e-12, high - low, 1.0)
         w = np.full(len(self.objectives), 1 / len(self.objectives)) if weights is None else weights
         return -((w * z).max(axis=1) + 0.05 * (w * z).sum(axis=1))
+
+    def measured_points(self) -> np.ndarray:
+        """(N, J) minimisation matrix of every measured cell, in the order answers arrived."""
+        return minimisation_matrix([self.seen[c.to_string()] for c in self.order], self.objectives)
 
     def random_weights(self) -> np.ndarray:
         """A preference vector from the flat Dirichlet, for one scalarised step."""
