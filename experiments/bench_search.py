@@ -7,6 +7,8 @@ scores are computed from it after each run):
   transfer  ours with the transfer prior (the other two tables), queries to the optimum.
   multi     (accuracy, FLOPs) and (accuracy, FLOPs, memory): HV ratio and IGD+ at 20/50/100.
   multi_transfer  (accuracy, FLOPs) with the transfer prior: HV ratio and IGD+ at 10/20.
+  timing    every method's time per query (ask + tell), side by side, from one process on an
+            otherwise idle machine: zero prior, accuracy and (accuracy, FLOPs), 3 seeds, budget 50.
 Each table also gives each method's own time per query (ask + tell) on this CPU.
 
 Runs are journalled under --work, so an interrupted benchmark resumes where it stopped,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +40,9 @@ PARTS = {
     "multi": {"objectives": ["accuracy:max,flops:min", "accuracy:max,flops:min,memory_bytes:min"], "prior": "none",
               "budget": 100},
     "multi_transfer": {"objectives": ["accuracy:max,flops:min"], "prior": "transfer", "budget": 20},
+    # Time per query side by side: every method in one process with the machine otherwise idle
+    # (the other parts' ms/query come from runs that shared the cores, at different times).
+    "timing": {"objectives": ["accuracy:max", "accuracy:max,flops:min"], "prior": "none", "budget": 50, "seeds": 3},
 }
 
 
@@ -49,7 +55,7 @@ def main() -> None:
     parser.add_argument("--part", choices=list(PARTS), required=True)
     parser.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120")
     parser.add_argument("--methods", default="random,rea,reinforce,bo,ls,nsga2,ours")
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=None, help="default: 20 (3 for timing)")
     parser.add_argument("--budget", type=int, default=None, help="default: 200 single, 20 transfer, 100 multi, 20 multi_transfer")
     parser.add_argument("--objectives", default=None, help="only this goal of the part (e.g. accuracy:max,flops:min)")
     parser.add_argument("--work", default="runs/bench_search", help="journals (resume) and plots")
@@ -58,6 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     part = PARTS[args.part]
     budget = args.budget or part["budget"]
+    seeds = args.seeds or part.get("seeds", 20)
     path = Path(args.out) / f"search_{args.part}.json"
     results = json.loads(path.read_text()) if path.exists() else {"part": args.part, "entries": {}}
     if args.render_only:
@@ -67,15 +74,16 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         for objectives in [args.objectives] if args.objectives else part["objectives"]:
             for method in methods:
-                spec = SearchSpec(dataset=dataset, budget=budget, seeds=args.seeds, prior=part["prior"],
+                spec = SearchSpec(dataset=dataset, budget=budget, seeds=seeds, prior=part["prior"],
                                   objectives=objectives)
                 work = Path(args.work) / args.part / dataset / objectives.replace(":", "-").replace(",", "_")
-                log(f"{args.part} {dataset} {objectives} {method}: {args.seeds} seeds, budget {budget}")
+                log(f"{args.part} {dataset} {objectives} {method}: {seeds} seeds, budget {budget}")
+                load = os.getloadavg()[0]  # other work on the machine inflates ms/query
                 payload = run_methods(spec, [method], work)
                 key = f"{dataset} | {objectives} | {method}"
                 results["entries"][key] = {"provenance": provenance(), "dataset": dataset, "objectives": objectives,
                                            "method": method, "prior": part["prior"], "budget": budget,
-                                           "summary": payload["summary"][method]}
+                                           "summary": payload["summary"][method], "load_at_start": round(load, 2)}
                 write_json(path, results)
     write_text(path.with_suffix(".md"), markdown(results))
     log(f"wrote {path} and {path.with_suffix('.md')}")
@@ -103,6 +111,9 @@ def markdown(results: dict) -> str:
             runs.setdefault((p["command"], p["commit"], p["date"]), []).append(method)
         for (command, commit, date), methods in runs.items():
             lines.append(f"- {', '.join(methods)}: `{command}` at commit `{commit}`, {date}")
+        loads = [f"{m} {e['load_at_start']}" for m, e in entries.items() if "load_at_start" in e]
+        if loads:
+            lines.append(f"- 1-minute load average when each method started: {', '.join(loads)}")
         newest = max(entries.values(), key=lambda e: e["provenance"]["date"])
         lines.append(provenance_markdown(newest["provenance"]).splitlines()[-1] + "\n")
     return "\n".join(lines) + "\n"
