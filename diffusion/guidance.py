@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from diffusion.model import CellDiffusion
+from diffusion.model import MIN_NEW_FRACTION, CellDiffusion
 from gennas.objectives import Constraint, Objective, minimisation_matrix, pareto_indices
 from gennas.errors import GennasError
 from gennas.metrics.costs import cell_costs
@@ -152,15 +152,18 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
     for m in metrics:  # fail before sampling if a metric has no model
         model.scale(m)
     kept: dict[str, dict] = {}
+    seen: set[str] = set()
     sampled = satisfied = 0
     for round_ in range(max_rounds):
         if len(kept) >= n:
             break
         cells = diffusion.sample(n, seed=seed * 1000 + round_, guide=guide if guidance > 0 else None, scale=guidance)
-        rows = describe(cells, metrics, predictor, network, dataset)
-        for cell, row in zip(cells, rows):
-            if cell.canonical in kept:
-                continue
+        fresh = [c for c in cells if c.canonical not in seen]
+        if round_ > 0 and len(fresh) < max(1.0, MIN_NEW_FRACTION * len(cells)):
+            break  # the guided distribution keeps returning the same cells (see MIN_NEW_FRACTION)
+        seen.update(c.canonical for c in fresh)
+        rows = describe(fresh, metrics, predictor, network, dataset)
+        for cell, row in zip(fresh, rows):
             sampled += 1
             if all(c.satisfied(row[c.metric]) for c in constraints):
                 satisfied += 1

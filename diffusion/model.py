@@ -41,6 +41,10 @@ FORMAT, VERSION = "gennas-generator", 1
 #: Guidance acts once the chain is below this noise level; above it a state says little
 #: about the final cell, so the predictor's opinion of it is mostly noise (and costs as much).
 GUIDANCE_T_MAX = 0.6
+#: A chain whose draws are fewer than this fraction new has collapsed onto what is already
+#: found (strong guidance does that): more chains would cost far more than they add. Without
+#: this stop, a guided search's pool refill ran up to 200 chains and took minutes.
+MIN_NEW_FRACTION = 1 / 8
 
 
 @dataclass
@@ -147,7 +151,9 @@ class CellDiffusion:
 
         Invalid draws (cut-off output where the space forbids it) and duplicates are
         dropped and the shortfall is sampled again, so what comes back always meets the
-        space's rules; if the space cannot supply ``n`` distinct cells, fewer come back.
+        space's rules. Fewer than ``n`` come back when the space cannot supply them, or
+        when a chain's draws are mostly repeats (``MIN_NEW_FRACTION``): the distribution,
+        guided or not, has no more distinct cells worth their cost.
         """
         generator = torch.Generator().manual_seed(seed)
         found: dict[str, Cell] = {}
@@ -156,12 +162,15 @@ class CellDiffusion:
             if need <= 0:
                 break
             ops = self.sample_ops(max(need + need // 4, 8), generator, guide, scale)
+            before = len(found)
             for row in ops.tolist():
                 cell = Cell(tuple(self.space.ops[i] for i in row))
                 if self.space.contains(cell) and cell.canonical not in found:
                     found[cell.canonical] = cell
                     if len(found) == n:
                         break
+            if len(found) < n and len(found) - before < max(1.0, MIN_NEW_FRACTION * len(ops)):
+                break
         return list(found.values())
 
     # ------------------------------------------------------------- checkpoints

@@ -68,6 +68,19 @@ def test_flops_guidance_lowers_flops(nb201_model):
     assert mean(guided) < 0.8 * mean(plain)
 
 
+def test_a_collapsed_chain_stops_early_instead_of_resampling(nb201_model, monkeypatch):
+    """Guidance that pins every draw to one cell: sampling stops after the chain that only repeats it."""
+    model, _ = nb201_model
+    target = torch.nn.functional.one_hot(torch.tensor(model.space.encode(model.sample(1, seed=0)[0])), 5).float()
+    chains = []
+    original = model.sample_ops
+    monkeypatch.setattr(model, "sample_ops", lambda *a, **k: chains.append(1) or original(*a, **k))
+    pinned = model.sample(48, seed=0, guide=lambda x, t: (x * target).sum((1, 2)), scale=1000.0)
+    assert len(pinned) < 48 and len(chains) <= 2  # before the stop: up to 20 chains for the missing cells
+    chains.clear()
+    assert len(model.sample(48, seed=0)) == 48 and len(chains) >= 1  # a diverse chain still fills the request
+
+
 def test_linear_cost_model_is_exact_on_hard_cells(rng):
     space = get_space("dag5")
     net = NetworkConfig(channels=8, cells_per_stage=2, image_size=16)
