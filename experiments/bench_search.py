@@ -7,8 +7,9 @@ scores are computed from it after each run):
   transfer  ours with the transfer prior (the other two tables), queries to the optimum.
   multi     (accuracy, FLOPs) and (accuracy, FLOPs, memory): HV ratio and IGD+ at 20/50/100.
   multi_transfer  (accuracy, FLOPs) with the transfer prior: HV ratio and IGD+ at 10/20.
-  timing    every method's time per query (ask + tell), side by side, from one process on an
-            otherwise idle machine: zero prior, accuracy and (accuracy, FLOPs), 3 seeds, budget 50.
+  timing    every method's time per query (ask + tell), side by side, from one process, so the
+            methods share the same machine load (recorded): zero prior, accuracy and (accuracy,
+            FLOPs), 3 seeds, budget 50.
 Each table also gives each method's own time per query (ask + tell) on this CPU.
 
 Runs are journalled under --work, so an interrupted benchmark resumes where it stopped,
@@ -40,8 +41,8 @@ PARTS = {
     "multi": {"objectives": ["accuracy:max,flops:min", "accuracy:max,flops:min,memory_bytes:min"], "prior": "none",
               "budget": 100},
     "multi_transfer": {"objectives": ["accuracy:max,flops:min"], "prior": "transfer", "budget": 20},
-    # Time per query side by side: every method in one process with the machine otherwise idle
-    # (the other parts' ms/query come from runs that shared the cores, at different times).
+    # Time per query side by side: every method in one process under the same machine load
+    # (the other parts' ms/query come from runs made at different times under different loads).
     "timing": {"objectives": ["accuracy:max", "accuracy:max,flops:min"], "prior": "none", "budget": 50, "seeds": 3},
 }
 
