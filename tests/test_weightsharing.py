@@ -155,7 +155,8 @@ def test_larger_space_and_deadline(digits):
     assert space.contains(result.cell) and result.cell.n_nodes == 6
     stopped = search_cell(digits, space, WeightSharingConfig(method="gdas", epochs=5, **TINY),
                           deadline=time.monotonic())
-    assert stopped.stopped == "time budget" and stopped.trajectory == []
+    # A deadline already past still gets one epoch, so the derived cell comes from trained α.
+    assert stopped.stopped == "time budget" and len(stopped.trajectory) == 1
 
 
 def test_bad_config_messages():

@@ -192,7 +192,9 @@ def search_cell(
     """Run DARTS or GDAS on ``splits`` over ``space``; return the derived cell and the α trajectory.
 
     ``deadline`` (a :func:`time.monotonic` instant) stops before an epoch that would start
-    after it; the cell is then derived from α as it stands. ``on_epoch_end`` gets each
+    after it; the cell is then derived from α as it stands. The first epoch always runs: a
+    cell derived from untrained α would be a guess reported as a search result (under load,
+    the timing pilot alone could use up a small budget). ``on_epoch_end`` gets each
     epoch's record after its checkpoint is written (raise from it to stop).
     """
     config = config or WeightSharingConfig()
@@ -218,7 +220,7 @@ def search_cell(
         first = len(state.trajectory)
         with tqdm(total=config.epochs, initial=first, disable=not progress, desc=config.label, unit="epoch") as bar:
             for epoch in range(first, config.epochs):
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline is not None and epoch > 0 and time.monotonic() >= deadline:
                     stopped = "time budget"
                     break
                 record = _epoch(state, data, space, config, epoch, device, splits)
