@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from diffusion.model import MIN_NEW_FRACTION, CellDiffusion
+from diffusion.model import CellDiffusion, mostly_repeats
 from gennas.objectives import Constraint, Objective, minimisation_matrix, pareto_indices
 from gennas.errors import GennasError
 from gennas.metrics.costs import cell_costs
@@ -159,7 +159,7 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
             break
         cells = diffusion.sample(n, seed=seed * 1000 + round_, guide=guide if guidance > 0 else None, scale=guidance)
         fresh = [c for c in cells if c.canonical not in seen]
-        if round_ > 0 and len(fresh) < max(1.0, MIN_NEW_FRACTION * len(cells)):
+        if round_ > 0 and mostly_repeats(len(fresh), len(cells)):
             break  # the guided distribution keeps returning the same cells (see MIN_NEW_FRACTION)
         seen.update(c.canonical for c in fresh)
         rows = describe(fresh, metrics, predictor, network, dataset)

@@ -47,6 +47,11 @@ GUIDANCE_T_MAX = 0.6
 MIN_NEW_FRACTION = 1 / 8
 
 
+def mostly_repeats(new: int, drawn: int) -> bool:
+    """True when fewer than ``MIN_NEW_FRACTION`` of ``drawn`` samples were new (always when none was)."""
+    return new < max(1.0, MIN_NEW_FRACTION * drawn)
+
+
 @dataclass
 class DiffusionConfig(DictConfig):
     config_kind = "generator"
@@ -169,7 +174,7 @@ class CellDiffusion:
                     found[cell.canonical] = cell
                     if len(found) == n:
                         break
-            if len(found) < n and len(found) - before < max(1.0, MIN_NEW_FRACTION * len(ops)):
+            if len(found) < n and mostly_repeats(len(found) - before, len(ops)):
                 break
         return list(found.values())
 
