@@ -218,7 +218,7 @@ def _search_spec(args: argparse.Namespace):
 
     return SearchSpec(space=args.space, dataset=args.dataset, budget=args.budget, seeds=args.seeds, seed=args.seed,
                       prior=args.prior, objectives=args.objectives, options=parse_options(args.option),
-                      epochs=args.epochs)
+                      epochs=args.epochs, stop_at=args.stop_at)
 
 
 def _search_backend(args: argparse.Namespace):
@@ -268,7 +268,8 @@ def _compare_wallclock(args: argparse.Namespace) -> None:
 
     unsupported = [flag for flag, used in (("--prior transfer", args.prior != "none"),
                                            ("--objectives", args.objectives != "accuracy:max"),
-                                           ("--backend ray", args.backend != "serial"), ("--wandb", args.wandb)) if used]
+                                           ("--backend ray", args.backend != "serial"), ("--wandb", args.wandb),
+                                           ("--stop-at", args.stop_at is not None)) if used]
     if unsupported:
         raise GennasError(f"{', '.join(unsupported)} cannot be combined with --budget-minutes: the wall-clock "
                           "comparison selects on validation accuracy and trains cells one at a time on this machine")
@@ -295,6 +296,10 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="searcher option, e.g. population_size=20, surrogate=gnn, guidance=30 (repeatable)")
     p.add_argument("--epochs", type=int, default=4, help="training epochs per cell for datasets without a table")
+    p.add_argument("--stop-at", default=None, metavar="METRIC:VALUE",
+                   help="end a run once a measured cell reaches VALUE (at least, for a max objective; at most, for "
+                        "min), e.g. accuracy:94.0; the searcher never sees it, and a journal that reaches it is "
+                        "finished at any budget")
     p.add_argument("--backend", default="serial", choices=("serial", "ray"), help="where cells are measured")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
     p.add_argument("--wandb", action="store_true", help="log runs to wandb (offline unless WANDB_MODE is set)")

@@ -12,6 +12,7 @@ from gennas.cli import main
 from gennas.errors import GennasError
 from gennas.objectives import parse_objectives
 from gennas.search import METHODS, SearchContext, make_searcher, run_search
+from gennas.search.loop import Target
 from gennas.search.indicators import nb201_reference
 from gennas.search.nsga2 import CellProblem, make_nsga2
 from gennas.search.report import summarise
@@ -34,12 +35,13 @@ class CountingOracle(TabularOracle):
         return super()._measure(cell)
 
 
-def _run(method, budget, seed=0, objectives="accuracy:max", journal=None, oracle=None, prior=False):
+def _run(method, budget, seed=0, objectives="accuracy:max", journal=None, oracle=None, prior=False, target=None):
     oracle = oracle or CountingOracle("cifar10")
     context = SearchContext(nb201_space(), parse_objectives(objectives), seed=seed, costs=oracle.cost,
                             network=oracle.network, dataset="cifar10",
                             prior=oracle.prior() if prior else None, options=dict(FAST))
-    return run_search(make_searcher(method, context), oracle, budget, method=method, seed=seed, journal=journal), oracle
+    searcher = make_searcher(method, context)
+    return run_search(searcher, oracle, budget, method=method, seed=seed, journal=journal, target=target), oracle
 
 
 @pytest.fixture
@@ -183,6 +185,27 @@ def test_ray_backend_gives_the_serial_results_on_a_training_oracle(tmp_path):
     assert len(runs["ray"].history) == 3
 
 
+def test_a_target_ends_the_run_at_the_round_that_reaches_it_and_changes_nothing_before(tmp_path):
+    full, _ = _run("rea", 60, seed=2)
+    values = [r["accuracy"] for r in full.history]
+    target = Target("accuracy", max(values[:40]))  # the best of the first 40 queries
+    first = next(i for i, v in enumerate(values) if v >= target.value)
+    journal = tmp_path / "seed_2.json"
+    stopped, oracle = _run("rea", 200, seed=2, journal=journal, target=target)
+    assert stopped.history == full.history[: first + 1]  # the same run, cut after the query that reached it
+    assert stopped.stopped == target.stop_reason(first + 1) and oracle.queries == len(stopped.history)
+    # The journal of a run cut by a target is continued by a run without one.
+    more, oracle = _run("rea", 60, seed=2, journal=journal)
+    assert more.history == full.history and len(oracle.measured) == 60 - len(stopped.history)
+    # A journal that already reaches the target is finished at any budget: nothing is asked or measured.
+    again, oracle = _run("rea", 500, seed=2, journal=journal, target=target)
+    assert again.history == full.history and not oracle.measured and again.stopped == target.stop_reason(first + 1)
+    assert json.loads(journal.read_text())["run"]["budget"] == 60  # left as written, so it serves budget 60 still
+    minimum = Target("flops", 1e9, "min")  # any cell has at most 1e9 FLOPs: the first round ends it
+    cheap, _ = _run("rea", 50, seed=2, objectives="accuracy:max,flops:min", target=minimum)
+    assert 0 < len(cheap.history) <= 20 and cheap.stopped.startswith("target reached: flops <=")
+
+
 def test_cli_search_json_contract(capsys, tmp_path):
     code = main(["search", "--space", "nb201", "--dataset", "cifar10", "--method", "rea", "--budget", "15",
                  "--seeds", "2", "--seed", "5", "--prior", "none", "--objectives", "accuracy:max,flops:min",
@@ -197,6 +220,15 @@ def test_cli_search_json_contract(capsys, tmp_path):
     assert "hv_ratio" in payload["summary"] and payload["summary"]["seeds"] == 2
     assert (tmp_path / "rea" / "seed_6.json").exists() and (tmp_path / "summary.md").exists()
     assert (tmp_path / "pareto.png").exists() and (tmp_path / "best_vs_queries.png").exists()
+
+
+def test_cli_stop_at_ends_each_run_at_its_target(capsys, tmp_path):
+    assert main(["search", "--method", "random", "--budget", "50", "--seeds", "2", "--stop-at", "accuracy:0",
+                 "--out", str(tmp_path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["settings"]["stop_at"] == "accuracy:0"
+    for run in payload["runs"]:  # every cell beats 0 %: each run ends with its first round (a batch of at most 10)
+        assert 1 <= len(run["history"]) <= 10 and run["stopped"] == "target reached: accuracy >= 0 at query 1"
 
 
 def test_cli_compare_one_table(capsys, tmp_path):
@@ -214,6 +246,8 @@ def test_cli_compare_one_table(capsys, tmp_path):
     (["search", "--method", "rea", "--budget", "0"], "at least 1"),
     (["search", "--method", "rea", "--prior", "transfer", "--dataset", "digits"], "needs --space nb201"),
     (["search", "--method", "rea", "--option", "oops"], "KEY=VALUE"),
+    (["search", "--method", "rea", "--stop-at", "flops:3"], "METRIC:VALUE with METRIC one of the objectives"),
+    (["search", "--method", "rea", "--stop-at", "accuracy"], "METRIC:VALUE"),
 ])
 def test_cli_bad_search_input_gets_a_clear_error(argv, message, capsys):
     assert main(argv) == 2

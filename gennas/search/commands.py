@@ -56,7 +56,10 @@ def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *,
                                         for m in methods}
     reference = reference_for(spec)
     summaries = {m: summarise(r, spec.goal, reference) for m, r in runs.items()}
-    payload = {"settings": {**spec.settings(), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed},
+    settings = {**spec.settings(), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed}
+    if spec.stop_at:
+        settings["stop_at"] = spec.stop_at
+    payload = {"settings": settings,
                "summary": summaries, "runs": runs}
     if out:
         out = Path(out)

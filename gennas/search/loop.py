@@ -6,6 +6,11 @@ new measurement. Resuming replays the run: the journal's answers are preloaded i
 oracle, the searcher (same seed, same settings) is re-run against them, and the loop
 checks that it asks for the journalled cells in the journalled order before it spends
 anything new — so a resumed run is the run that would have happened without the stop.
+
+A :class:`Target` ends a run early once a measured cell reaches a value ("good enough",
+or a benchmark's known optimum, where more queries cannot change the best found). The
+loop checks it on the oracle's answers; the searcher never sees it, so every query up to
+the stop is the one the run without a target makes.
 """
 
 from __future__ import annotations
@@ -29,9 +34,37 @@ from gennas.tracking import RunLogger
 JOURNAL_FORMAT, JOURNAL_VERSION = "gennas-search-journal", 1
 #: Rounds in a row without a new cell after which a searcher is taken to have converged.
 MAX_IDLE_ROUNDS = 100
+#: Values this close to a target count as reaching it (tables store rounded floats).
+TARGET_TOLERANCE = 1e-6
 #: Seconds between journal writes (and always at the end, or when the run is interrupted):
 #: a table look-up is microseconds, rewriting the journal after each would dominate.
 JOURNAL_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Stop once a measured cell has ``metric`` at ``value`` or better (``direction`` max or min)."""
+
+    metric: str
+    value: float
+    direction: str = "max"
+
+    def reached(self, row: dict[str, Any]) -> bool:
+        got = row.get(self.metric)
+        if got is None:
+            return False
+        return got >= self.value - TARGET_TOLERANCE if self.direction == "max" else got <= self.value + TARGET_TOLERANCE
+
+    def first_reached(self, history: list[dict[str, Any]]) -> int | None:
+        """1-based query at which ``history`` first reached the target, or None."""
+        return next((i + 1 for i, row in enumerate(history) if self.reached(row)), None)
+
+    def stop_reason(self, query: int) -> str:
+        return f"{TARGET_STOP} {self.metric} {'>=' if self.direction == 'max' else '<='} {self.value:g} at query {query}"
+
+
+#: How a journal says its run ended at a target (a later run without it may continue it).
+TARGET_STOP = "target reached:"
 
 
 @dataclass
@@ -64,7 +97,7 @@ def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
     if mine != theirs:
         diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         raise GennasError(f"{path} holds a run with other settings ({', '.join(diff)}); use another --out or delete it")
-    if saved["budget"] > run.budget:
+    if len(saved["history"]) > run.budget:  # fewer (a run ended early) can go on under a smaller budget
         raise GennasError(f"{path} already used {len(saved['history'])} queries of a budget of {saved['budget']}, "
                           f"more than the {run.budget} asked for now")
     run.searcher_seconds, run.oracle_seconds = saved["searcher_seconds"], saved["oracle_seconds"]
@@ -79,7 +112,8 @@ def _save_journal(path: Path, run: SearchRun) -> None:
 def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, seed: int,
                settings: dict[str, Any] | None = None, journal: str | Path | None = None,
                backend: EvaluationBackend | None = None, progress: bool = False,
-               logger: RunLogger | None = None, deadline: float | None = None) -> SearchRun:
+               logger: RunLogger | None = None, deadline: float | None = None,
+               target: Target | None = None) -> SearchRun:
     """Run ``searcher`` until ``budget`` distinct cells are measured (or it stops proposing new ones).
 
     ``deadline`` (a :func:`time.monotonic` instant) adds a wall-clock stop for comparisons
@@ -89,14 +123,21 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     but not told to the searcher (its refit could only overrun the clock). An ask that
     starts before the deadline runs to its end, so a searcher with an expensive ask can
     still overrun by one ask: ``search_seconds`` reports the real time.
+
+    ``target`` stops the run after the round whose answers reach it. A journal that
+    already reaches it is finished as it is, whatever budget it was written under.
     """
     if budget < 1:
         raise GennasError(f"the budget must be at least 1 query, got {budget}")
     run = SearchRun(method, seed, budget, settings=dict(settings or {}))
     journal = Path(journal) if journal else None
     saved = _load_journal(journal, run) if journal and journal.exists() else []
-    if saved and (len(saved) >= budget or run.stopped != "budget"):
+    reached = target.first_reached(saved) if target and saved else None
+    converged = run.stopped not in ("budget", "") and not run.stopped.startswith(TARGET_STOP)
+    if saved and (len(saved) >= budget or converged or reached):
         run.history = [dict(r) for r in saved]  # a finished run: its journal is its result, no replay needed
+        if reached:  # the journal is left as written, so it still serves its own budget
+            run.stopped = target.stop_reason(reached)
         return run
     run.stopped = "budget"
     oracle.budget = budget
@@ -149,7 +190,13 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
                     for row in new_rows:
                         logger.log({"query": len(run.history), **{k: v for k, v in row.items() if k != "arch"}})
             idle = 0 if fresh else idle + 1
-        if _past(deadline):
+            reached = target.first_reached(new_rows) if target else None
+            if reached:
+                run.stopped = target.stop_reason(len(run.history) - len(new_rows) + reached)
+                break
+        if run.stopped.startswith(TARGET_STOP):
+            pass  # set where the target was reached
+        elif _past(deadline):
             run.stopped = "time budget"
         elif len(asked) < budget:
             run.stopped = f"no new cell in {MAX_IDLE_ROUNDS} rounds (searcher converged)"

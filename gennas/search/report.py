@@ -124,10 +124,11 @@ def plot(runs_by_method: dict[str, list[SearchRun]], objectives: list[Objective]
     first = objectives[0]
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, runs in runs_by_method.items():
-        length = min(len(r.history) for r in runs)
-        if length == 0:
+        length = max(len(r.history) for r in runs)
+        if min(len(r.history) for r in runs) == 0:
             continue
-        curves = np.stack([incumbent_curve(r, first)[:length] for r in runs])
+        # A run that ended early (target reached, searcher converged) keeps its best, as in the summary.
+        curves = np.stack([np.pad(c, (0, length - len(c)), mode="edge") for c in (incumbent_curve(r, first) for r in runs)])
         x = np.arange(1, length + 1)
         ax.plot(x, curves.mean(0), label=name)
         ax.fill_between(x, curves.mean(0) - curves.std(0), curves.mean(0) + curves.std(0), alpha=0.2)

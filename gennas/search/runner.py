@@ -16,7 +16,7 @@ from gennas.bench.oracle import Oracle
 from gennas.errors import GennasError
 from gennas.objectives import Objective, parse_objectives
 from gennas.search.backends import EvaluationBackend
-from gennas.search.loop import SearchRun, run_search
+from gennas.search.loop import SearchRun, Target, run_search
 from gennas.search.methods import make_searcher
 from gennas.search.searcher import SearchContext
 from gennas.space.space import get_space
@@ -38,6 +38,7 @@ class SearchSpec:
     objectives: str = "accuracy:max"
     options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 4  # training oracle only (datasets without a table)
+    stop_at: str | None = None  # METRIC:VALUE, end each run once a measured cell reaches it; not part of its identity
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
@@ -45,6 +46,7 @@ class SearchSpec:
         if self.budget < 1 or self.seeds < 1:
             raise GennasError("--budget and --seeds must be at least 1")
         self.goal: list[Objective] = parse_objectives(self.objectives)
+        self.target = parse_target(self.stop_at, self.goal) if self.stop_at else None
         self.tabular = get_space(self.space).name == "nb201" and self._nb201_dataset() is not None
         if self.prior == "transfer" and not self.tabular:
             raise GennasError("--prior transfer uses the other NB201 tables: it needs --space nb201 and "
@@ -82,6 +84,20 @@ class SearchSpec:
                              options=dict(self.options))
 
 
+def parse_target(text: str, goal: list[Objective]) -> Target:
+    """``accuracy:94.37`` -> a target on one of the goal's objectives, in its direction."""
+    metric, sep, value = text.rpartition(":")
+    directions = {o.metric: o.direction for o in goal}
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not sep or number is None or metric not in directions:
+        raise GennasError(f"--stop-at {text!r}: write METRIC:VALUE with METRIC one of the objectives "
+                          f"({', '.join(directions)}), e.g. --stop-at {goal[0].metric}:94.0")
+    return Target(metric, number, directions[metric])
+
+
 def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
                backend: EvaluationBackend | None = None, progress: bool = False, wandb: bool = False) -> list[SearchRun]:
     """Every seed of one method; finished seeds found under ``out`` are reused, unfinished ones resumed."""
@@ -100,7 +116,7 @@ def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
         try:
             runs.append(run_search(searcher, oracle, spec.budget, method=method, seed=seed,
                                    settings=spec.settings(), journal=journal, backend=backend,
-                                   progress=progress, logger=logger))
+                                   progress=progress, logger=logger, target=spec.target))
         finally:
             logger.finish()
     return runs
