@@ -15,10 +15,9 @@ import numpy as np
 
 from gennas.objectives import Objective, minimisation_matrix, pareto_indices
 from gennas.search.indicators import Reference
-from gennas.search.loop import SearchRun
+from gennas.search.loop import SearchRun, Target
 
 CHECKPOINTS = (10, 20, 50, 100, 200)
-OPTIMUM_TOLERANCE = 1e-6
 
 
 def incumbent_curve(run: SearchRun, objective: Objective) -> np.ndarray:
@@ -28,10 +27,8 @@ def incumbent_curve(run: SearchRun, objective: Objective) -> np.ndarray:
 
 
 def queries_to_optimum(run: SearchRun, objective: Objective, optimum: float) -> int | None:
-    for i, row in enumerate(run.history):
-        if abs(row[objective.metric] - optimum) <= OPTIMUM_TOLERANCE:
-            return i + 1
-    return None
+    """The query that first measured the optimum (the same test as a run's ``--stop-at``)."""
+    return Target(objective.metric, optimum, objective.direction).first_reached(run.history)
 
 
 def pareto_rows(run: SearchRun, objectives: list[Objective], k: int | None = None) -> list[dict]:
