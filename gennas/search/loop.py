@@ -41,6 +41,10 @@ TARGET_TOLERANCE = 1e-6
 JOURNAL_INTERVAL_S = 5.0
 
 
+#: How a journal says its run ended at a target (a later run without it may continue it).
+TARGET_STOP = "target reached:"
+
+
 @dataclass(frozen=True)
 class Target:
     """Stop once a measured cell has ``metric`` at ``value`` or better (``direction`` max or min)."""
@@ -61,10 +65,6 @@ class Target:
 
     def stop_reason(self, query: int) -> str:
         return f"{TARGET_STOP} {self.metric} {'>=' if self.direction == 'max' else '<='} {self.value:g} at query {query}"
-
-
-#: How a journal says its run ended at a target (a later run without it may continue it).
-TARGET_STOP = "target reached:"
 
 
 @dataclass
