@@ -82,14 +82,14 @@ def main() -> None:
     methods = [m for m in args.methods.split(",") if m]
     for dataset in args.datasets.split(","):
         for objectives in [args.objectives] if args.objectives else part["objectives"]:
+            # One spec for every method of this goal: the optimum is read from the table once.
+            spec = SearchSpec(dataset=dataset, budget=budget, seeds=seeds, prior=part["prior"], objectives=objectives)
+            if args.stop_at_optimum:
+                if len(spec.goal) > 1:
+                    parser.error("--stop-at-optimum needs a single objective (a front has no one optimum)")
+                spec = replace(spec, stop_at=f"{spec.goal[0].metric}:{reference_for(spec).optimum!r}")
+            work = Path(args.work) / args.part / dataset / objectives.replace(":", "-").replace(",", "_")
             for method in methods:
-                spec = SearchSpec(dataset=dataset, budget=budget, seeds=seeds, prior=part["prior"],
-                                  objectives=objectives)
-                if args.stop_at_optimum:
-                    if len(spec.goal) > 1:
-                        parser.error("--stop-at-optimum needs a single objective (a front has no one optimum)")
-                    spec = replace(spec, stop_at=f"{spec.goal[0].metric}:{reference_for(spec).optimum!r}")
-                work = Path(args.work) / args.part / dataset / objectives.replace(":", "-").replace(",", "_")
                 log(f"{args.part} {dataset} {objectives} {method}: {seeds} seeds, budget {budget}")
                 load = os.getloadavg()[0]  # other work on the machine inflates ms/query
                 payload = run_methods(spec, [method], work)

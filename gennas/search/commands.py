@@ -56,11 +56,9 @@ def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *,
                                         for m in methods}
     reference = reference_for(spec)
     summaries = {m: summarise(r, spec.goal, reference) for m, r in runs.items()}
-    settings = {**spec.settings(), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed}
-    if spec.stop_at:
-        settings["stop_at"] = spec.stop_at
-    payload = {"settings": settings,
-               "summary": summaries, "runs": runs}
+    settings = {**spec.settings(), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed,
+                **({"stop_at": spec.stop_at} if spec.stop_at else {})}
+    payload = {"settings": settings, "summary": summaries, "runs": runs}
     if out:
         out = Path(out)
         record = {"provenance": provenance(), "settings": payload["settings"], "summary": summaries}

@@ -133,7 +133,7 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     journal = Path(journal) if journal else None
     saved = _load_journal(journal, run) if journal and journal.exists() else []
     reached = target.first_reached(saved) if target and saved else None
-    converged = run.stopped not in ("budget", "") and not run.stopped.startswith(TARGET_STOP)
+    converged = run.stopped != "budget" and not run.stopped.startswith(TARGET_STOP)
     if saved and (len(saved) >= budget or converged or reached):
         run.history = [dict(r) for r in saved]  # a finished run: its journal is its result, no replay needed
         if reached:  # the journal is left as written, so it still serves its own budget
@@ -145,6 +145,7 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     run.history = [dict(r) for r in saved]
     asked: dict[str, None] = {}  # distinct cells in the order the searcher first asked for them
     idle = 0
+    reached = None  # the query that reached the target, once one has
     saved_rows, last_save = len(run.history), time.monotonic()
     bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
     try:
@@ -190,12 +191,12 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
                     for row in new_rows:
                         logger.log({"query": len(run.history), **{k: v for k, v in row.items() if k != "arch"}})
             idle = 0 if fresh else idle + 1
-            reached = target.first_reached(new_rows) if target else None
-            if reached:
-                run.stopped = target.stop_reason(len(run.history) - len(new_rows) + reached)
+            hit = target.first_reached(new_rows) if target else None
+            if hit:
+                reached = len(run.history) - len(new_rows) + hit
                 break
-        if run.stopped.startswith(TARGET_STOP):
-            pass  # set where the target was reached
+        if reached:
+            run.stopped = target.stop_reason(reached)
         elif _past(deadline):
             run.stopped = "time budget"
         elif len(asked) < budget:
