@@ -123,7 +123,9 @@ def test_npz_grayscale_float_with_val_and_relative_to_root(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        ({"x_train": np.zeros((4, 5, 5)), "y_train": np.zeros(4, int)}, "x_test, y_test"),
+        ({"x_train": np.zeros((4, 5, 5)), "y_train": np.zeros(4, int), "x_test": np.zeros((2, 5, 5))},
+         "only one of x_test / y_test"),
+        ({"y_train": np.zeros(4, int)}, "lacks x_train"),
         ({"x_train": np.zeros((4, 25)), "y_train": np.zeros(4, int), "x_test": np.zeros((2, 25)), "y_test": np.zeros(2, int)}, "N×H×W"),
         ({"x_train": np.full((20, 5, 5), 3.0), "y_train": np.zeros(20, int), "x_test": np.zeros((2, 5, 5)), "y_test": np.zeros(2, int)}, r"\[0, 1\]"),
         ({"x_train": np.zeros((4, 5, 5)), "y_train": np.zeros(3, int), "x_test": np.zeros((2, 5, 5)), "y_test": np.zeros(2, int)}, "one label per image"),
@@ -135,8 +137,23 @@ def test_npz_bad_input_is_explained(tmp_path: Path, arrays: dict, message: str) 
         load_dataset(f"npz:{tmp_path / 'bad.npz'}")
 
 
+def test_npz_without_test_split_gets_a_fixed_stratified_one_and_says_so(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 256, size=(60, 6, 6), dtype=np.uint8), np.repeat(np.arange(3), 20)
+    np.savez(tmp_path / "train_only.npz", x_train=x, y_train=y)
+    splits = load_dataset(f"npz:{tmp_path / 'train_only.npz'}")
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (45, 6, 9)  # 15 % test, 10 % val of 60
+    assert torch.bincount(splits.test.tensors[1]).tolist() == [3, 3, 3]  # stratified
+    seen = {tuple(t.flatten().tolist()) for split in (splits.train, splits.val, splits.test) for t in split.tensors[0]}
+    assert len(seen) == 60  # disjoint splits covering every image
+    assert [n.split(" brings no ")[1].split(" ")[0] for n in splits.notes] == ["test", "val"]
+    assert "9 of 60" in splits.notes[0] and "split seed" in splits.notes[0]
+    again = load_dataset(f"npz:{tmp_path / 'train_only.npz'}")
+    assert torch.equal(again.test.tensors[0], splits.test.tensors[0])  # fixed: the same split every time
+
+
 def test_npz_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(GennasError, match="does not exist.*x_train, y_train, x_test, y_test"):
+    with pytest.raises(GennasError, match="does not exist.*x_train, y_train"):
         load_dataset(f"npz:{tmp_path / 'nope.npz'}")
 
 

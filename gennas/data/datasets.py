@@ -13,7 +13,7 @@ Specs::
     mnist, fashion-mnist     torchvision layout under the data root (raw IDX, .gz ok)
     imagefolder:PATH[?size=N]  PATH/<class>/* or PATH/train/<class>/* (+ val/, test/);
                                images resized to N×N RGB (default 32)
-    npz:PATH                 x_train, y_train, x_test, y_test (+ x_val, y_val)
+    npz:PATH                 x_train, y_train (+ x_val, y_val and x_test, y_test); see NPZ_FORMAT
 
 Relative PATHs are looked up in the working directory first, then in the data root.
 The data root is ``root``, else ``$GENNAS_DATA_DIR``, else ``~/.cache/gennas/data``.
@@ -65,6 +65,7 @@ class DatasetSplits:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     augment: bool
+    notes: tuple[str, ...] = ()  # how splits the data did not bring were made, for the user to see
 
     def __repr__(self) -> str:
         sizes = "/".join(str(len(split)) for split in (self.train, self.val, self.test))
@@ -96,11 +97,11 @@ def load_dataset(
         raise GennasError(f"max_train must be a positive number of images, got {max_train}")
     data_root = Path(root).expanduser() if root is not None else default_data_root()
     kind, name, raw = _read(spec, data_root, download)
-    train, val, test = _fixed_splits(raw, name)
+    train, val, test, notes = _fixed_splits(raw, name)
     if max_train is not None and max_train < len(train[1]):
         keep, _ = _stratified_split(train[1], len(train[1]) - max_train, salt=3)
         train = (train[0][keep], train[1][keep])
-    return _assemble(name, kind, raw.num_classes, train, val, test)
+    return _assemble(name, kind, raw.num_classes, train, val, test, notes)
 
 
 # ---------------------------------------------------------------- spec → data
@@ -118,8 +119,9 @@ def _read(spec: str, root: Path, download: bool) -> tuple[str, str, RawData]:
         path = _resolve_path(rest, root, "npz")
         if not path.is_file():
             raise GennasError(
-                f"npz file {path} does not exist; pass npz:PATH to an .npz with arrays "
-                "x_train, y_train, x_test, y_test (relative paths are tried in the working directory, then the data root)"
+                f"npz file {path} does not exist; pass npz:PATH to an .npz with arrays x_train, y_train "
+                "(+ optional x_val, y_val, x_test, y_test; relative paths are tried in the working directory, then "
+                "the data root)"
             )
         return kind, f"npz:{path}", read_npz(path)
     if not sep and kind == "digits":
@@ -189,16 +191,23 @@ def _read_torchvision(name: str, root: Path, download: bool) -> RawData:
 
 
 # ------------------------------------------------------------------ splitting
-def _fixed_splits(raw: RawData, name: str) -> tuple[Arrays, Arrays, Arrays]:
-    """Carve the missing val/test splits off train with the fixed split seed."""
+def _fixed_splits(raw: RawData, name: str) -> tuple[Arrays, Arrays, Arrays, tuple[str, ...]]:
+    """Carve the missing val/test splits off train with the fixed split seed.
+
+    Returns:
+        (train, val, test, notes): the arrays, and one sentence per carved split saying how.
+    """
     train, val, test = raw.train, raw.val, raw.test
     pool = len(train[1])
+    notes = []
     if test is None:
         rest, taken = _stratified_split(train[1], round(pool * raw.test_fraction), salt=1)
         train, test = _take(train, rest), _take(train, taken)
+        notes.append(_carved_note(name, "test", raw.test_fraction, len(taken), pool))
     if val is None:
         rest, taken = _stratified_split(train[1], round(pool * raw.val_fraction), salt=2)
         train, val = _take(train, rest), _take(train, taken)
+        notes.append(_carved_note(name, "val", raw.val_fraction, len(taken), pool))
     for split, (_, labels) in (("train", train), ("val", val), ("test", test)):
         if len(labels) == 0:
             raise GennasError(
@@ -207,7 +216,12 @@ def _fixed_splits(raw: RawData, name: str) -> tuple[Arrays, Arrays, Arrays]:
             )
         if labels.max() >= raw.num_classes:
             raise GennasError(f"{name}: {split} has label {labels.max()} but only {raw.num_classes} classes")
-    return train, val, test
+    return train, val, test, tuple(notes)
+
+
+def _carved_note(name: str, split: str, fraction: float, taken: int, pool: int) -> str:
+    return (f"{name} brings no {split} split: a fixed stratified {fraction:.0%} of its training images "
+            f"({taken} of {pool}, split seed {SPLIT_SEED}) is held out as the {split} split")
 
 
 def _take(arrays: Arrays, index: np.ndarray) -> Arrays:
@@ -256,7 +270,8 @@ def _to_unit_float(images: np.ndarray, name: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(floats))
 
 
-def _assemble(name: str, kind: str, num_classes: int, train: Arrays, val: Arrays, test: Arrays) -> DatasetSplits:
+def _assemble(name: str, kind: str, num_classes: int, train: Arrays, val: Arrays, test: Arrays,
+              notes: tuple[str, ...] = ()) -> DatasetSplits:
     tensors = {
         split: TensorDataset(_to_unit_float(images, name), torch.from_numpy(np.ascontiguousarray(labels)))
         for split, (images, labels) in (("train", train), ("val", val), ("test", test))
@@ -278,4 +293,5 @@ def _assemble(name: str, kind: str, num_classes: int, train: Arrays, val: Arrays
         mean=tuple(float(v) for v in mean),
         std=tuple(float(v) for v in std),
         augment=kind in _NATURAL_IMAGES,
+        notes=notes,
     )

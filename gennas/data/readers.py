@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from gennas.errors import GennasError
+from gennas.npz_format import NPZ_TEST_FRACTION, NPZ_VAL_FRACTION
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -376,7 +377,8 @@ def read_imagefolder(path: Path, size: int) -> RawData:
 
 
 # ------------------------------------------------------------------------ npz
-NPZ_REQUIRED = ("x_train", "y_train", "x_test", "y_test")
+NPZ_REQUIRED = ("x_train", "y_train")
+NPZ_OPTIONAL = ("x_val", "y_val", "x_test", "y_test")
 
 
 def _npz_images(array: np.ndarray, key: str, path: Path) -> np.ndarray:
@@ -420,8 +422,13 @@ def _npz_labels(array: np.ndarray, key: str, count: int, path: Path) -> np.ndarr
 
 
 def read_npz(path: Path) -> RawData:
-    """Read ``x_train, y_train, x_test, y_test`` (+ optional ``x_val, y_val``)."""
-    expected = f"expected arrays {', '.join(NPZ_REQUIRED)} (and optionally x_val, y_val)"
+    """Read ``x_train, y_train`` (+ optional ``x_val, y_val`` and ``x_test, y_test`` pairs).
+
+    A missing val or test pair is carved off the train arrays later, with the fixed
+    split seed (see :func:`gennas.data.datasets.load_dataset`).
+    """
+    expected = (f"expected arrays {', '.join(NPZ_REQUIRED)} and optionally the pairs x_val, y_val and x_test, y_test "
+                "(see `gennas run --help` for shapes and dtypes)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -430,8 +437,9 @@ def read_npz(path: Path) -> RawData:
     missing = [key for key in NPZ_REQUIRED if key not in arrays]
     if missing:
         raise GennasError(f"{path} lacks {', '.join(missing)}; {expected}. It has: {', '.join(sorted(arrays)) or 'nothing'}")
-    if ("x_val" in arrays) != ("y_val" in arrays):
-        raise GennasError(f"{path} has only one of x_val / y_val; {expected}")
+    for split in ("val", "test"):
+        if (f"x_{split}" in arrays) != (f"y_{split}" in arrays):
+            raise GennasError(f"{path} has only one of x_{split} / y_{split}; {expected}")
 
     def pair(split: str) -> Arrays:
         images = _npz_images(arrays[f"x_{split}"], f"x_{split}", path)
@@ -444,4 +452,5 @@ def read_npz(path: Path) -> RawData:
     if len(shapes) != 1:
         raise GennasError(f"{path}: the splits have different image shapes {sorted(shapes)}; they must match")
     num_classes = int(max(int(labels.max()) for _, labels in splits.values() if len(labels)) + 1)
-    return RawData(train=splits["train"], val=splits.get("val"), test=splits["test"], num_classes=num_classes)
+    return RawData(train=splits["train"], val=splits.get("val"), test=splits.get("test"), num_classes=num_classes,
+                   val_fraction=NPZ_VAL_FRACTION, test_fraction=NPZ_TEST_FRACTION)
