@@ -193,9 +193,11 @@ def test_distributed_data_parallel_on_cpu_gloo(tmp_path: Path) -> None:
 
 def test_choose_subnets_lists_all_or_a_stratified_subset(space: SubnetSpace) -> None:
     everything = choose_subnets(space, TINY, limit=10_000)
-    assert len(everything) == space.count()
+    functions = {c.canonical for c in space.enumerate()}
+    assert len(everything) == len(functions) and {c.cell.canonical for c in everything} == functions
+    assert sum(1 + len(c.equivalent) for c in everything) == space.count()  # every configuration is named once
     subset = choose_subnets(space, TINY, limit=12)
-    reasons = dict(subset)
+    reasons = {c.cell: c.reason for c in subset}
     assert all(reasons[c] == "source cell" for c in SOURCES)
     assert len(subset) == 12 and "FLOPs stratum sample" in reasons.values()
 

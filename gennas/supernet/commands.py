@@ -14,13 +14,14 @@ from gennas.supernet.store import load_supernet
 from gennas.train import RobustnessConfig, resolve_device
 
 
-def prune_run(run_dir: str | Path, thresholds: dict[str, float | None], goal: str = "accuracy",
+def prune_run(run_dir: str | Path, thresholds: dict[str, float | str | None], goal: str = "accuracy",
               out: str | Path | None = None, finetune_epochs: int = 0, device: str = "auto") -> dict:
     """Select the best feasible subnet of ``run_dir``, export it, and check the thresholds on the export."""
     if finetune_epochs < 0:
         raise GennasError(f"--finetune takes a number of epochs >= 0, got {finetune_epochs}")
     run_dir = Path(run_dir)
     limits = make_thresholds(thresholds)
+    given = {t.flag: t.value for t in limits}  # in the flags' own units, e.g. "45%" -> 0.45
     rows = read_subnets(run_dir)
     pick = select(rows, limits, goal)
     model, meta = load_supernet(run_dir / "supernet.pt")
@@ -40,12 +41,14 @@ def prune_run(run_dir: str | Path, thresholds: dict[str, float | None], goal: st
     if cost_violations:
         raise GennasError(f"internal error: the exported model breaks cost thresholds {cost_violations}")
     target = Path(out) if out else run_dir / "export" / hashlib.sha1(cell.to_string().encode()).hexdigest()[:10]
-    paths = export_subnet(exported, target, metrics, {"dataset": splits.name, "thresholds": thresholds,
+    paths = export_subnet(exported, target, metrics, {"dataset": splits.name, "thresholds": given,
                                                       "goal": goal, "finetune_epochs": finetune_epochs})
+    skeleton = exported[-1].config.describe()
     text = (f"{metrics['arch']}\n  val accuracy {metrics['val_accuracy']:.2f}%  test accuracy {metrics['accuracy']:.2f}%  "
             f"PGD {metrics['pgd_accuracy']:.2f}%  FLOPs {metrics['flops']:.3f}M  params {metrics['params']:.4f}M  "
-            f"memory {metrics['memory_bytes'] / 1e6:.3f} MB\n  model: {paths['model']}")
+            f"memory {metrics['memory_bytes'] / 1e6:.3f} MB\n  costs on the run's skeleton: {skeleton}\n"
+            f"  model: {paths['model']}")
     # Contract: ``model`` and ``arch`` are the exported files' paths; the cell itself is ``cell``.
-    return {**metrics, "cell": metrics["arch"], **paths, "thresholds": {k: v for k, v in thresholds.items() if v is not None},
-            "violated_after_export": violated, "measured_in_run": pick, "text": text}
+    return {**metrics, "cell": metrics["arch"], **paths, "thresholds": given,
+            "violated_after_export": violated, "measured_in_run": pick, "skeleton": skeleton, "text": text}
 

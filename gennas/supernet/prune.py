@@ -7,12 +7,12 @@ reported, never used to choose), and latency is the median measured during the r
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from gennas.errors import GennasError
+from gennas.supernet.table import read_subnet_table
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,12 @@ THRESHOLDS: dict[str, tuple[str, str, float, str]] = {
     "max_memory_mb": ("memory_bytes", "max", 1e6, "MB (10^6 bytes of peak inference memory at batch 1)"),
     "max_latency_ms": ("latency_ms", "max", 1.0, "ms (median batch-1 latency on the run's device)"),
     "min_accuracy": ("val_accuracy", "min", 1.0, "% (validation accuracy)"),
-    "min_robustness": ("val_pgd_accuracy", "min", 100.0, "(fraction 0-1 of validation images still correct under PGD)"),
+    "min_robustness": ("val_pgd_accuracy", "min", 100.0, "fraction (0-1, or a percentage such as 45%) of validation "
+                                                         "images still correct under PGD"),
 }
+
+#: Thresholds on accuracy-like metrics, which also take a value with a ``%`` sign.
+PERCENT_FLAGS = frozenset({"min_accuracy", "min_robustness"})
 
 #: --maximize / --minimize names -> column and whether larger is better.
 GOALS: dict[str, tuple[str, bool]] = {
@@ -57,20 +61,44 @@ GOALS: dict[str, tuple[str, bool]] = {
 }
 
 
-def make_thresholds(values: dict[str, float | None]) -> list[Threshold]:
+def make_thresholds(values: dict[str, float | str | None]) -> list[Threshold]:
+    """The user's limits, checked; a value may be a number or text such as ``"45%"`` (see :func:`threshold_value`)."""
     out = []
     for flag, value in values.items():
         if value is None:
             continue
         if flag not in THRESHOLDS:
             raise GennasError(f"unknown threshold {flag!r}; known: {', '.join(THRESHOLDS)}")
+        value = threshold_value(flag, value)
         if not math.isfinite(value) or value < 0:
             raise GennasError(f"--{flag.replace('_', '-')} must be a finite number >= 0, got {value}")
         if flag == "min_robustness" and value > 1:
             raise GennasError(f"--min-robustness is a fraction in [0, 1] (0.5 = half the images survive PGD), "
-                              f"got {value}; divide a percentage by 100")
+                              f"got {value}; divide a percentage by 100 or write it with its unit, e.g. {value:g}%")
         out.append(Threshold(flag, *THRESHOLDS[flag], value))
     return out
+
+
+def threshold_value(flag: str, value: float | str) -> float:
+    """A threshold in the flag's own unit: ``45%`` is 0.45 for ``min_robustness`` and 45 for ``min_accuracy``.
+
+    Accuracy-like outputs are printed as percentages, so a limit may be typed the same way;
+    a bare number keeps its meaning (a fraction for robustness, percent for accuracy).
+    """
+    if not isinstance(value, str):
+        return float(value)
+    text = value.strip()
+    percent = text.endswith("%")
+    try:
+        number = float(text[:-1] if percent else text)
+    except ValueError:
+        raise GennasError(f"--{flag.replace('_', '-')} takes a number{' or a percentage' if flag in PERCENT_FLAGS else ''}"
+                          f", got {value!r}") from None
+    if not percent:
+        return number
+    if flag not in PERCENT_FLAGS:
+        raise GennasError(f"--{flag.replace('_', '-')} is in {THRESHOLDS[flag][3]}, not a percentage; got {value!r}")
+    return number / 100 if THRESHOLDS[flag][2] == 100.0 else number
 
 
 def read_subnets(run_dir: str | Path) -> list[dict]:
@@ -78,8 +106,7 @@ def read_subnets(run_dir: str | Path) -> list[dict]:
     if not path.exists():
         raise GennasError(f"{path} does not exist: RUN_DIR must be a directory written by `gennas run` "
                           "(it holds subnets.csv and supernet.pt)")
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_subnet_table(path)
     if not rows:
         raise GennasError(f"{path} lists no measured subnet; rerun `gennas run` to finish the measurement")
     return rows
@@ -98,5 +125,5 @@ def select(rows: list[dict], thresholds: list[Threshold], goal: str = "accuracy"
         raise GennasError(f"no measured subnet meets every threshold ({len(rows)} measured). Nearest:\n"
                           + "\n".join(lines) + "\nrelax the thresholds they violate")
     sign = 1.0 if larger else -1.0
-    # Ties (same validation accuracy) go to the cheaper subnet.
-    return max(feasible, key=lambda r: (sign * float(r[column]), -float(r["flops"])))
+    # Ties (e.g. the same validation accuracy) go to the smaller memory, then the fewer FLOPs.
+    return max(feasible, key=lambda r: (sign * float(r[column]), -float(r["memory_bytes"]), -float(r["flops"])))
