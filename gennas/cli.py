@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gennas.errors import GennasError
+from gennas.npz_format import NPZ_FORMAT
 
 
 def _emit(payload: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
@@ -53,15 +54,14 @@ def _network_args(parser: argparse.ArgumentParser, defaults: dict[str, int] | No
 # ------------------------------------------------------------------ commands
 def _cmd_cost(args: argparse.Namespace) -> None:
     from gennas.metrics import cell_costs, measure_latency
-    from gennas.nn import NetworkConfig, build_network
+    from gennas.nn import build_network
     from gennas.space import get_space
 
+    if args.arch is None:  # `gennas cost ARCH`: the space defaults to nb201
+        args.space, args.arch = "nb201", args.space
     space = get_space(args.space)
     cell = space.parse(args.arch)
-    config = NetworkConfig(
-        channels=args.channels, cells_per_stage=args.cells_per_stage, in_channels=args.in_channels,
-        image_size=args.image_size, num_classes=args.num_classes,
-    )
+    config = _cost_network(args)
     result: dict[str, Any] = {"arch": cell.to_string(), "space": space.name, **cell_costs(cell, config)}
     if args.latency:
         from gennas.train import resolve_device
@@ -71,7 +71,27 @@ def _cmd_cost(args: argparse.Namespace) -> None:
         result["latency_ms"] = measure_latency(build_network(cell, config), shape, device)
         result["device"] = str(device)
     result["network"] = config.to_dict()
+    result["skeleton"] = config.describe() + (f" ({args.dataset}, as gennas run/train build it)"
+                                              if args.dataset else " (NAS-Bench-201)")
     _emit(result, args.json)
+
+
+def _cost_network(args: argparse.Namespace):
+    """The skeleton `cost` counts on: NAS-Bench-201's by default, that of `run`/`train` with --dataset.
+
+    Flags the user gave override either; the dataset is read only for its shape and class count.
+    """
+    from gennas.nn.network import NetworkConfig
+
+    if args.dataset:
+        from gennas.data import load_dataset
+
+        base = NetworkConfig.for_data(load_dataset(args.dataset, args.data_root))
+    else:
+        base = NetworkConfig()
+    given = {name: getattr(args, name) for name in
+             ("channels", "cells_per_stage", "in_channels", "image_size", "num_classes") if getattr(args, name) is not None}
+    return NetworkConfig(**{**base.to_dict(), **given})
 
 
 def _cmd_query(args: argparse.Namespace) -> None:
@@ -103,7 +123,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         progress=not args.json,
         use_cache=not args.no_cache,
     )
-    _emit({"arch": cell.to_string(), "dataset": oracle.splits.name, **oracle.query(cell)}, args.json)
+    _emit({"arch": cell.to_string(), "dataset": oracle.splits.name, **oracle.query(cell),
+           "skeleton": oracle.network.describe()}, args.json)
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -311,13 +332,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gennas", description="Generate, train and compare neural architectures.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("cost", help="FLOPs, params and peak memory of a cell's network (free, exact)")
-    p.add_argument("space", help="search space: nb201 or dagN (e.g. dag6)")
-    p.add_argument("arch", help="cell in NAS-Bench-201 notation, e.g. '|nor_conv_3x3~0|+|...|'")
-    _network_args(p)
-    p.add_argument("--in-channels", type=int, default=3, help="input channels (default %(default)s)")
-    p.add_argument("--image-size", type=int, default=32, help="input side in pixels (default %(default)s)")
-    p.add_argument("--num-classes", type=int, default=10, help="classifier outputs (default %(default)s)")
+    p = sub.add_parser("cost", help="FLOPs, params and peak memory of a cell's network (free, exact)",
+                       description="Exact costs of a cell's network. Without --dataset the network is the "
+                                   "NAS-Bench-201 skeleton (C=16, N=5 cells per stage, 3x32x32 input, 10 classes); "
+                                   "with --dataset it is the skeleton gennas run and gennas train build on that "
+                                   "dataset (C=16, N=2, the dataset's input shape and classes), so the FLOPs match "
+                                   "the run's subnets.csv. Flags below override either.")
+    p.add_argument("space", help="search space: nb201 or dagN (e.g. dag6); may be left out for nb201")
+    p.add_argument("arch", nargs="?", help="cell in NAS-Bench-201 notation, e.g. '|nor_conv_3x3~0|+|...|'")
+    p.add_argument("--dataset", default=None, help="count on the skeleton run/train use for this dataset "
+                                                   "(digits, npz:PATH, cifar10, ...)")
+    p.add_argument("--data-root", default=None, help="folder with on-disk datasets (default $GENNAS_DATA_DIR)")
+    group = p.add_argument_group("network skeleton (default: NAS-Bench-201's, or --dataset's)")
+    group.add_argument("--channels", type=int, default=None, help="channels C of the first stage")
+    group.add_argument("--cells-per-stage", type=int, default=None, help="cells N per stage")
+    group.add_argument("--in-channels", type=int, default=None, help="input channels")
+    group.add_argument("--image-size", type=int, default=None, help="input side in pixels")
+    group.add_argument("--num-classes", type=int, default=None, help="classifier outputs")
     p.add_argument("--latency", action="store_true", help="also measure latency (median batch-1 forward, ms)")
     p.add_argument("--device", default="auto", help="device for --latency: auto, cpu, cuda (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -330,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_query)
 
-    p = sub.add_parser("train", help="train a cell's network on real data; report accuracy, robustness and costs")
+    p = sub.add_parser("train", help="train a cell's network on real data; report accuracy, robustness and costs",
+                       epilog=NPZ_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("arch", help="cell in NAS-Bench-201 notation")
     p.add_argument("--space", default="nb201", help="search space of the cell (default %(default)s)")
     p.add_argument("--dataset", default="digits",
@@ -351,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("run", help="the main job: generate cells, build + train one supernet, measure every "
-                                   "subnet, prune to example thresholds, export, report")
+                                   "subnet, prune to example thresholds, export, report",
+                       epilog=NPZ_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="digits", help="digits (embedded), cifar10, mnist, npz:PATH, ... (default %(default)s)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--space", default="nb201")
@@ -383,9 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-params", type=float, help="millions of parameters")
     p.add_argument("--max-memory-mb", type=float, help="MB (10^6 bytes) of peak inference memory at batch 1")
     p.add_argument("--max-latency-ms", type=float, help="ms, median batch-1 latency measured during the run")
-    p.add_argument("--min-accuracy", type=float, help="percent validation accuracy (0-100)")
-    p.add_argument("--min-robustness", type=float,
-                   help="fraction (0-1) of validation images still classified correctly under PGD")
+    p.add_argument("--min-accuracy", help="percent validation accuracy (0-100; '97' or '97%%')")
+    p.add_argument("--min-robustness",
+                   help="fraction (0-1) of validation images still classified correctly under PGD, or the same "
+                        "as a percentage with its sign ('0.45' or '45%%')")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--maximize", default="accuracy", choices=("accuracy", "robustness"),
                       help="what to maximise among feasible subnets (default %(default)s)")

@@ -22,7 +22,7 @@ from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
 from gennas.io import write_json
 from gennas.metrics.latency import measure_latency
-from gennas.nn.network import NetworkConfig, build_network
+from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig, build_network
 from gennas.settings import cache_dir
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace, nb201_space
@@ -53,8 +53,8 @@ class TrainingOracle(Oracle):
         space: CellSpace | None = None,
         train: TrainConfig | None = None,
         robustness: RobustnessConfig | None = None,
-        channels: int = 16,
-        cells_per_stage: int = 2,
+        channels: int = TRAINING_CHANNELS,
+        cells_per_stage: int = TRAINING_CELLS_PER_STAGE,
         data_root: str | None = None,
         download: bool = False,
         max_train: int | None = None,
@@ -66,10 +66,7 @@ class TrainingOracle(Oracle):
         self.splits = dataset if isinstance(dataset, DatasetSplits) else load_dataset(
             dataset, data_root, download=download, max_train=max_train
         )
-        network = NetworkConfig(
-            channels=channels, cells_per_stage=cells_per_stage, in_channels=self.splits.in_channels,
-            image_size=self.splits.image_size, num_classes=self.splits.num_classes,
-        )
+        network = NetworkConfig.for_data(self.splits, channels, cells_per_stage)
         super().__init__(space or nb201_space(), network, budget)
         self.train_config = train or TrainConfig()
         self.robustness = robustness or RobustnessConfig()

@@ -18,6 +18,11 @@ from gennas.nn.ops import ResidualReduction
 from gennas.space.cell import Cell
 
 
+#: The skeleton of networks trained on a dataset (see :meth:`NetworkConfig.for_data`).
+TRAINING_CHANNELS = 16
+TRAINING_CELLS_PER_STAGE = 2
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Macro-skeleton settings. Defaults are NAS-Bench-201 on CIFAR-10 (C=16, N=5, 3x32x32, 10 classes)."""
@@ -49,6 +54,26 @@ class NetworkConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def describe(self) -> str:
+        """One line naming the skeleton, printed beside every FLOPs figure so two figures can be compared."""
+        return (f"C={self.channels}, N={self.cells_per_stage} cells/stage, input "
+                f"{self.in_channels}x{self.image_size}x{self.image_size}, {self.num_classes} classes")
+
+    @classmethod
+    def for_data(cls, data, channels: int = TRAINING_CHANNELS,
+                 cells_per_stage: int = TRAINING_CELLS_PER_STAGE) -> "NetworkConfig":
+        """The skeleton every command that trains on a dataset uses (``train``, ``run``, ``cost --dataset``).
+
+        Args:
+            data: anything with ``in_channels``, ``image_size`` and ``num_classes``
+                (a :class:`gennas.data.DatasetSplits`).
+            channels: C of the first stage.
+            cells_per_stage: N cells per stage; smaller than NB201's 5 because these networks
+                are trained here, on a CPU if need be.
+        """
+        return cls(channels=channels, cells_per_stage=cells_per_stage, in_channels=data.in_channels,
+                   image_size=data.image_size, num_classes=data.num_classes)
 
 
 class CellNetwork(nn.Module):
