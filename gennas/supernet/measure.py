@@ -10,12 +10,14 @@ computed exactly; latency is timed on the extracted standalone network.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
 from gennas.data import DatasetSplits
 from gennas.metrics.costs import cell_costs
@@ -26,9 +28,6 @@ from gennas.supernet.subnets import ENUMERATION_LIMIT, SubnetSpace
 from gennas.train import RobustnessConfig, evaluate_robustness
 from gennas.train.trainer import dataset_tensors
 
-#: Columns of ``subnets.csv``; accuracies are percentages, FLOPs and params in millions.
-COLUMNS = ("arch", "selected_because", "blocks_on", "flops", "params", "memory_bytes", "latency_ms",
-           "val_accuracy", "val_pgd_accuracy", "accuracy", "pgd_accuracy", "fgsm_accuracy", "noise_accuracy")
 
 
 @torch.no_grad()
@@ -52,32 +51,61 @@ def recalibrate_bn(model: nn.Module, splits: DatasetSplits, images: int = 1024, 
             m.momentum = momentum
 
 
-def choose_subnets(space: SubnetSpace, network, limit: int, seed: int = 0) -> list[tuple[Cell, str]]:
-    """Every reachable subnet when there are at most ``limit``, else a principled subset, with the reason.
+class SubnetChoice(NamedTuple):
+    """One subnet to measure: the cheapest of the configurations that compute its function.
 
+    ``equivalent`` lists the other configurations with the same :attr:`Cell.canonical`
+    (e.g. an op on an edge whose output never reaches the cell's output): measuring them
+    would measure the same architecture again, at a higher or equal cost.
+    """
+
+    cell: Cell
+    reason: str
+    equivalent: tuple[Cell, ...] = ()
+
+
+def choose_subnets(space: SubnetSpace, network, limit: int, seed: int = 0) -> list[SubnetChoice]:
+    """Every reachable subnet when there are at most ``limit`` functions, else a principled subset.
+
+    Configurations that compute the same function are one subnet (see :class:`SubnetChoice`).
     The subset: the source cells (the generator's Pareto-near picks), the largest and
     smallest subnets, then the rest spread evenly over the FLOPs range (one random subnet
     per FLOPs stratum), so thresholds at any cost find candidates.
     """
-    chosen: dict[Cell, str] = {c: "source cell" for c in space.sources}
-    chosen.setdefault(space.largest(), "largest")
-    chosen.setdefault(space.smallest(network), "smallest")
+    pinned: dict[Cell, str] = {c: "source cell" for c in space.sources}
+    pinned.setdefault(space.largest(), "largest")
+    pinned.setdefault(space.smallest(network), "smallest")
     rng = np.random.default_rng(seed)
     if space.configurations <= ENUMERATION_LIMIT:
-        pool = [c for c in space.enumerate() if c not in chosen]
-        exhaustive = len(pool) + len(chosen) <= limit
+        pool, listed = list(space.enumerate()), True
     else:  # too many to list: sample a pool
-        pool, exhaustive = list({space.sample(rng) for _ in range(20 * limit)} - set(chosen)), False
-    if exhaustive:
-        chosen.update({c: "reachable (all measured)" for c in pool})
-        return list(chosen.items())
-    free = max(limit - len(chosen), 0)
-    if free and pool:
-        flops = np.array([cell_costs(c, network)["flops"] for c in pool])
+        pool, listed = list(dict.fromkeys(space.sample(rng) for _ in range(20 * limit))), False
+    classes = _function_classes([*pinned, *pool], network)
+    reasons = {canonical: next((pinned[c] for c in members if c in pinned), "") for canonical, members in classes.items()}
+    chosen = [canonical for canonical, reason in reasons.items() if reason]
+    rest = [canonical for canonical, reason in reasons.items() if not reason]
+    if listed and len(classes) <= limit:
+        chosen += rest
+        reasons.update({canonical: "reachable (all measured)" for canonical in rest})
+    elif rest and limit > len(chosen):
+        flops = np.array([cell_costs(classes[k][0], network)["flops"] for k in rest])
         order = np.argsort(flops, kind="stable")
-        for stratum in np.array_split(order, min(free, len(pool))):
-            chosen[pool[int(rng.choice(stratum))]] = "FLOPs stratum sample"
-    return list(chosen.items())
+        for stratum in np.array_split(order, min(limit - len(chosen), len(rest))):
+            canonical = rest[int(rng.choice(stratum))]
+            chosen.append(canonical)
+            reasons[canonical] = "FLOPs stratum sample"
+    return [SubnetChoice(classes[k][0], reasons[k], tuple(classes[k][1:])) for k in chosen]
+
+
+def _function_classes(cells: Sequence[Cell], network) -> dict[str, list[Cell]]:
+    """Cells grouped by the function they compute, each group's cheapest (FLOPs, then memory) first."""
+    classes: dict[str, list[Cell]] = {}
+    for cell in dict.fromkeys(cells):
+        classes.setdefault(cell.canonical, []).append(cell)
+    for members in classes.values():
+        if len(members) > 1:
+            members.sort(key=lambda c: (*(cell_costs(c, network)[k] for k in ("flops", "memory_bytes")), c.ops))
+    return classes
 
 
 @dataclass
@@ -90,15 +118,22 @@ class SubnetMeasurer:
     robustness: RobustnessConfig
     recalibration_images: int = 1024
 
-    def __call__(self, cell: Cell, reason: str = "") -> dict:
+    def __call__(self, cell: Cell, reason: str = "", on_phase: Callable[[str], None] = lambda text: None) -> dict:
+        """Every column of ``subnets.csv`` for ``cell``; ``on_phase`` is told what is being measured now."""
         device = next(self.model.parameters()).device
         self.supernet.activate(cell)
+        on_phase("BN recalibration")
         recalibrate_bn(self.model, self.splits, self.recalibration_images)
-        val = evaluate_robustness(self.model, self.splits.val, self.robustness, device)
-        test = evaluate_robustness(self.model, self.splits.test, self.robustness, device)
+        split_results = {}
+        for name, split in (("val", self.splits.val), ("test", self.splits.test)):
+            split_results[name] = evaluate_robustness(
+                self.model, split, self.robustness, device,
+                on_batch=lambda done, total, name=name: on_phase(f"{name} clean/FGSM/PGD/noise {done}/{total} images"))
+        val, test = split_results["val"], split_results["test"]
         net = self.supernet.config
         shape = (net.in_channels, net.image_size, net.image_size)
         standalone = nn.Sequential(self.model[0], self.supernet.extract(cell))
+        on_phase("latency")
         return {
             "arch": cell.to_string(), "selected_because": reason, "blocks_on": blocks_used(cell),
             **cell_costs(cell, net),
@@ -108,22 +143,48 @@ class SubnetMeasurer:
             "fgsm_accuracy": test["fgsm_accuracy"], "noise_accuracy": test["noise_accuracy"],
         }
 
+    def time_per_image(self, cell: Cell, images: int = 64) -> tuple[float, float]:
+        """Seconds per image of a BN-recalibration forward and of the attacks, for a subnet like ``cell``.
+
+        Times both on ``images`` images; the supernet's weights and BN statistics are restored
+        afterwards and the RNG is forked, so nothing measured afterwards changes.
+
+        Returns:
+            (forward, attacks): seconds per image of one training-mode forward, and of
+            evaluating one image clean and under FGSM, PGD and noise.
+        """
+        device = next(self.model.parameters()).device
+        x, y = dataset_tensors(self.splits.val)
+        probe = TensorDataset(x[:images], y[:images])
+        saved = {k: v.clone() for k, v in self.model.state_dict().items()}
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self.supernet.activate(cell)
+            recalibrate_bn(self.model, self.splits, images)  # warm-up, not timed
+            tic = time.perf_counter()
+            recalibrate_bn(self.model, self.splits, images)
+            forward = (time.perf_counter() - tic) / min(images, len(self.splits.train))
+            tic = time.perf_counter()
+            evaluate_robustness(self.model, probe, self.robustness, device)
+            attacks = (time.perf_counter() - tic) / len(probe)
+        self.model.load_state_dict(saved)
+        return forward, attacks
 
 
-def measure_all(measurer: SubnetMeasurer, subnets: Sequence[tuple[Cell, str]], progress: bool = True,
+def measure_all(measurer: SubnetMeasurer, subnets: Sequence[SubnetChoice], progress: bool = True,
                 done: dict[str, dict] | None = None, on_row=None) -> list[dict]:
     """Measure each subnet (skipping those already in ``done``, for resume)."""
     from tqdm.auto import tqdm
 
     done = dict(done or {})
     rows = []
-    for cell, reason in tqdm(subnets, desc="measuring subnets", disable=not progress, unit="subnet"):
-        key = cell.to_string()
-        if key not in done:
-            done[key] = measurer(cell, reason)
-            if on_row is not None:
-                on_row(done[key])
-        rows.append(done[key])
+    with tqdm(subnets, desc="measuring subnets", disable=not progress, unit="subnet") as bar:
+        for cell, reason, equivalent in bar:
+            key = cell.to_string()
+            if key not in done:
+                row = measurer(cell, reason, on_phase=lambda text: bar.set_postfix_str(text, refresh=True))
+                done[key] = {**row, "equivalent": ";".join(c.to_string() for c in equivalent)}
+                if on_row is not None:
+                    on_row(done[key])
+            rows.append(done[key])
     return rows
-
-

@@ -11,9 +11,10 @@ its output exists, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import csv
-import io
+import functools
 import json
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,8 +31,10 @@ from gennas.provenance import provenance
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
 from gennas.supernet.export import computed_metrics, export_subnet, standalone_from
-from gennas.supernet.measure import COLUMNS, SubnetMeasurer, choose_subnets, measure_all
+from gennas.supernet.measure import SubnetMeasurer, choose_subnets, measure_all
+from gennas.supernet.table import read_subnet_table, write_subnet_table
 from gennas.supernet.model import Supernet
+from gennas.supernet.plan import plan_run
 from gennas.supernet.prune import make_thresholds, select
 from gennas.supernet.report import write_report
 from gennas.supernet.store import load_supernet, save_supernet
@@ -74,8 +77,7 @@ class RunSettings:
 
 
 def _network(settings: RunSettings, splits: DatasetSplits) -> NetworkConfig:
-    return NetworkConfig(channels=settings.channels, cells_per_stage=settings.cells_per_stage,
-                         in_channels=splits.in_channels, image_size=splits.image_size, num_classes=splits.num_classes)
+    return NetworkConfig.for_data(splits, settings.channels, settings.cells_per_stage)
 
 
 def _predictor(goals: list[Objective], splits: DatasetSplits, settings: RunSettings) -> tuple[object, list[str]]:
@@ -122,22 +124,6 @@ def generate_cells(settings: RunSettings, splits: DatasetSplits, network: Networ
             "candidates": rows, "chosen": chosen}
 
 
-def _read_csv(path: Path) -> dict[str, dict]:
-    if not path.exists():
-        return {}
-    with path.open(newline="") as handle:
-        return {r["arch"]: {k: (v if k in ("arch", "selected_because") else float(v)) for k, v in r.items()}
-                for r in csv.DictReader(handle)}
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())
-
-
 def example_thresholds(rows: list[dict]) -> dict[str, float]:
     """Thresholds a user might set: at most the median FLOPs and memory, at least the median robustness."""
     return {"max_flops": round(float(np.median([r["flops"] for r in rows])), 3),
@@ -145,74 +131,123 @@ def example_thresholds(rows: list[dict]) -> dict[str, float]:
             "min_robustness": round(float(np.median([r["val_pgd_accuracy"] for r in rows])) / 100, 3)}
 
 
+def check_resumable(saved: Path, settings: RunSettings) -> None:
+    """A run directory may be resumed only with the settings that started it; name those that differ."""
+    if not saved.exists():
+        return
+    previous = json.loads(saved.read_text()).get("settings", {})
+    current = asdict(settings)
+    differ = [name for name in dict.fromkeys([*current, *previous]) if previous.get(name) != current.get(name)]
+    if differ:
+        listed = "; ".join(f"{_flag(name)} {previous.get(name)!r} there, {current.get(name)!r} now" for name in differ)
+        raise GennasError(f"{saved.parent} holds a run with other settings ({listed}); pass the same settings to "
+                          "resume it, or another --out, or delete the directory")
+
+
+def _flag(setting: str) -> str:
+    """The command-line flag of a setting, where it has one (``recipe`` and a few others are Python-only)."""
+    return f"--{setting.replace('_', '-')}" if setting not in ("recipe", "recalibration_images") else setting
+
+
+def _say(progress: bool, text: str) -> None:
+    """A line for the person watching, between progress bars (stderr, so --json output stays clean)."""
+    if progress:
+        from tqdm.auto import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+
+
 def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto", data_root: str | None = None,
                  progress: bool = True, wandb: bool = False) -> dict:
     settings.check()
     out = Path(out)
     rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
+    say = functools.partial(_say, progress and rank == 0)
     saved = out / "run.json"
-    if saved.exists():
-        previous = json.loads(saved.read_text()).get("settings")
-        if previous != asdict(settings):
-            raise GennasError(f"{out} holds a run with other settings ({previous}); pass another --out or delete it")
+    check_resumable(saved, settings)
     parse_objectives(settings.objectives)  # bad input fails before anything is written
     splits = load_dataset(settings.dataset, data_root)
     network = _network(settings, splits)
+    for note in splits.notes:
+        say(f"data: {note}")
+    say(f"network: {network.describe()} (FLOPs, params and memory are counted on it)")
     if rank == 0:
         write_json(saved, {"settings": asdict(settings), "provenance": provenance()})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
+    seconds: dict[str, float] = {}
     try:
+        tic = time.perf_counter()
         generated_path = out / "generated.json"
         if world > 1 and rank > 0:
             torch.distributed.barrier()  # wait for rank 0's generation
         if generated_path.exists():
             generated = json.loads(generated_path.read_text())
         else:
+            say(f"generating {settings.candidates} cells with guided diffusion, keeping the {settings.n_cells} "
+                "most Pareto-near")
             generated = generate_cells(settings, splits, network)
             write_json(generated_path, generated)
         if world > 1 and rank == 0:
             torch.distributed.barrier()
+        for note in generated["notes"]:
+            say(f"guidance: {note}")
+        for objective in generated["objectives"]:
+            if objective not in generated["guided_objectives"]:
+                say(f"warning: {objective} is not guided: generation ignores it; it is still measured on every "
+                    "subnet and can be thresholded with gennas prune")
+        seconds["generation"] = time.perf_counter() - tic
         cells = [Cell.from_string(a) for a in generated["chosen"]]
         space = SubnetSpace.from_cells(cells)
 
         torch.manual_seed(settings.seed)
         supernet = Supernet(space, network)
-        model = with_normalization(supernet, splits)
+        model = with_normalization(supernet, splits).to(resolve_device(device))
         recipe = SupernetTrainConfig(**{"epochs": settings.epochs, "seed": settings.seed, "device": device,
                                         **settings.recipe})
-        weights = out / "supernet.pt"
+        weights, checkpoint = out / "supernet.pt", out / "supernet.ckpt"
         meta = {"dataset": settings.dataset, "data_root": data_root, "robustness": asdict(RobustnessConfig(seed=settings.seed)),
                 "recalibration_images": settings.recalibration_images, "train": recipe.to_dict()}
+        measurer = SubnetMeasurer(supernet, model, splits, RobustnessConfig(seed=settings.seed),
+                                  settings.recalibration_images)
+        subnets = choose_subnets(space, network, settings.max_subnets, settings.seed)
+        csv_path = out / "subnets.csv"
+        done = {r["arch"]: r for r in read_subnet_table(csv_path)} if csv_path.exists() else {}
+        plan = None
+        if rank == 0:
+            epochs_done = 0 if not checkpoint.exists() else len(_trained_history(checkpoint))
+            plan = plan_run(model, splits, recipe, measurer, space.sources[0],
+                            0 if weights.exists() else max(settings.epochs - epochs_done, 0),
+                            sum(c.cell.to_string() not in done for c in subnets))
+            say(plan.describe())
+
+        tic = time.perf_counter()
         if weights.exists():
             model, _ = load_supernet(weights)
-            supernet = model[-1]
-            history = torch.load(out / "supernet.ckpt", map_location="cpu", weights_only=True)["history"] \
-                if (out / "supernet.ckpt").exists() else []
+            supernet = measurer.supernet = model[-1]
+            measurer.model = model
+            history = _trained_history(checkpoint) if checkpoint.exists() else []
         else:
-            history = train_supernet(supernet, model, splits, recipe, checkpoint_path=out / "supernet.ckpt",
+            history = train_supernet(supernet, model, splits, recipe, checkpoint_path=checkpoint,
                                      progress=progress, on_epoch_end=logger.log)
             if rank == 0:
                 save_supernet(weights, model, meta)
+        seconds["training"] = time.perf_counter() - tic
         if world > 1:
             torch.distributed.barrier()
             if rank > 0:
                 return {"rank": rank, "out": str(out), "text": f"rank {rank}: training done"}
         model.to(resolve_device(device))
 
-        measurer = SubnetMeasurer(supernet, model, splits, RobustnessConfig(seed=settings.seed),
-                                  settings.recalibration_images)
-        subnets = choose_subnets(space, network, settings.max_subnets, settings.seed)
-        csv_path = out / "subnets.csv"
-        done = _read_csv(csv_path)
+        tic = time.perf_counter()
         measured = list(done.values())
 
         def keep(row: dict) -> None:
             measured.append(row)
-            write_csv(csv_path, measured)
+            write_subnet_table(csv_path, measured)
             logger.log({f"subnet/{k}": v for k, v in row.items() if isinstance(v, float)})
 
         rows = measure_all(measurer, subnets, progress=progress, done=done, on_row=keep)
-        write_csv(csv_path, rows)
+        write_subnet_table(csv_path, rows)
         logger.table("subnets", rows)
 
         thresholds = example_thresholds(rows)
@@ -221,24 +256,36 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         metrics = computed_metrics(exported, splits, measurer.robustness)
         paths = export_subnet(exported, out / "export", metrics,
                               {"dataset": splits.name, "thresholds": thresholds, "maximize": "accuracy"})
+        seconds["measurement"] = time.perf_counter() - tic
     finally:
         logger.finish()
 
     payload = {"provenance": provenance(), "settings": asdict(settings), "dataset": splits.name,
-               "network": network.to_dict(), "generation": {k: v for k, v in generated.items() if k != "candidates"},
+               "data_notes": list(splits.notes), "network": network.to_dict(), "skeleton": network.describe(),
+               "generation": {k: v for k, v in generated.items() if k != "candidates"},
                "supernet": {"blocks": len(space.blocks), "choices": [list(c) for c in space.choices],
                             "configurations": space.configurations, "reachable_subnets": space.count(),
                             "measured_subnets": len(rows), "history": history},
+               "plan": {"estimated": plan.to_dict() if plan else None, "seconds_this_call": seconds},
                "example_prune": {"thresholds": thresholds, "maximize": "accuracy", "chosen": metrics, "files": paths}}
     write_json(out / "results.json", payload)
     write_report(out, payload, rows)
+    equivalent = sum(1 for r in rows if r["equivalent"])
     text = (f"generated {len(generated['candidates'])} cells, merged the {len(cells)} most Pareto-near into a supernet "
             f"with {len(space.blocks)} blocks ({payload['supernet']['reachable_subnets']} reachable subnets); "
-            f"trained once, measured {len(rows)} subnets on {splits.name}.\n"
+            f"trained once, measured {len(rows)} subnets on {splits.name}"
+            + (f" ({equivalent} of them stand for configurations computing the same function, listed in "
+               "subnets.csv's equivalent column)" if equivalent else "") + ".\n"
             f"example prune {thresholds}: {metrics['arch']}\n"
             f"  val accuracy {metrics['val_accuracy']:.2f}%  test {metrics['accuracy']:.2f}%  PGD {metrics['pgd_accuracy']:.2f}%  "
             f"FLOPs {metrics['flops']:.3f}M  memory {metrics['memory_bytes'] / 1e6:.3f} MB\n"
+            f"  costs on the {network.describe()} skeleton\n"
             f"report: {out / 'report.md'}\nexported model: {paths['model']}\n"
             f"prune again with other thresholds: gennas prune {out} --max-flops F --min-robustness R --json")
     return {"out": str(out), "report": str(out / "report.md"), "subnets": str(csv_path), "model": paths["model"],
             "chosen": metrics, "text": text}
+
+
+def _trained_history(checkpoint: Path) -> list[dict]:
+    """The per-epoch history in a training checkpoint (its length is the epochs already trained)."""
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["history"]

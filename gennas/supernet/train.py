@@ -24,6 +24,7 @@ gloo on CPU): every rank draws the same subnets and takes its share of each batc
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 from dataclasses import dataclass
@@ -48,11 +49,11 @@ from gennas.train.trainer import (
     _amp_dtype,
     _Run,
     _save,
-    _steps_per_epoch,
     augment_batch,
     dataset_tensors,
     evaluate_accuracy,
     resolve_device,
+    steps_per_epoch,
     training_run,
 )
 
@@ -173,7 +174,7 @@ def train_supernet(
         device = torch.device("cuda", torch.cuda.current_device())
     model.to(device)
     x_train, y_train = (t.to(device) for t in dataset_tensors(splits.train))
-    steps = _steps_per_epoch(len(y_train), config.batch_size)
+    steps = steps_per_epoch(len(y_train), config.batch_size)
     amp_dtype = _amp_dtype(config, device)
     sampler = SubnetSampler(supernet.space, supernet.config, config)
     step_loss = SandwichLoss(model, config.distill and config.largest, config.label_smoothing)
@@ -183,12 +184,13 @@ def train_supernet(
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     with training_run(model, splits, config, steps, device, path) as run:
         start = len(run.history)
-        with tqdm(total=config.epochs, initial=start, disable=not progress or rank > 0, desc="supernet",
-                  unit="epoch") as bar:
+        # The bar counts steps, not epochs: one epoch on a large dataset can take minutes.
+        with tqdm(total=config.epochs * steps, initial=start * steps, disable=not progress or rank > 0,
+                  desc="supernet", unit="step") as bar:
             for epoch in range(start, config.epochs):
+                bar.set_description(f"supernet epoch {epoch + 1}/{config.epochs}")
                 record = _epoch(run, step_loss, supernet, sampler, epoch, x_train, y_train, config, steps, splits,
-                                amp_dtype, rank, world)
-                bar.update(1)
+                                amp_dtype, rank, world, on_step=lambda: bar.update(1))
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", largest=f"{record['val_accuracy_largest']:.1f}%")
                 if path is not None and rank == 0:
                     _save(run, path, config, splits)
@@ -200,7 +202,8 @@ def train_supernet(
 
 def _epoch(run: _Run, step_loss: nn.Module, supernet: Supernet, sampler: SubnetSampler, epoch: int,
            x: torch.Tensor, y: torch.Tensor, config: SupernetTrainConfig, steps: int, splits: DatasetSplits,
-           amp_dtype: torch.dtype | None, rank: int, world: int) -> dict[str, float]:
+           amp_dtype: torch.dtype | None, rank: int, world: int,
+           on_step: Callable[[], None] = lambda: None) -> dict[str, float]:
     tic = time.perf_counter()
     lr = run.optimizer.param_groups[0]["lr"]
     run.model.train()
@@ -218,6 +221,7 @@ def _epoch(run: _Run, step_loss: nn.Module, supernet: Supernet, sampler: SubnetS
         run.optimizer_step(loss, config.grad_clip)
         loss_sum += loss.detach().double() * len(yb)
         seen += len(yb)
+        on_step()
     if world > 1:  # DDP syncs gradients, not BN statistics: make every rank hold rank 0's
         for buffer in run.model.buffers():
             dist.broadcast(buffer, 0)
@@ -234,3 +238,31 @@ def _epoch(run: _Run, step_loss: nn.Module, supernet: Supernet, sampler: SubnetS
     record["seconds"] = time.perf_counter() - tic
     run.history.append(record)
     return record
+
+
+def time_training_step(model: nn.Sequential, splits: DatasetSplits, config: SupernetTrainConfig,
+                       repeats: int = 2) -> float:
+    """Seconds of one training step (the sandwich's forwards and backwards, no optimizer step).
+
+    Runs on a copy of ``model`` under a forked RNG, so the run that follows computes exactly
+    what it would have without the probe. The first of ``repeats`` steps warms up and is not timed.
+    """
+    device = resolve_device(config.device)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        probe = copy.deepcopy(model).to(device).train()
+        supernet: Supernet = probe[-1]
+        sampler = SubnetSampler(supernet.space, supernet.config, config)
+        step_loss = SandwichLoss(probe, config.distill and config.largest, config.label_smoothing)
+        x, y = dataset_tensors(splits.train)
+        xb, yb = x[:config.batch_size].to(device), y[:config.batch_size].to(device)
+        amp_dtype = _amp_dtype(config, device)
+        times = []
+        for step in range(max(repeats, 2)):
+            tic = time.perf_counter()
+            loss, _ = step_loss(xb, yb, sampler(0, step), amp_dtype)
+            loss.backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - tic)
+    return float(np.median(times[1:]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -147,6 +147,7 @@ def evaluate_robustness(
     dataset: TensorDataset,
     config: RobustnessConfig | None = None,
     device: str | torch.device | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> dict[str, float]:
     """Accuracy (percent) on clean, FGSM, PGD and Gaussian-noise versions of ``dataset``.
 
@@ -154,6 +155,7 @@ def evaluate_robustness(
     ``noise_accuracy``. Every image is attacked, including those already
     misclassified. One generator seeded with ``config.seed`` drives the PGD starts
     and the noise, so the result is repeatable for a fixed seed and device.
+    ``on_batch(done, total)`` is told the images evaluated so far, for progress displays.
     """
     config = config or RobustnessConfig()
     x, y = dataset_tensors(dataset)
@@ -176,4 +178,6 @@ def evaluate_robustness(
             counts["pgd"] += _correct(model, adversarial, yb)
             noise = torch.randn(xb.shape, generator=generator, device=target, dtype=xb.dtype)
             counts["noise"] += _correct(model, (xb + config.noise_sigma * noise).clamp(0.0, 1.0), yb)
+            if on_batch is not None:
+                on_batch(min(start + config.batch_size, len(y)), len(y))
     return {f"{name}_accuracy": 100.0 * count / len(y) for name, count in counts.items()}

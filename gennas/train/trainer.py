@@ -243,7 +243,7 @@ def evaluate_accuracy(
 
 
 # ------------------------------------------------------------------ training
-def _steps_per_epoch(n: int, batch_size: int) -> int:
+def steps_per_epoch(n: int, batch_size: int) -> int:
     """Batches per epoch; a trailing batch of a single image is dropped.
 
     BatchNorm cannot normalise a batch of one in training mode, and the image is
@@ -365,7 +365,7 @@ def train_model(
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     model.to(device)
     x_train, y_train = (t.to(device) for t in dataset_tensors(splits.train))
-    steps = _steps_per_epoch(len(y_train), config.batch_size)
+    steps = steps_per_epoch(len(y_train), config.batch_size)
     amp_dtype = _amp_dtype(config, device)
     with training_run(model, splits, config, steps, device, path) as run:
         start = len(run.history)
