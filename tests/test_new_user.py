@@ -1,0 +1,221 @@
+"""What a new user sees on their own data: the npz format, one cost per cell, plans, messages, typed outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gennas.cli import main
+from gennas.data import load_dataset
+from gennas.errors import GennasError
+from gennas.nn.network import NetworkConfig
+from gennas.space.cell import Cell
+from gennas.supernet import SubnetSpace, Supernet, SupernetTrainConfig
+from gennas.supernet.measure import SubnetMeasurer, choose_subnets
+from gennas.supernet.prune import make_thresholds, select
+from gennas.supernet.table import read_subnet_table, write_subnet_table
+from gennas.supernet.train import time_training_step
+from gennas.train import RobustnessConfig, with_normalization
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TINY_RUN = dict(n_cells=2, candidates=8, epochs=1, channels=4, cells_per_stage=1, max_subnets=4)
+
+
+def _readme_npz_example() -> str:
+    text = README.read_text()
+    block = text.split("<!-- npz-example -->", 1)[1]
+    return re.search(r"```python\n(.*?)```", block, re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def derived_npz(tmp_path_factory) -> Path:
+    """The README's example, run as written: 4 digit classes upsampled to 16x16, no test split."""
+    folder = tmp_path_factory.mktemp("npz")
+    code = _readme_npz_example()
+    cwd = Path.cwd()
+    try:
+        import os
+
+        os.chdir(folder)
+        exec(compile(code, "README npz example", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    return folder / "digits4x16.npz"
+
+
+def test_the_readme_npz_example_writes_a_dataset_that_loads_with_a_carved_test_split(derived_npz: Path) -> None:
+    splits = load_dataset(f"npz:{derived_npz}")
+    assert (splits.num_classes, splits.in_channels, splits.image_size) == (4, 1, 16)
+    total = len(splits.train) + len(splits.val) + len(splits.test)
+    assert len(splits.test) == round(0.15 * total) and len(splits.val) == round(0.10 * total)
+    assert any("no test split" in note for note in splits.notes)
+
+
+def test_run_and_train_help_state_the_npz_format(capsys) -> None:
+    for command in ("run", "train"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "x_train, y_train" in out and "uint8 in 0..255" in out and "x_test, y_test" in out
+
+
+# ------------------------------------------------------------------ one cost for one cell
+def test_cost_with_a_dataset_uses_the_skeleton_run_and_train_build(capsys) -> None:
+    from gennas.supernet.pipeline import RunSettings, _network
+
+    arch = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+    assert main(["cost", arch, "--dataset", "digits", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    run_network = _network(RunSettings(), load_dataset("digits"))
+    assert out["network"] == run_network.to_dict() and "as gennas run/train build it" in out["skeleton"]
+    assert main(["cost", "nb201", arch, "--json"]) == 0  # the contract form keeps the NB201 skeleton
+    nb201 = json.loads(capsys.readouterr().out)
+    assert nb201["network"] == NetworkConfig().to_dict() and nb201["flops"] > out["flops"]
+
+
+# ------------------------------------------------------------------ same function, measured once
+def test_configurations_that_compute_the_same_function_are_one_subnet() -> None:
+    dead_branch = Cell.from_string("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|")
+    other = Cell.from_string("|skip_connect~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|none~0|skip_connect~1|none~2|")
+    space = SubnetSpace.from_cells([dead_branch, other])
+    network = NetworkConfig(channels=4, cells_per_stage=1, in_channels=1, image_size=8)
+    choices = choose_subnets(space, network, limit=10_000)
+    canonicals = [c.cell.canonical for c in choices]
+    assert len(canonicals) == len(set(canonicals))
+    # node 1 of dead_branch feeds nothing: the same function without its conv is cheaper and stands for it
+    cheaper = Cell.from_string("|none~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|")
+    choice = next(c for c in choices if c.cell == cheaper)
+    assert dead_branch in choice.equivalent and choice.reason == "source cell"
+    from gennas.metrics.costs import cell_costs
+
+    for c in choices:
+        assert all(cell_costs(c.cell, network)["flops"] <= cell_costs(e, network)["flops"] for e in c.equivalent)
+
+
+def test_ties_under_a_threshold_go_to_the_smaller_memory() -> None:
+    rows = [{"arch": "a", "val_accuracy": 90.0, "flops": 1.0, "memory_bytes": 900},
+            {"arch": "b", "val_accuracy": 90.0, "flops": 2.0, "memory_bytes": 500},
+            {"arch": "c", "val_accuracy": 80.0, "flops": 0.5, "memory_bytes": 100}]
+    assert select(rows, make_thresholds({"max_flops": 5}), "accuracy")["arch"] == "b"
+
+
+# ------------------------------------------------------------------ units and typed tables
+@pytest.mark.parametrize("flag, text, value", [
+    ("min_robustness", "45%", 0.45), ("min_robustness", "0.45", 0.45), ("min_robustness", " 7.5% ", 0.075),
+    ("min_accuracy", "97%", 97.0), ("min_accuracy", "97", 97.0), ("max_flops", "3.5", 3.5),
+])
+def test_thresholds_accept_the_unit_the_outputs_use(flag: str, text: str, value: float) -> None:
+    (threshold,) = make_thresholds({flag: text})
+    assert threshold.value == pytest.approx(value)
+
+
+@pytest.mark.parametrize("flag, text, message", [
+    ("min_robustness", "45", r"fraction in \[0, 1\].*45%"),
+    ("max_flops", "3%", "not a percentage"),
+    ("min_robustness", "half", "takes a number or a percentage"),
+    ("min_robustness", "150%", "fraction in"),
+])
+def test_ambiguous_or_wrong_units_are_explained(flag: str, text: str, message: str) -> None:
+    with pytest.raises(GennasError, match=message):
+        make_thresholds({flag: text})
+
+
+def test_the_subnet_table_keeps_types_and_names_damage(tmp_path: Path) -> None:
+    row = {"arch": "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|", "selected_because": "smallest",
+           "equivalent": "", "blocks_on": 2, "flops": 0.03, "params": 0.004, "memory_bytes": 23208, "latency_ms": 0.1,
+           "val_accuracy": 90.5, "val_pgd_accuracy": 20.0, "accuracy": 88.0, "pgd_accuracy": 19.0,
+           "fgsm_accuracy": 40.0, "noise_accuracy": 80.0}
+    path = write_subnet_table(tmp_path / "subnets.csv", [row])
+    (back,) = read_subnet_table(path)
+    assert back == row and isinstance(back["memory_bytes"], int) and isinstance(back["blocks_on"], int)
+    text = path.read_text()
+    damaged = {
+        "non-numeric": text.replace("90.5", "ninety"),
+        "truncated": text.rsplit(",", 3)[0] + "\n",
+        "missing column": text.replace("val_accuracy,", "", 1).replace("90.5,", "", 1),
+    }
+    for name, content in damaged.items():
+        path.write_text(content)
+        with pytest.raises(GennasError, match=r"subnets\.csv.*delete or move"):
+            read_subnet_table(path)
+
+
+# ------------------------------------------------------------------ the timing probe
+def test_the_timing_probe_changes_nothing_the_run_computes() -> None:
+    digits = load_dataset("digits")
+    cells = [Cell.from_string("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|")]
+    network = NetworkConfig.for_data(digits, channels=4, cells_per_stage=1)
+    torch.manual_seed(0)
+    supernet = Supernet(SubnetSpace.from_cells(cells), network)
+    model = with_normalization(supernet, digits)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    step = time_training_step(model, digits, SupernetTrainConfig(epochs=1, device="cpu"))
+    measurer = SubnetMeasurer(supernet, model, digits, RobustnessConfig(pgd_steps=2), 256)
+    forward, attacks = measurer.time_per_image(cells[0], images=32)
+    assert step > 0 and 0 < forward < attacks  # the attacks cost several forwards and backwards
+    assert torch.equal(torch.get_rng_state(), rng)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+# ------------------------------------------------------------------ a run on derived data
+@pytest.fixture(scope="module")
+def derived_run(derived_npz: Path, tmp_path_factory) -> tuple[Path, str]:
+    """`gennas run` on the README's derived dataset, with robustness asked for but not guidable."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("derived") / "run"
+    argv = ["run", "--dataset", f"npz:{derived_npz}", "--objectives", "accuracy:max,flops:min,robustness:max",
+            "--out", str(out), "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY_RUN.items()]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(argv) == 0
+    return out, err.getvalue()
+
+
+def test_the_run_says_what_it_plans_what_it_carved_and_what_it_does_not_guide(derived_run) -> None:
+    out, console = derived_run
+    assert "no test split" in console and "held out as the test split" in console
+    assert "warning: pgd_accuracy:max is not guided" in console
+    plan = re.search(r"plan: train the supernet (\d+) more epoch\(s\) x (\d+) steps.*measure (\d+) subnet", console)
+    assert plan and plan.group(1) == "1" and "estimate: about" in console
+    results = json.loads((out / "results.json").read_text())
+    assert results["plan"]["estimated"]["total_seconds"] > 0 and results["skeleton"].startswith("C=4, N=1")
+    assert "pgd_accuracy:max" not in results["generation"]["guided_objectives"]
+
+
+def test_a_resumed_run_names_only_the_settings_that_differ(derived_run, derived_npz: Path, capsys) -> None:
+    out, _ = derived_run
+    argv = ["run", "--dataset", f"npz:{derived_npz}", "--objectives", "accuracy:max,flops:min,robustness:max",
+            "--out", str(out), "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY_RUN.items()]
+    assert main([*argv, "--epochs=3"]) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 1 there, 3 now" in err and "--channels" not in err and "guidance" not in err
+
+
+def test_prune_json_is_typed_and_cost_agrees_with_the_run(derived_run, derived_npz: Path, capsys) -> None:
+    out, _ = derived_run
+    rows = list(csv.DictReader((out / "subnets.csv").open()))
+    for row in rows:
+        assert main(["cost", row["arch"], "--dataset", f"npz:{derived_npz}", "--channels", "4",
+                     "--cells-per-stage", "1", "--json"]) == 0
+        cost = json.loads(capsys.readouterr().out)
+        assert cost["flops"] == pytest.approx(float(row["flops"]), rel=1e-6)
+        assert cost["memory_bytes"] == int(row["memory_bytes"])
+    assert main(["prune", str(out), "--min-robustness", "0%", "--out", str(out / "mine"), "--device", "cpu",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    measured = result["measured_in_run"]
+    assert isinstance(measured["memory_bytes"], int) and isinstance(measured["blocks_on"], int)
+    assert all(isinstance(measured[k], float) for k in ("flops", "val_accuracy", "latency_ms"))
+    assert result["thresholds"] == {"min_robustness": 0.0} and result["skeleton"].startswith("C=4, N=1")
+    canonicals = [Cell.from_string(r["arch"]).canonical for r in rows]
+    assert len(canonicals) == len(set(canonicals))
