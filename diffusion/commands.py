@@ -71,6 +71,7 @@ def run_generate(space_name: str, objectives: str, n: int, dataset: str | None =
     if space.name == "nb201" and not predictor_path and any(o.metric == "accuracy" for o in goals):
         result["note"] = (f"accuracy is the zero-shot transfer prior's estimate for {dataset}: its ranking is "
                           "informative, its scale is that of the known datasets (no target cell was measured)")
-    result.update({"space": space.name, "dataset": dataset, "objectives": [f"{o.metric}:{o.direction}" for o in goals],
+    result.update({"space": space.name, "dataset": dataset, "skeleton": network.describe(),
+                   "objectives": [f"{o.metric}:{o.direction}" for o in goals],
                    "constraints": [str(c) for c in limits], "guidance": guidance, "seed": seed})
     return result

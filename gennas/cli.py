@@ -230,7 +230,8 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         ("* " if r["pareto"] else "  ") + r["arch"] + "  " + "  ".join(
             f"{k}={v:.4g}" for k, v in r.items() if k not in ("arch", "pareto") and not k.endswith("_std"))
         for r in rows) + f"\n{len(rows)} cells ({sum(r['pareto'] for r in rows)} on the Pareto front, marked *); "
-        f"{result['satisfied_before_filter']:.0%} of {result['sampled']} sampled met the constraints"
+        f"{result['satisfied_before_filter']:.0%} of {result['sampled']} sampled met the constraints; "
+        f"costs on the skeleton {result['skeleton']}"
         + (f"\nnote: {result['note']}" if "note" in result else ""))
 
 def _search_spec(args: argparse.Namespace):
@@ -252,7 +253,8 @@ def _search_human(payload: dict) -> str:
     from gennas.objectives import parse_objectives
     from gennas.search.report import markdown_table
 
-    return markdown_table(payload["summary"], parse_objectives(payload["settings"]["objectives"]))
+    return (markdown_table(payload["summary"], parse_objectives(payload["settings"]["objectives"]))
+            + f"\ncosts counted on the skeleton {payload['skeleton']}")
 
 
 def _cmd_search(args: argparse.Namespace) -> None:

@@ -79,6 +79,15 @@ def test_cost_with_a_dataset_uses_the_skeleton_run_and_train_build(capsys) -> No
     assert nb201["network"] == NetworkConfig().to_dict() and nb201["flops"] > out["flops"]
 
 
+def test_generate_and_search_name_the_skeleton_of_their_costs(capsys) -> None:
+    assert main(["generate", "--n", "2", "--objectives", "flops:min,params:min", "--guidance", "0", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["generate", "--n", "2", "--objectives", "flops:min,params:min", "--guidance", "0"]) == 0
+    assert "costs on the skeleton C=16, N=5 cells/stage, input 3x32x32" in capsys.readouterr().out
+    assert main(["search", "--method", "random", "--budget", "3", "--dataset", "ImageNet16-120", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skeleton"] == "C=16, N=5 cells/stage, input 3x16x16, 120 classes"
+
+
 # ------------------------------------------------------------------ same function, measured once
 def test_configurations_that_compute_the_same_function_are_one_subnet() -> None:
     dead_branch = Cell.from_string("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|")
@@ -190,6 +199,8 @@ def test_the_run_says_what_it_plans_what_it_carved_and_what_it_does_not_guide(de
     results = json.loads((out / "results.json").read_text())
     assert results["plan"]["estimated"]["total_seconds"] > 0 and results["skeleton"].startswith("C=4, N=1")
     assert "pgd_accuracy:max" not in results["generation"]["guided_objectives"]
+    report = (out / "report.md").read_text()
+    assert "**pgd_accuracy:max is not guided**" in report and "Network skeleton: C=4, N=1" in report
 
 
 def test_a_resumed_run_names_only_the_settings_that_differ(derived_run, derived_npz: Path, capsys) -> None:

@@ -58,14 +58,17 @@ def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *,
     summaries = {m: summarise(r, spec.goal, reference) for m, r in runs.items()}
     settings = {**spec.settings(), "budget": spec.budget, "seeds": spec.seeds, "seed": spec.seed,
                 **({"stop_at": spec.stop_at} if spec.stop_at else {})}
-    payload = {"settings": settings, "summary": summaries, "runs": runs}
+    skeleton = spec.make_oracle().network.describe()  # what the runs' FLOPs/params/memory are counted on
+    payload = {"settings": settings, "skeleton": skeleton, "summary": summaries, "runs": runs}
     if out:
         out = Path(out)
-        record = {"provenance": provenance(), "settings": payload["settings"], "summary": summaries}
+        record = {"provenance": provenance(), "settings": payload["settings"], "skeleton": skeleton,
+                  "summary": summaries}
         write_json(out / "summary.json", record)
         title = f"# Search on {spec.space} / {payload['settings']['dataset']}: {spec.objectives}, prior {spec.prior}\n\n"
         lines = [title, f"Budget {spec.budget} queries, seeds {spec.seed}..{spec.seed + spec.seeds - 1}. "
-                 "Mean ± std over seeds; ms/query is the method's own time (ask + tell), measuring excluded.\n\n",
+                 "Mean ± std over seeds; ms/query is the method's own time (ask + tell), measuring excluded. "
+                 f"Costs are counted on the skeleton {skeleton}.\n\n",
                  markdown_table(summaries, spec.goal)]
         write_text(out / "summary.md", "".join(lines))
         plot(runs, spec.goal, out, reference)

@@ -48,12 +48,18 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
     front = set(pareto_indices(minimisation_matrix(rows, FRONT)).tolist())
     sn, gen = payload["supernet"], payload["generation"]
     lines = [f"# gennas run on {payload['dataset']}", "", provenance_markdown(payload["provenance"]),
+             f"Network skeleton: {payload['skeleton']}; FLOPs, params and memory are counted on it."
+             + "".join(f" Data: {note}." for note in payload["data_notes"]), "",
              f"Generated cells guided for {', '.join(gen['guided_objectives'])}; "
-             + " ".join(n.rstrip('.') + "." for n in gen["notes"]), "",
+             + " ".join(n.rstrip('.') + "." for n in gen["notes"])
+             + "".join(f" **{o} is not guided** (no data to predict it): it is measured on every subnet only."
+                       for o in gen["objectives"] if o not in gen["guided_objectives"]), "",
              f"Supernet from {len(gen['chosen'])} cells: {sn['blocks']} blocks, {sn['configurations']} on/off "
              f"configurations, {sn['reachable_subnets']} reachable (well-formed) subnets, {sn['measured_subnets']} "
              "measured. Each subnet's BN statistics are recalibrated before measurement; accuracy and PGD are "
-             "measured on the validation split (used to choose) and the test split (reported).", "",
+             "measured on the validation split (used to choose) and the test split (reported). Configurations "
+             "that compute the same function are measured once, as the cheapest of them; the others are listed in "
+             "`subnets.csv`'s `equivalent` column.", "",
              "## Example prune", "",
              f"Thresholds {payload['example_prune']['thresholds']}, maximise validation accuracy → "
              f"`{chosen['arch']}`: test accuracy {chosen['accuracy']:.2f} %, PGD {chosen['pgd_accuracy']:.2f} %, "
