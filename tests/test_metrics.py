@@ -99,3 +99,39 @@ def test_metric_registry():
         register_metric(Metric("energy_mj", "max", "mJ", "hardware"))
     with pytest.raises(GennasError, match="direction"):
         Metric("x", "up", "", "cost")
+
+
+class _Disturbed(torch.nn.Module):
+    """A forward that another process slows down for its first ``slow`` calls (a busy machine)."""
+
+    def __init__(self, slow: int) -> None:
+        super().__init__()
+        self.calls, self.slow = 0, slow
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        import time
+
+        self.calls += 1
+        if self.calls <= self.slow:
+            time.sleep(0.02)
+        return self.linear(x.flatten(1))
+
+
+def test_a_latency_reading_keeps_the_least_disturbed_round_and_reports_its_spread():
+    from gennas.metrics.latency import read_latency
+
+    model = _Disturbed(slow=3 + 10)  # the warm-up and the first round are slowed down
+    reading = read_latency(model, (4,), repeats=10, warmup=3, rounds=3)
+    assert reading.median_ms < 5 and reading.spread_ms >= 0 and model.calls == 3 + 30
+
+
+def test_latency_outliers_are_the_readings_off_the_flops_trend():
+    from gennas.metrics.latency import latency_outliers
+
+    flops = np.linspace(1, 10, 12)
+    latency = 0.2 * flops ** 0.9
+    disturbed = latency.copy()
+    disturbed[4] *= 40  # 590 ms where its peers take 15
+    assert latency_outliers(latency, flops) == []
+    assert latency_outliers(disturbed, flops) == [4]
