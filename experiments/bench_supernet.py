@@ -96,10 +96,9 @@ def run_fidelity(args, work: Path) -> dict:
     summary = run_pipeline(settings, run_dir, device=args.device, progress=False)
     pipeline_seconds = time.perf_counter() - tic
     results = json.loads((run_dir / "results.json").read_text())
-    import csv
+    from gennas.supernet.table import read_subnet_table
 
-    rows = [{k: (v if k in ("arch", "selected_because") else float(v)) for k, v in r.items()}
-            for r in csv.DictReader((run_dir / "subnets.csv").open())]
+    rows = read_subnet_table(run_dir / "subnets.csv")
     rows.sort(key=lambda r: r["flops"])
     picks = [rows[int(i)] for i in np.unique(np.linspace(0, len(rows) - 1, args.standalone).round())]
     cells = [Cell.from_string(r["arch"]) for r in picks]
@@ -148,12 +147,11 @@ def run_fidelity(args, work: Path) -> dict:
 
 # -------------------------------------------------------------------------- thresholds
 def run_thresholds(args, work: Path) -> dict:
-    import csv
-
     from gennas.supernet.commands import prune_run
+    from gennas.supernet.table import read_subnet_table
 
     run_dir = work / f"run_{args.dataset}_e{args.epochs}_s{args.seed}"
-    rows = list(csv.DictReader((run_dir / "subnets.csv").open()))
+    rows = read_subnet_table(run_dir / "subnets.csv")
     flops = np.array([float(r["flops"]) for r in rows])
     memory = np.array([float(r["memory_bytes"]) for r in rows]) / 1e6
     params = np.array([float(r["params"]) for r in rows])

@@ -137,7 +137,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
     settings = RunSettings(
         dataset=args.dataset, objectives=args.objectives, n_cells=args.n_cells, candidates=args.candidates,
         guidance=args.guidance, epochs=args.epochs, seed=args.seed, channels=args.channels,
-        cells_per_stage=args.cells_per_stage, max_subnets=args.max_subnets, robustness_data=args.robustness_data)
+        cells_per_stage=args.cells_per_stage, max_subnets=args.max_subnets, finalists=args.finalists,
+        robustness_data=args.robustness_data)
     summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
                            progress=not args.json, wandb=args.wandb)
     _emit(summary, args.json, human=lambda s: s["text"])
@@ -150,7 +151,7 @@ def _cmd_prune(args: argparse.Namespace) -> None:
                   ("max_flops", "max_params", "max_memory_mb", "max_latency_ms", "min_accuracy", "min_robustness")}
     goal = args.minimize or args.maximize
     result = prune_run(args.run_dir, thresholds, goal, out=args.out, finetune_epochs=args.finetune,
-                       device=args.device)
+                       device=args.device, verify=args.verify)
     _emit(result, args.json, human=lambda r: r["text"])
 
 
@@ -399,6 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=32, help="supernet training epochs (default %(default)s)")
     p.add_argument("--max-subnets", type=int, default=40,
                    help="measure every reachable subnet up to this many, else a FLOPs-stratified subset (default %(default)s)")
+    p.add_argument("--finalists", type=int, default=3,
+                   help="subnets along the measured front retrained standalone from scratch with the run's recipe, "
+                        "to verify the supernet's readings; prune chooses on these figures where they exist "
+                        "(default %(default)s)")
     p.add_argument("--robustness-data", default=None,
                    help="CSV arch,value of PGD accuracies measured on this dataset, to guide robustness "
                         "(digits has one built in)")
@@ -427,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="what to maximise among feasible subnets (default %(default)s)")
     goal.add_argument("--minimize", choices=("flops", "params", "memory", "latency"), help="or what to minimise")
     p.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="fine-tune the exported model standalone")
+    p.add_argument("--verify", action="store_true",
+                   help="retrain the chosen subnet standalone (unless the run already did), export that model and "
+                        "check every threshold on it: an error, and no export, when one fails")
     p.add_argument("--out", default=None, help="export directory (default RUN_DIR/export/<arch hash>)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -18,7 +18,7 @@ from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from gennas.supernet import SubnetSpace, Supernet, SupernetTrainConfig
 from gennas.supernet.measure import SubnetMeasurer, choose_subnets
-from gennas.supernet.prune import make_thresholds, select
+from gennas.supernet.prune import make_thresholds, select, verified_view
 from gennas.supernet.table import read_subnet_table, write_subnet_table
 from gennas.supernet.train import time_training_step
 from gennas.train import RobustnessConfig, with_normalization
@@ -138,11 +138,12 @@ def test_ambiguous_or_wrong_units_are_explained(flag: str, text: str, message: s
 def test_the_subnet_table_keeps_types_and_names_damage(tmp_path: Path) -> None:
     row = {"arch": "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|", "selected_because": "smallest",
            "equivalent": "", "blocks_on": 2, "flops": 0.03, "params": 0.004, "memory_bytes": 23208, "latency_ms": 0.1,
-           "val_accuracy": 90.5, "val_pgd_accuracy": 20.0, "accuracy": 88.0, "pgd_accuracy": 19.0,
-           "fgsm_accuracy": 40.0, "noise_accuracy": 80.0}
+           "latency_spread_ms": 0.01, "val_accuracy": 90.5, "val_pgd_accuracy": 20.0, "accuracy": 88.0,
+           "pgd_accuracy": 19.0, "fgsm_accuracy": 40.0, "noise_accuracy": 80.0}
     path = write_subnet_table(tmp_path / "subnets.csv", [row])
     (back,) = read_subnet_table(path)
-    assert back == row and isinstance(back["memory_bytes"], int) and isinstance(back["blocks_on"], int)
+    assert {k: back[k] for k in row} == row and isinstance(back["memory_bytes"], int)
+    assert isinstance(back["blocks_on"], int) and np.isnan(back["standalone_val_accuracy"])  # not verified
     text = path.read_text()
     damaged = {
         "non-numeric": text.replace("90.5", "ninety"),
@@ -230,3 +231,48 @@ def test_prune_json_is_typed_and_cost_agrees_with_the_run(derived_run, derived_n
     assert result["thresholds"] == {"min_robustness": 0.0} and result["skeleton"].startswith("C=4, N=1")
     canonicals = [Cell.from_string(r["arch"]).canonical for r in rows]
     assert len(canonicals) == len(set(canonicals))
+
+
+# ------------------------------------------------------------------ verified finalists
+def test_the_run_verifies_its_finalists_and_prune_chooses_on_those_figures(derived_run, capsys) -> None:
+    from gennas.supernet.prune import is_verified
+
+    out, console = derived_run
+    rows = read_subnet_table(out / "subnets.csv")
+    verified = [r for r in rows if is_verified(r)]
+    assert len(verified) == 3 and "verifying 3 finalist(s)" in console
+    assert len(list((out / "standalone").glob("*.pt"))) == 3
+    assert "## Verified finalists" in (out / "report.md").read_text()
+    # the cheapest subnet is on the front, so it is a finalist: choosing it must rest on its standalone figures
+    assert main(["prune", str(out), "--minimize", "flops", "--out", str(out / "v"), "--device", "cpu", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    cheapest = min(rows, key=lambda r: r["flops"])
+    assert result["cell"] == cheapest["arch"] and result["chosen_on"] == "standalone" and result["verified"]
+    assert result["val_accuracy"] == pytest.approx(cheapest["standalone_val_accuracy"])  # the export is that training
+    expected = select(verified_view(rows), make_thresholds({"min_accuracy": 0}), "accuracy")
+    assert main(["prune", str(out), "--min-accuracy", "0", "--out", str(out / "w"), "--device", "cpu", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["cell"] == expected["arch"] and result["chosen_on"] == expected["figures"]
+
+
+def test_prune_verify_retrains_the_choice_and_fails_cleanly_when_it_misses(derived_run, tmp_path: Path,
+                                                                           capsys) -> None:
+    import shutil
+
+    from gennas.supernet.prune import is_verified
+
+    out, _ = derived_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run, ignore=shutil.ignore_patterns("export", "v", "mine"))
+    rows = read_subnet_table(run / "subnets.csv")
+    claimed = next(r for r in rows if not is_verified(r))
+    claimed.update(val_accuracy=100.0, val_pgd_accuracy=100.0)  # a supernet reading too good to be true
+    write_subnet_table(run / "subnets.csv", rows)
+    before = len(list((run / "standalone").glob("*.pt")))
+    argv = ["prune", str(run), "--min-accuracy", "100%", "--min-robustness", "100%", "--out", str(run / "deploy"),
+            "--device", "cpu", "--verify"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{claimed['arch']} retrained standalone misses" in err and "nothing was exported" in err
+    assert "min-accuracy" in err and "Traceback" not in err and not (run / "deploy").exists()
+    assert len(list((run / "standalone").glob("*.pt"))) == before + 1  # kept: a second --verify trains nothing

@@ -246,7 +246,10 @@ def test_prune_respects_thresholds_and_exports_a_working_model(run_dir: Path, di
                        device="cpu")
     feasible = [r for r in rows if float(r["flops"]) <= limit]
     assert result["flops"] <= limit and result["violated_after_export"] == []
-    assert result["val_accuracy"] == pytest.approx(max(float(r["val_accuracy"]) for r in feasible))
+
+    def judged(r):  # the finalists retrained standalone are judged on those figures
+        return float(r["standalone_val_accuracy"] or r["val_accuracy"])
+    assert result["val_accuracy"] == pytest.approx(max(judged(r) for r in feasible))
     assert result["val_accuracy"] == pytest.approx(float(result["measured_in_run"]["val_accuracy"]))
     scripted = torch.jit.load(result["model"])
     x = digits.test.tensors[0][:16]

@@ -21,6 +21,7 @@ from gennas.nn.network import CellNetwork
 from gennas.space.cell import Cell
 from gennas.supernet.measure import recalibrate_bn
 from gennas.supernet.model import Supernet
+from gennas.supernet.standalone import load_standalone
 from gennas.train import RobustnessConfig, TrainConfig, evaluate_robustness, train_model
 
 
@@ -30,6 +31,20 @@ def standalone_from(model: nn.Sequential, cell: Cell, splits: DatasetSplits, rec
     supernet.activate(cell)
     recalibrate_bn(model, splits, recalibration_images)
     return nn.Sequential(model[0], supernet.extract(cell)).eval()
+
+
+def deployable(model: nn.Sequential, pick: dict, splits: DatasetSplits, run_dir: str | Path,
+               recalibration_images: int) -> nn.Sequential:
+    """The model to export for ``pick`` (a row of :func:`gennas.supernet.prune.verified_view`).
+
+    A subnet verified by standalone training is exported as that trained model, so what is
+    deployed is what was verified; any other subnet is extracted with the supernet's weights.
+    """
+    cell = Cell.from_string(pick["arch"])
+    if pick.get("figures") == "standalone":
+        network = model[-1].config
+        return load_standalone(Path(run_dir) / "standalone", cell, splits, network).model
+    return standalone_from(model, cell, splits, recalibration_images)
 
 
 def computed_metrics(exported: nn.Sequential, splits: DatasetSplits, robustness: RobustnessConfig) -> dict:

@@ -21,7 +21,7 @@ from torch.utils.data import TensorDataset
 
 from gennas.data import DatasetSplits
 from gennas.metrics.costs import cell_costs
-from gennas.metrics.latency import measure_latency
+from gennas.metrics.latency import LatencyReading, latency_outliers, read_latency
 from gennas.space.cell import Cell
 from gennas.supernet.model import Supernet, blocks_used
 from gennas.supernet.subnets import ENUMERATION_LIMIT, SubnetSpace
@@ -131,17 +131,23 @@ class SubnetMeasurer:
                 on_batch=lambda done, total, name=name: on_phase(f"{name} clean/FGSM/PGD/noise {done}/{total} images"))
         val, test = split_results["val"], split_results["test"]
         net = self.supernet.config
-        shape = (net.in_channels, net.image_size, net.image_size)
-        standalone = nn.Sequential(self.model[0], self.supernet.extract(cell))
         on_phase("latency")
+        latency = self.latency(cell)
         return {
             "arch": cell.to_string(), "selected_because": reason, "blocks_on": blocks_used(cell),
             **cell_costs(cell, net),
-            "latency_ms": measure_latency(standalone, shape, device),
+            "latency_ms": latency.median_ms, "latency_spread_ms": latency.spread_ms,
             "val_accuracy": val["clean_accuracy"], "val_pgd_accuracy": val["pgd_accuracy"],
             "accuracy": test["clean_accuracy"], "pgd_accuracy": test["pgd_accuracy"],
             "fgsm_accuracy": test["fgsm_accuracy"], "noise_accuracy": test["noise_accuracy"],
         }
+
+    def latency(self, cell: Cell) -> LatencyReading:
+        """Batch-1 latency of ``cell``'s standalone network, extracted with the supernet's weights."""
+        net = self.supernet.config
+        standalone = nn.Sequential(self.model[0], self.supernet.extract(cell))
+        device = next(self.model.parameters()).device
+        return read_latency(standalone, (net.in_channels, net.image_size, net.image_size), device)
 
     def time_per_image(self, cell: Cell, images: int = 64) -> tuple[float, float]:
         """Seconds per image of a BN-recalibration forward and of the attacks, for a subnet like ``cell``.
@@ -188,3 +194,22 @@ def measure_all(measurer: SubnetMeasurer, subnets: Sequence[SubnetChoice], progr
                     on_row(done[key])
             rows.append(done[key])
     return rows
+
+
+def remeasure_latency_outliers(measurer: SubnetMeasurer, rows: list[dict], tries: int = 2) -> list[str]:
+    """Measure again the latencies that disagree with the FLOPs trend (see :func:`latency_outliers`).
+
+    A disturbed reading is too slow, never too fast, so each outlier keeps the fastest of
+    its readings. Rows are updated in place.
+
+    Returns:
+        The archs whose latency was measured again.
+    """
+    flagged = latency_outliers([r["latency_ms"] for r in rows], [r["flops"] for r in rows])
+    for i in flagged:
+        cell = Cell.from_string(rows[i]["arch"])
+        for _ in range(tries):
+            reading = measurer.latency(cell)
+            if reading.median_ms < rows[i]["latency_ms"]:
+                rows[i].update(latency_ms=reading.median_ms, latency_spread_ms=reading.spread_ms)
+    return [rows[i]["arch"] for i in flagged]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+from tqdm.auto import tqdm
 
 from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
@@ -30,15 +31,17 @@ from gennas.objectives import Objective, minimisation_matrix, parse_objectives
 from gennas.provenance import provenance
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
-from gennas.supernet.export import computed_metrics, export_subnet, standalone_from
-from gennas.supernet.measure import SubnetMeasurer, choose_subnets, measure_all
-from gennas.supernet.table import read_subnet_table, write_subnet_table
+from gennas.supernet.export import computed_metrics, deployable, export_subnet
+from gennas.supernet.measure import (SubnetMeasurer, choose_subnets, measure_all,
+                                     remeasure_latency_outliers)
 from gennas.supernet.model import Supernet
 from gennas.supernet.plan import plan_run
-from gennas.supernet.prune import make_thresholds, select
-from gennas.supernet.report import write_report
+from gennas.supernet.prune import make_thresholds, select, verified_view
+from gennas.supernet.report import FRONT, write_report
+from gennas.supernet.standalone import choose_finalists, standalone_recipe, train_standalone
 from gennas.supernet.store import load_supernet, save_supernet
 from gennas.supernet.subnets import SubnetSpace
+from gennas.supernet.table import read_subnet_table, write_subnet_table
 from gennas.supernet.train import SupernetTrainConfig, rank_and_world, train_supernet
 from gennas.tracking import RunLogger
 from gennas.train import RobustnessConfig, resolve_device, with_normalization
@@ -64,6 +67,7 @@ class RunSettings:
     channels: int = 16
     cells_per_stage: int = 2
     max_subnets: int = 40
+    finalists: int = 3  # subnets along the measured front retrained standalone to verify them
     recalibration_images: int = 1024
     robustness_data: str | None = None
     recipe: dict = field(default_factory=dict)  # extra SupernetTrainConfig fields
@@ -72,6 +76,8 @@ class RunSettings:
         for name in ("n_cells", "candidates", "epochs", "channels", "cells_per_stage", "max_subnets"):
             if getattr(self, name) < 1:
                 raise GennasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.finalists < 0:
+            raise GennasError(f"--finalists must be at least 0 (0: verify nothing standalone), got {self.finalists}")
         if self.candidates < self.n_cells:
             raise GennasError(f"--candidates ({self.candidates}) must be at least --n-cells ({self.n_cells})")
 
@@ -215,9 +221,11 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         plan = None
         if rank == 0:
             epochs_done = 0 if not checkpoint.exists() else len(_trained_history(checkpoint))
+            trained = {p.stem for p in (out / "standalone").glob("*.pt")}
             plan = plan_run(model, splits, recipe, measurer, space.sources[0],
                             0 if weights.exists() else max(settings.epochs - epochs_done, 0),
-                            sum(c.cell.to_string() not in done for c in subnets))
+                            sum(c.cell.to_string() not in done for c in subnets),
+                            max(settings.finalists - len(trained), 0))
             say(plan.describe())
 
         tic = time.perf_counter()
@@ -247,16 +255,27 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
             logger.log({f"subnet/{k}": v for k, v in row.items() if isinstance(v, float)})
 
         rows = measure_all(measurer, subnets, progress=progress, done=done, on_row=keep)
+        remeasured = remeasure_latency_outliers(measurer, rows)
+        if remeasured:
+            say(f"latency: {len(remeasured)} reading(s) far off the FLOPs trend measured again (the fastest kept)")
+        write_subnet_table(csv_path, rows)
+        seconds["measurement"] = time.perf_counter() - tic
+
+        tic = time.perf_counter()
+        finalists = verify_finalists(rows, settings, splits, network, recipe, measurer.robustness, out, say, progress)
         write_subnet_table(csv_path, rows)
         logger.table("subnets", rows)
+        seconds["verification"] = time.perf_counter() - tic
 
+        tic = time.perf_counter()
         thresholds = example_thresholds(rows)
-        pick = select(rows, make_thresholds(thresholds), "accuracy")
-        exported = standalone_from(model, Cell.from_string(pick["arch"]), splits, settings.recalibration_images)
+        pick = select(verified_view(rows), make_thresholds(thresholds), "accuracy")
+        exported = deployable(model, pick, splits, out, settings.recalibration_images)
         metrics = computed_metrics(exported, splits, measurer.robustness)
         paths = export_subnet(exported, out / "export", metrics,
-                              {"dataset": splits.name, "thresholds": thresholds, "maximize": "accuracy"})
-        seconds["measurement"] = time.perf_counter() - tic
+                              {"dataset": splits.name, "thresholds": thresholds, "maximize": "accuracy",
+                               "figures": pick["figures"]})
+        seconds["export"] = time.perf_counter() - tic
     finally:
         logger.finish()
 
@@ -284,6 +303,21 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
             f"prune again with other thresholds: gennas prune {out} --max-flops F --min-robustness R --json")
     return {"out": str(out), "report": str(out / "report.md"), "subnets": str(csv_path), "model": paths["model"],
             "chosen": metrics, "text": text}
+
+
+def verify_finalists(rows: list[dict], settings: RunSettings, splits: DatasetSplits, network: NetworkConfig,
+                     recipe: SupernetTrainConfig, robustness: RobustnessConfig, out: Path, say, progress: bool) -> list[str]:
+    """Retrain the front's finalists standalone and write their figures into their rows (in place)."""
+    finalists = choose_finalists(rows, settings.finalists, FRONT)
+    if finalists:
+        say(f"verifying {len(finalists)} finalist(s) along the front by standalone training with the run's recipe "
+            f"({recipe.epochs} epochs each, from scratch)")
+    by_arch = {r["arch"]: r for r in rows}
+    for arch in tqdm(finalists, desc="standalone finalists", unit="cell", disable=not progress):
+        trained = train_standalone(Cell.from_string(arch), splits, network, standalone_recipe(recipe), robustness,
+                                   out / "standalone")
+        by_arch[arch].update(trained.figures)
+    return finalists
 
 
 def _trained_history(checkpoint: Path) -> list[dict]:

@@ -32,6 +32,8 @@ class RunPlan:
     step_seconds: float
     epoch_check_seconds: float
     subnet_seconds: float
+    finalists_left: int = 0
+    standalone_seconds: float = 0.0
 
     @property
     def training_seconds(self) -> float:
@@ -43,26 +45,32 @@ class RunPlan:
         return (self.subnets_left + 1) * self.subnet_seconds
 
     @property
+    def verification_seconds(self) -> float:
+        return self.finalists_left * self.standalone_seconds
+
+    @property
     def total_seconds(self) -> float:
-        return self.training_seconds + self.measurement_seconds
+        return self.training_seconds + self.measurement_seconds + self.verification_seconds
 
     def describe(self) -> str:
         """Two lines for the console: the plan, then the estimate with what it rests on."""
         work = (f"plan: train the supernet {self.epochs_left} more epoch(s) x {self.steps_per_epoch} steps "
-                f"({self.subnets_per_step} subnets per step), then measure {self.subnets_left} subnet(s) and "
-                "export the example pick")
+                f"({self.subnets_per_step} subnets per step), measure {self.subnets_left} subnet(s), retrain "
+                f"{self.finalists_left} finalist(s) standalone and export the example pick")
         estimate = (f"estimate: about {_minutes(self.total_seconds)} (training {_minutes(self.training_seconds)}, "
-                    f"measurement {_minutes(self.measurement_seconds)}; probe on this machine: "
+                    f"measurement {_minutes(self.measurement_seconds)}, verification "
+                    f"{_minutes(self.verification_seconds)}; probe on this machine: "
                     f"{self.step_seconds:.3g} s per step, {self.subnet_seconds:.3g} s per subnet)")
         return work + "\n" + estimate
 
     def to_dict(self) -> dict:
         return {**asdict(self), "training_seconds": self.training_seconds,
-                "measurement_seconds": self.measurement_seconds, "total_seconds": self.total_seconds}
+                "measurement_seconds": self.measurement_seconds, "verification_seconds": self.verification_seconds,
+                "total_seconds": self.total_seconds}
 
 
 def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer: SubnetMeasurer,
-             typical: Cell, epochs_left: int, subnets_left: int) -> RunPlan:
+             typical: Cell, epochs_left: int, subnets_left: int, finalists_left: int = 0) -> RunPlan:
     """Probe this machine and scale the probe by the run's remaining work.
 
     Args:
@@ -73,6 +81,8 @@ def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer
         typical: a subnet of typical cost to time measurement on (a source cell).
         epochs_left: training epochs still to run (0 when the supernet is trained).
         subnets_left: subnets not yet in ``subnets.csv``.
+        finalists_left: finalists still to train standalone (one subnet per step, the
+            epochs of the supernet, then the attacks on val and test).
     """
     steps = steps_per_epoch(len(splits.train), recipe.batch_size)
     step = time_training_step(model, splits, recipe) if epochs_left else 0.0
@@ -82,7 +92,11 @@ def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer
     epoch_check = 2 * forward * (min(EPOCH_CHECK_IMAGES, len(splits.train)) + len(splits.val))
     per_subnet = forward * recalibration + attacks * evaluated
     per_step = int(recipe.largest) + int(recipe.smallest) + recipe.random_subnets
-    return RunPlan(epochs_left, steps, per_step, subnets_left, step, epoch_check, per_subnet)
+    if finalists_left and not step:
+        step = time_training_step(model, splits, recipe)
+    standalone_epoch = steps * step / max(per_step, 1) + forward * len(splits.val)
+    standalone = recipe.epochs * standalone_epoch + attacks * evaluated
+    return RunPlan(epochs_left, steps, per_step, subnets_left, step, epoch_check, per_subnet, finalists_left, standalone)
 
 
 def _minutes(seconds: float) -> str:

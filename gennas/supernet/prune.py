@@ -112,6 +112,32 @@ def read_subnets(run_dir: str | Path) -> list[dict]:
     return rows
 
 
+#: A supernet reading and the standalone figure that replaces it where the subnet was trained on its own.
+VERIFIED = {"val_accuracy": "standalone_val_accuracy", "val_pgd_accuracy": "standalone_val_pgd_accuracy",
+            "accuracy": "standalone_accuracy", "pgd_accuracy": "standalone_pgd_accuracy"}
+
+
+def is_verified(row: dict) -> bool:
+    """Whether the subnet was trained standalone (its standalone figures are numbers, not NaN)."""
+    return all(isinstance(row.get(c), (int, float)) and math.isfinite(row[c]) for c in VERIFIED.values())
+
+
+def verified_view(rows: list[dict]) -> list[dict]:
+    """Each row with its standalone figures in place of the supernet's where it has them.
+
+    ``figures`` says which a row carries (``"standalone"`` or ``"supernet"``), so a choice
+    made on the view can say what it rests on; ``supernet_*`` keep the replaced readings.
+    """
+    view = []
+    for row in rows:
+        if is_verified(row):
+            view.append({**row, **{f"supernet_{k}": row[k] for k in VERIFIED},
+                         **{k: row[v] for k, v in VERIFIED.items()}, "figures": "standalone"})
+        else:
+            view.append({**row, "figures": "supernet"})
+    return view
+
+
 def select(rows: list[dict], thresholds: list[Threshold], goal: str = "accuracy") -> dict:
     """The best feasible row; an error naming the nearest subnets and what each violates when none is."""
     if goal not in GOALS:

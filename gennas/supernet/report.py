@@ -10,6 +10,7 @@ from gennas.io import atomic_write, write_text
 from gennas.markdown import code_cell
 from gennas.objectives import Objective, pareto_indices, minimisation_matrix
 from gennas.provenance import provenance_markdown
+from gennas.supernet.prune import is_verified
 
 #: The front drawn and marked in the report: accuracy up, FLOPs down, robustness up.
 FRONT = [Objective("val_accuracy", "max"), Objective("flops", "min"), Objective("val_pgd_accuracy", "max")]
@@ -66,14 +67,37 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
              f"FLOPs {chosen['flops']:.3f} M, memory {chosen['memory_bytes'] / 1e6:.3f} MB "
              f"(computed on the exported model). Files: `{payload['example_prune']['files']['model']}`.", "",
              "Prune again with your own thresholds: `gennas prune RUN_DIR --max-flops F --max-memory-mb M "
-             "--min-robustness R --maximize accuracy --json`.", "",
+             "--min-robustness R --maximize accuracy --json` (add `--verify` to retrain the choice standalone and "
+             "check every threshold on that model).", "",
+             *_verification_lines(rows), "",
              "![subnets](pareto.png)", "", "## Measured subnets", "",
-             "| arch | why measured | FLOPs M | params M | memory MB | latency ms | val acc % | val PGD % | "
-             "test acc % | test PGD % | front |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| arch | why measured | FLOPs M | params M | memory MB | latency ms (± IQR) | val acc % | val PGD % | "
+             "test acc % | test PGD % | standalone val acc / PGD % | front |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for i in sorted(range(len(rows)), key=lambda i: rows[i]["flops"]):
         r = rows[i]
         lines.append(f"| {code_cell(r['arch'])} | {r['selected_because']} | {r['flops']:.3f} | {r['params']:.4f} | "
-                     f"{r['memory_bytes'] / 1e6:.3f} | {r['latency_ms']:.2f} | {r['val_accuracy']:.2f} | "
+                     f"{r['memory_bytes'] / 1e6:.3f} | {r['latency_ms']:.2f} ± {r['latency_spread_ms']:.2f} | "
+                     f"{r['val_accuracy']:.2f} | "
                      f"{r['val_pgd_accuracy']:.2f} | {r['accuracy']:.2f} | {r['pgd_accuracy']:.2f} | "
-                     f"{'yes' if i in front else ''} |")
+                     + (f"{r['standalone_val_accuracy']:.2f} / {r['standalone_val_pgd_accuracy']:.2f}"
+                        if is_verified(r) else "") + f" | {'yes' if i in front else ''} |")
     write_text(out / "report.md", "\n".join(lines) + "\n")
+
+
+def _verification_lines(rows: list[dict]) -> list[str]:
+    """The finalists retrained standalone, beside the supernet's readings of them."""
+    verified = [r for r in rows if is_verified(r)]
+    if not verified:
+        return ["No subnet was retrained standalone (`--finalists 0`): every figure is the supernet's reading."]
+    gap = {k: float(np.mean([r[f"standalone_{k}"] - r[k] for r in verified])) for k in ("val_accuracy", "val_pgd_accuracy")}
+    return ["## Verified finalists", "",
+            f"{len(verified)} subnets along the front were retrained standalone from scratch with the run's recipe; "
+            "`gennas prune` chooses on these figures where they exist and exports that trained model. On them the "
+            f"standalone figures exceed the supernet's by {gap['val_accuracy']:+.2f} points of validation accuracy and "
+            f"{gap['val_pgd_accuracy']:+.2f} points of validation PGD accuracy on average.", "",
+            "| arch | FLOPs M | supernet val acc / PGD % | standalone val acc / PGD % | standalone test acc / PGD % |",
+            "|---|---|---|---|---|",
+            *(f"| {code_cell(r['arch'])} | {r['flops']:.3f} | {r['val_accuracy']:.2f} / {r['val_pgd_accuracy']:.2f} | "
+              f"{r['standalone_val_accuracy']:.2f} / {r['standalone_val_pgd_accuracy']:.2f} | "
+              f"{r['standalone_accuracy']:.2f} / {r['standalone_pgd_accuracy']:.2f} |" for r in verified)]

@@ -14,14 +14,18 @@ from pathlib import Path
 
 from gennas.errors import GennasError
 from gennas.io import write_text
+from gennas.supernet.standalone import STANDALONE_COLUMNS
 
 #: Columns in file order; accuracies are percentages, FLOPs and params in millions.
 COLUMNS = ("arch", "selected_because", "equivalent", "blocks_on", "flops", "params", "memory_bytes", "latency_ms",
-           "val_accuracy", "val_pgd_accuracy", "accuracy", "pgd_accuracy", "fgsm_accuracy", "noise_accuracy")
+           "latency_spread_ms", "val_accuracy", "val_pgd_accuracy", "accuracy", "pgd_accuracy", "fgsm_accuracy",
+           "noise_accuracy", *STANDALONE_COLUMNS)
 TEXT_COLUMNS = frozenset({"arch", "selected_because", "equivalent"})
 INTEGER_COLUMNS = frozenset({"blocks_on", "memory_bytes"})
 #: Columns a file written before they existed may lack; they read as these values.
-OPTIONAL_COLUMNS = {"equivalent": ""}
+OPTIONAL_COLUMNS = {"equivalent": "", "latency_spread_ms": "nan", **{c: "nan" for c in STANDALONE_COLUMNS}}
+#: Columns where "not measured" (NaN, an empty cell in the file) is a valid value.
+MAY_BE_MISSING = frozenset({"latency_spread_ms", *STANDALONE_COLUMNS})
 
 
 def write_subnet_table(path: str | Path, rows: list[dict]) -> Path:
@@ -68,6 +72,8 @@ def read_subnet_table(path: str | Path) -> list[dict]:
 def _typed(column: str, value, path: Path, line: int, advice: str):
     if column in TEXT_COLUMNS or not isinstance(value, str):
         return value
+    if column in MAY_BE_MISSING and value == "":
+        return math.nan
     try:
         number = float(value)
         if column in INTEGER_COLUMNS:
@@ -76,6 +82,6 @@ def _typed(column: str, value, path: Path, line: int, advice: str):
             return int(number)
     except ValueError:
         raise GennasError(f"{path}, line {line}: {column} is {value!r}, not a number; {advice}") from None
-    if not math.isfinite(number):
+    if not math.isfinite(number) and not (column in MAY_BE_MISSING and math.isnan(number)):
         raise GennasError(f"{path}, line {line}: {column} is {value!r}, not a finite number; {advice}")
     return number
