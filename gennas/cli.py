@@ -138,7 +138,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         dataset=args.dataset, objectives=args.objectives, n_cells=args.n_cells, candidates=args.candidates,
         guidance=args.guidance, epochs=args.epochs, seed=args.seed, channels=args.channels,
         cells_per_stage=args.cells_per_stage, max_subnets=args.max_subnets, finalists=args.finalists,
-        robustness_data=args.robustness_data)
+        probe_cells=args.probe_cells, rounds=args.rounds, robustness_data=args.robustness_data)
     summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
                            progress=not args.json, wandb=args.wandb)
     _emit(summary, args.json, human=lambda s: s["text"])
@@ -400,13 +400,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=32, help="supernet training epochs (default %(default)s)")
     p.add_argument("--max-subnets", type=int, default=40,
                    help="measure every reachable subnet up to this many, else a FLOPs-stratified subset (default %(default)s)")
+    p.add_argument("--probe-cells", type=int, default=8,
+                   help="round 0: cells trained standalone on the dataset (spread over the prior's ranking and the "
+                        "FLOPs range) to adapt the predictor's accuracy and fit its robustness; 0 = zero-shot "
+                        "(default %(default)s)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="generate -> supernet -> measure -> verify rounds; each later round's predictor also learns "
+                        "from what the earlier ones measured (default %(default)s)")
     p.add_argument("--finalists", type=int, default=3,
                    help="subnets along the measured front retrained standalone from scratch with the run's recipe, "
                         "to verify the supernet's readings; prune chooses on these figures where they exist "
                         "(default %(default)s)")
     p.add_argument("--robustness-data", default=None,
-                   help="CSV arch,value of PGD accuracies measured on this dataset, to guide robustness "
-                        "(digits has one built in)")
+                   help="CSV arch,value of PGD accuracies you measured on this dataset; they join the probes' "
+                        "measurements that teach the predictor robustness")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")

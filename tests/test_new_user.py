@@ -24,7 +24,8 @@ from gennas.supernet.train import time_training_step
 from gennas.train import RobustnessConfig, with_normalization
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-TINY_RUN = dict(n_cells=2, candidates=8, epochs=1, channels=4, cells_per_stage=1, max_subnets=4)
+TINY_RUN = dict(n_cells=2, candidates=8, epochs=1, channels=4, cells_per_stage=1, max_subnets=4, probe_cells=4,
+                rounds=2)
 
 
 def _readme_npz_example() -> str:
@@ -176,39 +177,87 @@ def test_the_timing_probe_changes_nothing_the_run_computes() -> None:
 
 
 # ------------------------------------------------------------------ a run on derived data
-@pytest.fixture(scope="module")
-def derived_run(derived_npz: Path, tmp_path_factory) -> tuple[Path, str]:
-    """`gennas run` on the README's derived dataset, with robustness asked for but not guidable."""
+def _run_argv(npz: Path, out: Path, **overrides) -> list[str]:
+    options = {**TINY_RUN, **overrides}
+    return (["run", "--dataset", f"npz:{npz}", "--objectives", "accuracy:max,flops:min,robustness:max",
+             "--out", str(out), "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in options.items()])
+
+
+def _console_of_run(argv: list[str]) -> str:
     import contextlib
     import io
 
-    out = tmp_path_factory.mktemp("derived") / "run"
-    argv = ["run", "--dataset", f"npz:{derived_npz}", "--objectives", "accuracy:max,flops:min,robustness:max",
-            "--out", str(out), "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY_RUN.items()]
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         assert main(argv) == 0
-    return out, err.getvalue()
+    return err.getvalue()
 
 
-def test_the_run_says_what_it_plans_what_it_carved_and_what_it_does_not_guide(derived_run) -> None:
+@pytest.fixture(scope="module")
+def derived_run(derived_npz: Path, tmp_path_factory) -> tuple[Path, str]:
+    """`gennas run` on the README's derived dataset: probes, two rounds, robustness guided by the probes."""
+    out = tmp_path_factory.mktemp("derived") / "run"
+    return out, _console_of_run(_run_argv(derived_npz, out))
+
+
+def test_the_run_says_what_it_plans_and_what_it_carved(derived_run) -> None:
     out, console = derived_run
     assert "no test split" in console and "held out as the test split" in console
-    assert "warning: pgd_accuracy:max is not guided" in console
-    plan = re.search(r"plan: train the supernet (\d+) more epoch\(s\) x (\d+) steps.*measure (\d+) subnet", console)
+    assert "round 0: training 4 probe cells standalone" in console
+    plan = re.search(r"round 2 of 2: plan: train the supernet (\d+) more epoch\(s\) x (\d+) steps", console)
     assert plan and plan.group(1) == "1" and "estimate: about" in console
     results = json.loads((out / "results.json").read_text())
     assert results["plan"]["estimated"]["total_seconds"] > 0 and results["skeleton"].startswith("C=4, N=1")
-    assert "pgd_accuracy:max" not in results["generation"]["guided_objectives"]
+    assert "pgd_accuracy:max" in results["generation"]["guided_objectives"]  # taught by the probes' PGD
+    assert [r["round"] for r in results["rounds"]] == [1, 2] and (out / "round_1" / "supernet.pt").is_file()
+    assert len(results["probes"]) == 4 and "standalone_val_pgd_accuracy" in results["probes"][0]
     report = (out / "report.md").read_text()
-    assert "**pgd_accuracy:max is not guided**" in report and "Network skeleton: C=4, N=1" in report
+    assert "## Rounds" in report and "Network skeleton: C=4, N=1" in report and (out / "rounds.png").is_file()
+
+
+def test_the_console_names_an_objective_it_cannot_guide(derived_npz: Path, tmp_path: Path) -> None:
+    out = tmp_path / "zero_shot"
+    console = _console_of_run(_run_argv(derived_npz, out, probe_cells=0, rounds=1, finalists=0, max_subnets=2))
+    assert "warning: pgd_accuracy:max is not guided" in console and "zero-shot" in console
+    assert "**pgd_accuracy:max is not guided**" in (out / "report.md").read_text()
+
+
+def test_a_run_interrupted_mid_round_resumes_to_the_same_result(derived_run, derived_npz: Path, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    import gennas.supernet.rounds as rounds
+
+    reference, _ = derived_run
+    out = tmp_path / "interrupted"
+    real, calls = rounds.measure_all, []
+
+    def measure_then_stop(measurer, subnets, progress=True, done=None, on_row=None):
+        calls.append(1)
+
+        def keep(row):
+            on_row(row)
+            if len(calls) == 2:  # the last round's measurement, after its first subnet: as a Ctrl-C there would
+                raise KeyboardInterrupt
+        return real(measurer, subnets, progress, done, keep)
+
+    monkeypatch.setattr(rounds, "measure_all", measure_then_stop)
+    assert main(_run_argv(derived_npz, out) + ["--json"]) == 130  # interrupted
+    assert len(read_subnet_table(out / "subnets.csv")) == 1 and (out / "round_1" / "subnets.csv").is_file()
+    monkeypatch.undo()
+    _console_of_run(_run_argv(derived_npz, out))
+    unstable = {"latency_ms", "latency_spread_ms"}  # wall-clock readings
+
+    def stable(path: Path) -> list[dict]:
+        return [{k: None if v != v else v for k, v in r.items() if k not in unstable}  # NaN: not verified
+                for r in read_subnet_table(path)]
+    for name in ("round_1/subnets.csv", "subnets.csv"):
+        assert stable(out / name) == stable(reference / name), name
+    first, again = (json.loads((d / "results.json").read_text())["example_prune"]["chosen"] for d in (reference, out))
+    assert again["arch"] == first["arch"] and again["val_accuracy"] == first["val_accuracy"]
 
 
 def test_a_resumed_run_names_only_the_settings_that_differ(derived_run, derived_npz: Path, capsys) -> None:
     out, _ = derived_run
-    argv = ["run", "--dataset", f"npz:{derived_npz}", "--objectives", "accuracy:max,flops:min,robustness:max",
-            "--out", str(out), "--device", "cpu"] + [f"--{k.replace('_', '-')}={v}" for k, v in TINY_RUN.items()]
-    assert main([*argv, "--epochs=3"]) == 2
+    assert main([*_run_argv(derived_npz, out), "--epochs=3"]) == 2
     err = capsys.readouterr().err
     assert "--epochs 1 there, 3 now" in err and "--channels" not in err and "guidance" not in err
 
@@ -241,7 +290,9 @@ def test_the_run_verifies_its_finalists_and_prune_chooses_on_those_figures(deriv
     rows = read_subnet_table(out / "subnets.csv")
     verified = [r for r in rows if is_verified(r)]
     assert len(verified) == 3 and "verifying 3 finalist(s)" in console
-    assert len(list((out / "standalone").glob("*.pt"))) == 3
+    from gennas.supernet.standalone import weights_path
+
+    assert all(weights_path(out / "standalone", Cell.from_string(r["arch"])).is_file() for r in verified)
     assert "## Verified finalists" in (out / "report.md").read_text()
     # the cheapest subnet is on the front, so it is a finalist: choosing it must rest on its standalone figures
     assert main(["prune", str(out), "--minimize", "flops", "--out", str(out / "v"), "--device", "cpu", "--json"]) == 0

@@ -1,133 +1,50 @@
-"""The main job: generate Pareto-near cells, merge them into a supernet, train it once, measure
-every subnet, prune to example thresholds, export, report. `gennas run` calls :func:`run_pipeline`.
+"""The main job: learn the user's dataset, generate Pareto-near cells, merge them into a supernet,
+train it once, measure every subnet, verify the finalists standalone, prune to example thresholds,
+export, report. `gennas run` calls :func:`run_pipeline`.
 
-Everything lands in one run directory (``RUN_DIR``), which ``gennas prune`` reads later:
-``run.json`` (settings), ``generated.json`` (the generator's candidates and the chosen
-cells), ``supernet.ckpt`` (training state, for resume), ``supernet.pt`` (trained weights),
-``subnets.csv`` (one row per measured subnet), ``pareto.png``, ``report.md``,
-``results.json`` and ``export/`` (the example pruned model). Each stage is skipped when
-its output exists, so an interrupted run resumes where it stopped.
+Round 0 trains a few probe cells on the user's data and adapts the NB201 prior to it; each
+of ``rounds`` rounds then generates with the adapted predictor, trains one supernet from
+the chosen cells, measures its subnets and retrains the finalists standalone; what a round
+measured (the supernet's readings calibrated on the finalists) teaches the next round's
+predictor. Everything lands in one run directory (``RUN_DIR``), which ``gennas prune``
+reads later: ``run.json`` (settings), ``probes.json``, ``standalone/`` (every standalone
+training), ``generated.json`` (the candidates and chosen cells), ``supernet.ckpt`` and
+``supernet.pt``, ``subnets.csv`` (one row per measured subnet), ``pareto.png``,
+``rounds.png``, ``report.md``, ``results.json`` and ``export/`` (the example pruned model);
+earlier rounds keep theirs under ``round_<r>/``. See :mod:`gennas.supernet.rounds` for resume.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
-from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
-from tqdm.auto import tqdm
 
-from gennas.data import DatasetSplits, load_dataset
+from gennas.data import load_dataset
 from gennas.errors import GennasError
-from gennas.io import write_json, write_text
+from gennas.io import write_json
 from gennas.nn.network import NetworkConfig
-from gennas.objectives import Objective, minimisation_matrix, parse_objectives
+from gennas.objectives import parse_objectives
 from gennas.provenance import provenance
-from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
+from gennas.supernet.adapt import adapt_predictor, held_out_tau
 from gennas.supernet.export import computed_metrics, deployable, export_subnet
-from gennas.supernet.measure import (SubnetMeasurer, choose_subnets, measure_all,
-                                     remeasure_latency_outliers)
-from gennas.supernet.model import Supernet
-from gennas.supernet.plan import plan_run
 from gennas.supernet.prune import make_thresholds, select, verified_view
-from gennas.supernet.report import FRONT, write_report
-from gennas.supernet.standalone import choose_finalists, standalone_recipe, train_standalone
-from gennas.supernet.store import load_supernet, save_supernet
-from gennas.supernet.subnets import SubnetSpace
-from gennas.supernet.table import read_subnet_table, write_subnet_table
-from gennas.supernet.train import SupernetTrainConfig, rank_and_world, train_supernet
+from gennas.supernet.report import write_report
+from gennas.supernet.rounds import RoundOutcome, RunContext, measure_probes, run_round, zero_shot_prior
+from gennas.supernet.run_settings import RunSettings, check_resumable
+from gennas.supernet.train import rank_and_world
 from gennas.tracking import RunLogger
-from gennas.train import RobustnessConfig, resolve_device, with_normalization
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: PGD accuracies of 40 NB201 cells trained on digits (measured by the TrainingOracle, see
-#: experiments/demo_robustness_head.py): what teaches the prior a robustness head for digits.
-DIGITS_ROBUSTNESS = REPO_ROOT / "experiments" / "results" / "robustness_measurements.csv"
-PRIOR_FOR_NEW_DATASETS = "ImageNet16-120"  # its prior was pretrained on the CIFAR-10 and CIFAR-100 tables
+__all__ = ["RunSettings", "check_resumable", "example_thresholds", "run_pipeline"]
 
 
-@dataclass
-class RunSettings:
-    """Everything that decides a run's results (``run.json``); a resumed run must match it."""
-
-    dataset: str = "digits"
-    objectives: str = "accuracy:max,flops:min,memory:min,robustness:max"
-    n_cells: int = 12
-    candidates: int = 64
-    guidance: float = 60.0
-    epochs: int = 32
-    seed: int = 0
-    channels: int = 16
-    cells_per_stage: int = 2
-    max_subnets: int = 40
-    finalists: int = 3  # subnets along the measured front retrained standalone to verify them
-    recalibration_images: int = 1024
-    robustness_data: str | None = None
-    recipe: dict = field(default_factory=dict)  # extra SupernetTrainConfig fields
-
-    def check(self) -> None:
-        for name in ("n_cells", "candidates", "epochs", "channels", "cells_per_stage", "max_subnets"):
-            if getattr(self, name) < 1:
-                raise GennasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.finalists < 0:
-            raise GennasError(f"--finalists must be at least 0 (0: verify nothing standalone), got {self.finalists}")
-        if self.candidates < self.n_cells:
-            raise GennasError(f"--candidates ({self.candidates}) must be at least --n-cells ({self.n_cells})")
-
-
-def _network(settings: RunSettings, splits: DatasetSplits) -> NetworkConfig:
+def _network(settings: RunSettings, splits) -> NetworkConfig:
     return NetworkConfig.for_data(splits, settings.channels, settings.cells_per_stage)
-
-
-def _predictor(goals: list[Objective], splits: DatasetSplits, settings: RunSettings) -> tuple[object, list[str]]:
-    """The NB201 transfer prior, zero-shot on the new dataset, plus a robustness head when data exists."""
-    from predictors.measurements import read_measurements
-    from predictors.transfer import load_prior
-
-    notes = [f"accuracy is guided by the NB201 transfer prior (pretrained on the CIFAR-10/100 tables) zero-shot "
-             f"on {splits.name}: its ranking transfers, its scale does not"]
-    predictor = load_prior(PRIOR_FOR_NEW_DATASETS).fit_task(f"accuracy@{splits.name}", [], None)
-    if any(g.metric == "pgd_accuracy" for g in goals):
-        data = Path(settings.robustness_data) if settings.robustness_data else (
-            DIGITS_ROBUSTNESS if splits.name == "digits" else None)
-        if data is None or not data.exists():
-            notes.append("no PGD measurements for this dataset (--robustness-data CSV): robustness is not guided "
-                         "during generation, only measured on every subnet")
-        else:
-            cells, values = read_measurements(data, nb201_space())
-            predictor = predictor.fit_task(f"pgd_accuracy@{splits.name}", cells, values)
-            notes.append(f"robustness is guided by a head fitted on {len(cells)} measured cells ({data.name})")
-    return predictor, notes
-
-
-def generate_cells(settings: RunSettings, splits: DatasetSplits, network: NetworkConfig) -> dict:
-    """Guided generation, then the ``n_cells`` most Pareto-near distinct cells (front by front)."""
-    from diffusion.commands import generator_path
-    from diffusion.guidance import generate
-    from diffusion.model import CellDiffusion
-
-    goals = parse_objectives(settings.objectives)
-    predictor, notes = _predictor(goals, splits, settings)
-    guided = [g for g in goals if g.metric != "pgd_accuracy" or f"pgd_accuracy@{splits.name}" in predictor.tasks]
-    diffusion = CellDiffusion.load(generator_path("nb201"))
-    result = generate(diffusion, guided, [], settings.candidates, predictor, network, splits.name,
-                      settings.guidance, settings.seed)
-    rows = [r for r in result["cells"] if Cell.from_string(r["arch"]).is_connected()]
-    if not rows:
-        raise GennasError("the generator produced no connected cell; raise --candidates or change --seed")
-    fronts = NonDominatedSorting().do(minimisation_matrix(rows, guided))
-    order = [i for front in fronts for i in sorted(front, key=lambda i: rows[i]["arch"])]
-    chosen = [rows[i]["arch"] for i in order[: settings.n_cells]]
-    return {"objectives": [f"{g.metric}:{g.direction}" for g in goals],
-            "guided_objectives": [f"{g.metric}:{g.direction}" for g in guided], "notes": notes,
-            "candidates": rows, "chosen": chosen}
 
 
 def example_thresholds(rows: list[dict]) -> dict[str, float]:
@@ -135,24 +52,6 @@ def example_thresholds(rows: list[dict]) -> dict[str, float]:
     return {"max_flops": round(float(np.median([r["flops"] for r in rows])), 3),
             "max_memory_mb": round(float(np.median([r["memory_bytes"] for r in rows])) / 1e6, 4),
             "min_robustness": round(float(np.median([r["val_pgd_accuracy"] for r in rows])) / 100, 3)}
-
-
-def check_resumable(saved: Path, settings: RunSettings) -> None:
-    """A run directory may be resumed only with the settings that started it; name those that differ."""
-    if not saved.exists():
-        return
-    previous = json.loads(saved.read_text()).get("settings", {})
-    current = asdict(settings)
-    differ = [name for name in dict.fromkeys([*current, *previous]) if previous.get(name) != current.get(name)]
-    if differ:
-        listed = "; ".join(f"{_flag(name)} {previous.get(name)!r} there, {current.get(name)!r} now" for name in differ)
-        raise GennasError(f"{saved.parent} holds a run with other settings ({listed}); pass the same settings to "
-                          "resume it, or another --out, or delete the directory")
-
-
-def _flag(setting: str) -> str:
-    """The command-line flag of a setting, where it has one (``recipe`` and a few others are Python-only)."""
-    return f"--{setting.replace('_', '-')}" if setting not in ("recipe", "recalibration_images") else setting
 
 
 def _say(progress: bool, text: str) -> None:
@@ -163,15 +62,40 @@ def _say(progress: bool, text: str) -> None:
         tqdm.write(text, file=sys.stderr)
 
 
+def guidance(prior, dataset: str, measured: list[dict], goals) -> tuple[object, list[str]]:
+    """The predictor a round generates with: the prior adapted on everything measured so far, and why."""
+    metrics = {g.metric for g in goals}
+    predictor, notes = adapt_predictor(prior, dataset, measured, sorted(metrics & {"accuracy", "pgd_accuracy"}))
+    if f"accuracy@{dataset}" in predictor.tasks and not any(n.startswith("accuracy") for n in notes):
+        notes.insert(0, f"accuracy is guided by the NB201 transfer prior (pretrained on the CIFAR-10/100 tables) "
+                        f"zero-shot on {dataset}: its ranking transfers, its scale does not (--probe-cells 0)")
+    if "pgd_accuracy" in metrics and f"pgd_accuracy@{dataset}" not in predictor.tasks:
+        notes.append("no PGD measurements for this dataset (--probe-cells 0 and no --robustness-data): robustness "
+                     "is not guided during generation, only measured on every subnet")
+    return predictor, notes
+
+
+def _user_measurements(settings: RunSettings) -> list[dict]:
+    """``--robustness-data``: PGD accuracies the user measured on this dataset, as standalone figures."""
+    if settings.robustness_data is None:
+        return []
+    from predictors.measurements import read_measurements
+
+    cells, values = read_measurements(settings.robustness_data, nb201_space())
+    return [{"arch": c.to_string(), "standalone_val_pgd_accuracy": float(v)} for c, v in zip(cells, values)]
+
+
 def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto", data_root: str | None = None,
                  progress: bool = True, wandb: bool = False) -> dict:
     settings.check()
     out = Path(out)
     rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
+    if world > 1 and settings.rounds > 1:
+        raise GennasError("under torchrun gennas run trains one supernet: use --rounds 1")
     say = functools.partial(_say, progress and rank == 0)
     saved = out / "run.json"
     check_resumable(saved, settings)
-    parse_objectives(settings.objectives)  # bad input fails before anything is written
+    goals = parse_objectives(settings.objectives)  # bad input fails before anything is written
     splits = load_dataset(settings.dataset, data_root)
     network = _network(settings, splits)
     for note in splits.notes:
@@ -180,146 +104,92 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     if rank == 0:
         write_json(saved, {"settings": asdict(settings), "provenance": provenance()})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
-    seconds: dict[str, float] = {}
+    ctx = RunContext(settings, splits, network, out, device, progress, say, logger, rank, world, data_root)
     try:
         tic = time.perf_counter()
-        generated_path = out / "generated.json"
-        if world > 1 and rank > 0:
-            torch.distributed.barrier()  # wait for rank 0's generation
-        if generated_path.exists():
-            generated = json.loads(generated_path.read_text())
-        else:
-            say(f"generating {settings.candidates} cells with guided diffusion, keeping the {settings.n_cells} "
-                "most Pareto-near")
-            generated = generate_cells(settings, splits, network)
-            write_json(generated_path, generated)
-        if world > 1 and rank == 0:
-            torch.distributed.barrier()
-        for note in generated["notes"]:
-            say(f"guidance: {note}")
-        for objective in generated["objectives"]:
-            if objective not in generated["guided_objectives"]:
-                say(f"warning: {objective} is not guided: generation ignores it; it is still measured on every "
-                    "subnet and can be thresholded with gennas prune")
-        seconds["generation"] = time.perf_counter() - tic
-        cells = [Cell.from_string(a) for a in generated["chosen"]]
-        space = SubnetSpace.from_cells(cells)
-
-        torch.manual_seed(settings.seed)
-        supernet = Supernet(space, network)
-        model = with_normalization(supernet, splits).to(resolve_device(device))
-        recipe = SupernetTrainConfig(**{"epochs": settings.epochs, "seed": settings.seed, "device": device,
-                                        **settings.recipe})
-        weights, checkpoint = out / "supernet.pt", out / "supernet.ckpt"
-        meta = {"dataset": settings.dataset, "data_root": data_root, "robustness": asdict(RobustnessConfig(seed=settings.seed)),
-                "recalibration_images": settings.recalibration_images, "train": recipe.to_dict()}
-        measurer = SubnetMeasurer(supernet, model, splits, RobustnessConfig(seed=settings.seed),
-                                  settings.recalibration_images)
-        subnets = choose_subnets(space, network, settings.max_subnets, settings.seed)
-        csv_path = out / "subnets.csv"
-        done = {r["arch"]: r for r in read_subnet_table(csv_path)} if csv_path.exists() else {}
-        plan = None
-        if rank == 0:
-            epochs_done = 0 if not checkpoint.exists() else len(_trained_history(checkpoint))
-            trained = {p.stem for p in (out / "standalone").glob("*.pt")}
-            plan = plan_run(model, splits, recipe, measurer, space.sources[0],
-                            0 if weights.exists() else max(settings.epochs - epochs_done, 0),
-                            sum(c.cell.to_string() not in done for c in subnets),
-                            max(settings.finalists - len(trained), 0))
-            say(plan.describe())
-
-        tic = time.perf_counter()
-        if weights.exists():
-            model, _ = load_supernet(weights)
-            supernet = measurer.supernet = model[-1]
-            measurer.model = model
-            history = _trained_history(checkpoint) if checkpoint.exists() else []
-        else:
-            history = train_supernet(supernet, model, splits, recipe, checkpoint_path=checkpoint,
-                                     progress=progress, on_epoch_end=logger.log)
-            if rank == 0:
-                save_supernet(weights, model, meta)
-        seconds["training"] = time.perf_counter() - tic
-        if world > 1:
-            torch.distributed.barrier()
-            if rank > 0:
+        prior = zero_shot_prior(splits.name)
+        measured = (measure_probes(ctx, prior) if rank == 0 else []) + _user_measurements(settings)
+        probe_seconds = time.perf_counter() - tic
+        rounds: list[dict] = []
+        for index in range(1, settings.rounds + 1):
+            predictor, notes = guidance(prior, splits.name, measured, goals) if rank == 0 else (prior, [])
+            outcome = run_round(ctx, index, predictor, notes)
+            if outcome is None:
                 return {"rank": rank, "out": str(out), "text": f"rank {rank}: training done"}
-        model.to(resolve_device(device))
-
+            rounds.append(_round_record(outcome, predictor, prior, splits.name))
+            measured += outcome.rows
+        final = outcome
         tic = time.perf_counter()
-        measured = list(done.values())
-
-        def keep(row: dict) -> None:
-            measured.append(row)
-            write_subnet_table(csv_path, measured)
-            logger.log({f"subnet/{k}": v for k, v in row.items() if isinstance(v, float)})
-
-        rows = measure_all(measurer, subnets, progress=progress, done=done, on_row=keep)
-        remeasured = remeasure_latency_outliers(measurer, rows)
-        if remeasured:
-            say(f"latency: {len(remeasured)} reading(s) far off the FLOPs trend measured again (the fastest kept)")
-        write_subnet_table(csv_path, rows)
-        seconds["measurement"] = time.perf_counter() - tic
-
-        tic = time.perf_counter()
-        finalists = verify_finalists(rows, settings, splits, network, recipe, measurer.robustness, out, say, progress)
-        write_subnet_table(csv_path, rows)
-        logger.table("subnets", rows)
-        seconds["verification"] = time.perf_counter() - tic
-
-        tic = time.perf_counter()
-        thresholds = example_thresholds(rows)
-        pick = select(verified_view(rows), make_thresholds(thresholds), "accuracy")
-        exported = deployable(model, pick, splits, out, settings.recalibration_images)
-        metrics = computed_metrics(exported, splits, measurer.robustness)
+        thresholds = example_thresholds(final.rows)
+        pick = select(verified_view(final.rows), make_thresholds(thresholds), "accuracy")
+        exported = deployable(final.model, pick, splits, out, settings.recalibration_images)
+        metrics = computed_metrics(exported, splits, final.measurer.robustness)
         paths = export_subnet(exported, out / "export", metrics,
                               {"dataset": splits.name, "thresholds": thresholds, "maximize": "accuracy",
                                "figures": pick["figures"]})
-        seconds["export"] = time.perf_counter() - tic
+        export_seconds = time.perf_counter() - tic
     finally:
         logger.finish()
-
-    payload = {"provenance": provenance(), "settings": asdict(settings), "dataset": splits.name,
-               "data_notes": list(splits.notes), "network": network.to_dict(), "skeleton": network.describe(),
-               "generation": {k: v for k, v in generated.items() if k != "candidates"},
-               "supernet": {"blocks": len(space.blocks), "choices": [list(c) for c in space.choices],
-                            "configurations": space.configurations, "reachable_subnets": space.count(),
-                            "measured_subnets": len(rows), "history": history},
-               "plan": {"estimated": plan.to_dict() if plan else None, "seconds_this_call": seconds},
-               "example_prune": {"thresholds": thresholds, "maximize": "accuracy", "chosen": metrics, "files": paths}}
+    payload = _results(settings, splits, network, final, rounds, measured, thresholds, metrics, paths,
+                       {"probes": probe_seconds, "export": export_seconds})
     write_json(out / "results.json", payload)
-    write_report(out, payload, rows)
+    write_report(out, payload, final.rows)
+    return {"out": str(out), "report": str(out / "report.md"), "subnets": str(out / "subnets.csv"),
+            "model": paths["model"], "chosen": metrics, "text": _summary_text(out, payload, final, thresholds, metrics,
+                                                                              paths, network)}
+
+
+def _round_record(outcome: RoundOutcome, predictor, prior, dataset: str) -> dict:
+    """One round for the report: what it generated and measured, and how well its predictor ranked the
+    finalists it had not seen (their standalone figures), beside the zero-shot prior's ranking of them."""
+    taus = {}
+    for metric, column in (("accuracy", "standalone_val_accuracy"), ("pgd_accuracy", "standalone_val_pgd_accuracy")):
+        task = f"{metric}@{dataset}"
+        tau, n = held_out_tau(predictor, task, outcome.rows, column)
+        zero_shot, _ = held_out_tau(prior, task, outcome.rows, column) if task in prior.tasks else (float("nan"), n)
+        taus[metric] = {"kendall_tau": tau, "zero_shot_kendall_tau": zero_shot, "cells": n}
+    verified = verified_view(outcome.rows)
+    return {"round": outcome.index, "directory": str(outcome.directory), "chosen": outcome.generated["chosen"],
+            "guided_objectives": outcome.generated["guided_objectives"], "notes": outcome.generated["notes"],
+            "measured_subnets": len(outcome.rows), "held_out": taus, "seconds": outcome.seconds,
+            "plan": outcome.plan.to_dict() if outcome.plan else None,
+            "front": [{k: r[k] for k in ("arch", "flops", "val_accuracy", "val_pgd_accuracy", "figures")}
+                      for r in verified]}
+
+
+def _results(settings, splits, network, final: RoundOutcome, rounds, measured, thresholds, metrics, paths,
+             seconds) -> dict:
+    space = final.space
+    return {"provenance": provenance(), "settings": asdict(settings), "dataset": splits.name,
+            "data_notes": list(splits.notes), "network": network.to_dict(), "skeleton": network.describe(),
+            "generation": {k: v for k, v in final.generated.items() if k != "candidates"},
+            "probes": [r for r in measured if r.get("selected_because") == "probe"],
+            "rounds": rounds,
+            "supernet": {"blocks": len(space.blocks), "choices": [list(c) for c in space.choices],
+                         "configurations": space.configurations, "reachable_subnets": space.count(),
+                         "measured_subnets": len(final.rows), "history": final.history},
+            "plan": {"estimated": final.plan.to_dict() if final.plan else None,
+                     "seconds_this_call": {**seconds, **{f"round_{r['round']}_{k}": v for r in rounds
+                                                         for k, v in r["seconds"].items()}}},
+            "example_prune": {"thresholds": thresholds, "maximize": "accuracy", "chosen": metrics, "files": paths}}
+
+
+def _summary_text(out: Path, payload: dict, final: RoundOutcome, thresholds, metrics, paths, network) -> str:
+    rows, space = final.rows, final.space
     equivalent = sum(1 for r in rows if r["equivalent"])
-    text = (f"generated {len(generated['candidates'])} cells, merged the {len(cells)} most Pareto-near into a supernet "
-            f"with {len(space.blocks)} blocks ({payload['supernet']['reachable_subnets']} reachable subnets); "
-            f"trained once, measured {len(rows)} subnets on {splits.name}"
+    verified = sum(1 for r in verified_view(rows) if r["figures"] == "standalone")
+    probes = len(payload["probes"])
+    return (f"{'trained ' + str(probes) + ' probe cells standalone, adapted the predictor; ' if probes else ''}"
+            f"generated {len(final.generated['candidates'])} cells, merged the {len(final.generated['chosen'])} most "
+            f"Pareto-near into a supernet with {len(space.blocks)} blocks ({payload['supernet']['reachable_subnets']} "
+            f"reachable subnets); trained once, measured {len(rows)} subnets on {payload['dataset']}"
             + (f" ({equivalent} of them stand for configurations computing the same function, listed in "
-               "subnets.csv's equivalent column)" if equivalent else "") + ".\n"
+               "subnets.csv's equivalent column)" if equivalent else "")
+            + f"; {verified} finalist(s) verified by standalone training"
+            + (f" (round {final.index} of {len(payload['rounds'])})" if len(payload["rounds"]) > 1 else "") + ".\n"
             f"example prune {thresholds}: {metrics['arch']}\n"
-            f"  val accuracy {metrics['val_accuracy']:.2f}%  test {metrics['accuracy']:.2f}%  PGD {metrics['pgd_accuracy']:.2f}%  "
-            f"FLOPs {metrics['flops']:.3f}M  memory {metrics['memory_bytes'] / 1e6:.3f} MB\n"
+            f"  val accuracy {metrics['val_accuracy']:.2f}%  test {metrics['accuracy']:.2f}%  "
+            f"PGD {metrics['pgd_accuracy']:.2f}%  FLOPs {metrics['flops']:.3f}M  memory {metrics['memory_bytes'] / 1e6:.3f} MB\n"
             f"  costs on the {network.describe()} skeleton\n"
             f"report: {out / 'report.md'}\nexported model: {paths['model']}\n"
             f"prune again with other thresholds: gennas prune {out} --max-flops F --min-robustness R --json")
-    return {"out": str(out), "report": str(out / "report.md"), "subnets": str(csv_path), "model": paths["model"],
-            "chosen": metrics, "text": text}
-
-
-def verify_finalists(rows: list[dict], settings: RunSettings, splits: DatasetSplits, network: NetworkConfig,
-                     recipe: SupernetTrainConfig, robustness: RobustnessConfig, out: Path, say, progress: bool) -> list[str]:
-    """Retrain the front's finalists standalone and write their figures into their rows (in place)."""
-    finalists = choose_finalists(rows, settings.finalists, FRONT)
-    if finalists:
-        say(f"verifying {len(finalists)} finalist(s) along the front by standalone training with the run's recipe "
-            f"({recipe.epochs} epochs each, from scratch)")
-    by_arch = {r["arch"]: r for r in rows}
-    for arch in tqdm(finalists, desc="standalone finalists", unit="cell", disable=not progress):
-        trained = train_standalone(Cell.from_string(arch), splits, network, standalone_recipe(recipe), robustness,
-                                   out / "standalone")
-        by_arch[arch].update(trained.figures)
-    return finalists
-
-
-def _trained_history(checkpoint: Path) -> list[dict]:
-    """The per-epoch history in a training checkpoint (its length is the epochs already trained)."""
-    return torch.load(checkpoint, map_location="cpu", weights_only=True)["history"]

@@ -1,0 +1,156 @@
+"""Teach the transfer prior the user's dataset: probe cells trained on it, then what each round measures.
+
+The NB201 prior knows CIFAR and ImageNet16-120; on a new dataset its ranking transfers
+only in part and it knows nothing of robustness. So ``gennas run`` first trains a few
+*probe* cells on the user's data, chosen to inform the predictor: spread over both the
+prior's own ranking and the cost range (a Latin hypercube over the two ranks), not at
+random only. Accuracy is then adapted few-shot (the prior's dataset mixture, rescaled),
+and robustness gets a head fitted on this dataset's own PGD measurements.
+
+Later rounds add what they measured: cells trained standalone exactly, and every other
+measured subnet through its supernet reading mapped onto the standalone scale by a line
+fitted on the subnets measured both ways (the supernet's bias, as the standalone
+trainings reveal it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import kendalltau, qmc, rankdata
+
+from gennas.metrics.costs import cell_costs
+from gennas.nn.network import NetworkConfig
+from gennas.space.cell import Cell
+from gennas.space.space import nb201_space
+
+#: The metrics a run adapts, as (predictor metric, standalone column, supernet column).
+ADAPTED = (("accuracy", "standalone_val_accuracy", "val_accuracy"),
+           ("pgd_accuracy", "standalone_val_pgd_accuracy", "val_pgd_accuracy"))
+
+
+def probe_candidates(network: NetworkConfig) -> list[Cell]:
+    """Every NB201 function once (connected cells, one per canonical form), cheapest configuration first."""
+    unique: dict[str, Cell] = {}
+    for cell in nb201_space().enumerate():
+        if cell.is_connected():
+            unique.setdefault(cell.canonical, cell)
+    return sorted(unique.values(), key=lambda c: c.ops)
+
+
+def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed: int) -> list[Cell]:
+    """``count`` cells spread over the prior's ranking of ``task`` and over FLOPs.
+
+    Args:
+        predictor: the prior (zero-shot for ``task``).
+        task: e.g. ``accuracy@digits``.
+        network: the run's skeleton (FLOPs are counted on it).
+        count: probes wanted.
+        seed: seeds the Latin hypercube, so a run's probes are repeatable.
+
+    Returns:
+        Distinct cells, in the order they should be trained.
+    """
+    if count <= 0:
+        return []
+    cells = probe_candidates(network)
+    predicted = predictor.predict(cells, [task])[task].mean
+    flops = np.array([cell_costs(c, network)["flops"] for c in cells])
+    ranks = np.stack([rankdata(predicted) / len(cells), rankdata(flops) / len(cells)], axis=1)
+    targets = qmc.LatinHypercube(d=2, seed=seed).random(count)
+    chosen: list[int] = []
+    for target in targets:
+        distance = np.abs(ranks - target).sum(axis=1)
+        distance[chosen] = np.inf
+        chosen.append(int(np.argmin(distance)))
+    return [cells[i] for i in chosen]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``standalone ≈ intercept + slope × supernet`` for one metric, fitted on subnets measured both ways."""
+
+    slope: float
+    intercept: float
+    pairs: int
+
+    def __call__(self, value: float) -> float:
+        return self.intercept + self.slope * value
+
+
+def calibrate(supernet: Sequence[float], standalone: Sequence[float]) -> Calibration:
+    """A line from supernet readings to standalone figures: least squares with 3+ pairs and a positive
+    slope, else the mean offset (a bias the supernet shows on every subnet), else the identity."""
+    a, b = np.asarray(supernet, dtype=float), np.asarray(standalone, dtype=float)
+    if len(a) >= 3 and a.std() > 1e-9:
+        slope, intercept = np.polyfit(a, b, 1)
+        if slope > 0:
+            return Calibration(float(slope), float(intercept), len(a))
+    if len(a):
+        return Calibration(1.0, float(np.mean(b - a)), len(a))
+    return Calibration(1.0, 0.0, 0)
+
+
+def training_data(rows: Sequence[dict], column: str, supernet_column: str) -> tuple[list[Cell], np.ndarray, Calibration]:
+    """Cells and values that teach one metric: standalone figures where measured, calibrated readings elsewhere.
+
+    Args:
+        rows: measured rows; standalone ones carry ``column``, subnets of a supernet carry
+            ``supernet_column`` (both where a subnet was verified).
+        column: the standalone figure, e.g. ``standalone_val_accuracy``.
+        supernet_column: the supernet's reading of it, e.g. ``val_accuracy``.
+
+    Returns:
+        (cells, values, calibration), one value per distinct function.
+    """
+    def number(row: dict, key: str) -> float | None:
+        value = row.get(key)
+        return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+
+    both = [(number(r, supernet_column), number(r, column)) for r in rows]
+    pairs = [(s, t) for s, t in both if s is not None and t is not None]
+    line = calibrate([s for s, _ in pairs], [t for _, t in pairs])
+    values: dict[str, tuple[Cell, float]] = {}
+    for row, (reading, exact) in zip(rows, both):
+        cell = Cell.from_string(row["arch"])
+        if exact is not None:
+            values[cell.canonical] = (cell, exact)
+        elif reading is not None:
+            values.setdefault(cell.canonical, (cell, line(reading)))
+    cells = [c for c, _ in values.values()]
+    return cells, np.array([v for _, v in values.values()], dtype=float), line
+
+
+def adapt_predictor(prior, dataset: str, rows: Sequence[dict], metrics: Sequence[str]):
+    """A copy of ``prior`` taught ``metrics`` on ``dataset`` from ``rows`` (see :func:`training_data`).
+
+    Returns:
+        (predictor, notes): the adapted predictor, and one sentence per metric saying what taught it.
+    """
+    predictor = prior.copy()
+    notes = []
+    for metric, column, supernet_column in ADAPTED:
+        if metric not in metrics:
+            continue
+        task = f"{metric}@{dataset}"
+        cells, values, line = training_data(rows, column, supernet_column)
+        if len(cells) < 2:
+            continue
+        predictor = predictor.fit_task(task, cells, values)
+        exact = sum(1 for r in rows if isinstance(r.get(column), float) and np.isfinite(r[column]))
+        notes.append(f"{metric} is guided by the prior adapted to {dataset} on {len(cells)} cells "
+                     f"({exact} trained standalone" + (f", the rest supernet readings calibrated on {line.pairs} "
+                                                       "subnets measured both ways" if len(cells) > exact else "")
+                     + ")")
+    return predictor, notes
+
+
+def held_out_tau(predictor, task: str, rows: Sequence[dict], column: str) -> tuple[float, int]:
+    """Kendall τ of ``predictor``'s ``task`` against the standalone ``column`` of ``rows`` (NaN below 3 cells)."""
+    measured = [r for r in rows if isinstance(r.get(column), float) and np.isfinite(r[column])]
+    if len(measured) < 3 or task not in predictor.tasks:
+        return float("nan"), len(measured)
+    predicted = predictor.predict([Cell.from_string(r["arch"]) for r in measured], [task])[task].mean
+    return float(kendalltau(predicted, [r[column] for r in measured]).statistic), len(measured)

@@ -1,0 +1,63 @@
+"""The settings of ``gennas run`` (``run.json``): everything that decides a run's results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gennas.errors import GennasError
+
+
+@dataclass
+class RunSettings:
+    """Everything that decides a run's results (``run.json``); a resumed run must match it."""
+
+    dataset: str = "digits"
+    objectives: str = "accuracy:max,flops:min,memory:min,robustness:max"
+    n_cells: int = 12
+    candidates: int = 64
+    guidance: float = 60.0
+    epochs: int = 32
+    seed: int = 0
+    channels: int = 16
+    cells_per_stage: int = 2
+    max_subnets: int = 40
+    finalists: int = 3  # subnets along the measured front retrained standalone to verify them
+    probe_cells: int = 8  # round 0: cells trained standalone to adapt the prior to the dataset
+    rounds: int = 1  # generate -> supernet -> measure rounds after round 0
+    recalibration_images: int = 1024
+    robustness_data: str | None = None
+    recipe: dict = field(default_factory=dict)  # extra SupernetTrainConfig fields
+
+    def check(self) -> None:
+        for name in ("n_cells", "candidates", "epochs", "channels", "cells_per_stage", "max_subnets", "rounds"):
+            if getattr(self, name) < 1:
+                raise GennasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name, zero in (("finalists", "verify nothing standalone"), ("probe_cells", "the prior zero-shot")):
+            if getattr(self, name) < 0:
+                raise GennasError(f"--{name.replace('_', '-')} must be at least 0 (0: {zero}), "
+                                  f"got {getattr(self, name)}")
+        if self.candidates < self.n_cells:
+            raise GennasError(f"--candidates ({self.candidates}) must be at least --n-cells ({self.n_cells})")
+        if self.robustness_data is not None and not Path(self.robustness_data).is_file():
+            raise GennasError(f"--robustness-data {self.robustness_data}: no such file (a CSV with columns "
+                              "arch,value of PGD accuracies measured on this dataset)")
+
+
+def check_resumable(saved: Path, settings: RunSettings) -> None:
+    """A run directory may be resumed only with the settings that started it; name those that differ."""
+    if not saved.exists():
+        return
+    previous = json.loads(saved.read_text()).get("settings", {})
+    current = asdict(settings)
+    differ = [name for name in dict.fromkeys([*current, *previous]) if previous.get(name) != current.get(name)]
+    if differ:
+        listed = "; ".join(f"{_flag(name)} {previous.get(name)!r} there, {current.get(name)!r} now" for name in differ)
+        raise GennasError(f"{saved.parent} holds a run with other settings ({listed}); pass the same settings to "
+                          "resume it, or another --out, or delete the directory")
+
+
+def _flag(setting: str) -> str:
+    """The command-line flag of a setting, where it has one (``recipe`` and a few others are Python-only)."""
+    return f"--{setting.replace('_', '-')}" if setting not in ("recipe", "recalibration_images") else setting
