@@ -15,6 +15,7 @@ from gennas.provenance import provenance
 from gennas.search.indicators import Reference, nb201_reference
 from gennas.search.loop import SearchRun
 from gennas.search.methods import METHODS
+from gennas.search.options import check_options
 from gennas.search.report import markdown_table, plot, summarise
 from gennas.search.runner import SearchSpec, run_method
 
@@ -52,6 +53,7 @@ def reference_for(spec: SearchSpec) -> Reference | None:
 
 def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *, backend=None,
                 progress: bool = False, wandb: bool = False) -> dict[str, Any]:
+    check_options(spec.options, methods)
     runs: dict[str, list[SearchRun]] = {m: run_method(spec, m, out, backend=backend, progress=progress, wandb=wandb)
                                         for m in methods}
     reference = reference_for(spec)

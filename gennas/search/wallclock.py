@@ -35,6 +35,7 @@ from gennas.bench.training import TrainingOracle
 from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
 from gennas.io import write_json, write_text
+from gennas.search.options import check_options
 from gennas.objectives import parse_objectives
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.loop import run_search
@@ -185,6 +186,7 @@ def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, 
 def run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | None = None, *,
                   progress: bool = False, command: list[str] | None = None) -> dict[str, Any]:
     """Every method × seed on the clock; returns ``{"settings", "rows", "provenance"}`` and writes OUT files."""
+    check_options(spec.options, methods)
     splits = load_dataset(spec.dataset, max_train=spec.max_train)
     space = get_space(spec.space)
     out_dir = Path(out) if out else None
