@@ -112,17 +112,20 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from gennas.supernet.pipeline import RunSettings, run_pipeline
-    from gennas.supernet.train import init_distributed
+    from gennas.lock import output_lock
+    from gennas.supernet.train import init_distributed, rank_and_world
 
     init_distributed(args.device)  # a no-op unless launched by torchrun with several processes
+    rank, _ = rank_and_world()
     if args.space != "nb201":
         raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
     settings = RunSettings(
         dataset=args.dataset, objectives=args.objectives, n_cells=args.n_cells, candidates=args.candidates,
         guidance=args.guidance, epochs=args.epochs, seed=args.seed, channels=args.channels,
         cells_per_stage=args.cells_per_stage, max_subnets=args.max_subnets, robustness_data=args.robustness_data)
-    summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
-                           progress=not args.json, wandb=args.wandb)
+    with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
+        summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
+                               progress=not args.json, wandb=args.wandb)
     _emit(summary, args.json, human=lambda s: s["text"])
 
 

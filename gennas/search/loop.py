@@ -15,7 +15,6 @@ the stop is the one the run without a target makes.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 from gennas.bench.oracle import Oracle
 from gennas.errors import GennasError
-from gennas.io import write_json
+from gennas.io import read_json_checked, write_json_checked
 from gennas.search.backends import EvaluationBackend
 from gennas.search.searcher import Searcher
 from gennas.space.cell import Cell
@@ -85,10 +84,7 @@ class SearchRun:
 
 
 def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise GennasError(f"cannot read search journal {path}: {err}; delete it to start the run over") from None
+    payload = read_json_checked(path, "search journal", "rerun: this seed's search starts over")  # old journals without a hash load unchecked
     if payload.get("format") != JOURNAL_FORMAT or payload.get("version") != JOURNAL_VERSION:
         raise GennasError(f"{path} is not a gennas search journal (version {JOURNAL_VERSION}); delete it or use another --out")
     saved = payload["run"]
@@ -106,7 +102,7 @@ def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
 
 
 def _save_journal(path: Path, run: SearchRun) -> None:
-    write_json(path, {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "run": run.to_dict()})
+    write_json_checked(path, {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "run": run.to_dict()})
 
 
 def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, seed: int,

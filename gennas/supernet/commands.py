@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gennas.data import load_dataset
 from gennas.errors import GennasError
+from gennas.lock import output_lock
 from gennas.space.cell import Cell
 from gennas.supernet.export import computed_metrics, export_subnet, finetune, standalone_from
 from gennas.supernet.prune import make_thresholds, read_subnets, select
@@ -20,6 +21,12 @@ def prune_run(run_dir: str | Path, thresholds: dict[str, float | None], goal: st
     if finetune_epochs < 0:
         raise GennasError(f"--finetune takes a number of epochs >= 0, got {finetune_epochs}")
     run_dir = Path(run_dir)
+    with output_lock(Path(out) if out else run_dir / "export"):  # one writer per export directory
+        return _prune_locked(run_dir, thresholds, goal, out, finetune_epochs, device)
+
+
+def _prune_locked(run_dir: Path, thresholds: dict[str, float | None], goal: str, out: str | Path | None,
+                  finetune_epochs: int, device: str) -> dict:
     limits = make_thresholds(thresholds)
     rows = read_subnets(run_dir)
     pick = select(rows, limits, goal)

@@ -23,7 +23,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
-from gennas.io import write_json, write_text
+from gennas.io import load_checked, read_json_checked, write_json, write_json_checked, write_text
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import Objective, minimisation_matrix, parse_objectives
 from gennas.provenance import provenance
@@ -152,7 +152,7 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
     saved = out / "run.json"
     if saved.exists():
-        previous = json.loads(saved.read_text()).get("settings")
+        previous = read_json_checked(saved, "run settings", "rerun `gennas run`").get("settings")
         if previous != asdict(settings):
             raise GennasError(f"{out} holds a run with other settings ({previous}); pass another --out or delete it")
     parse_objectives(settings.objectives)  # bad input fails before anything is written
@@ -166,10 +166,10 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         if world > 1 and rank > 0:
             torch.distributed.barrier()  # wait for rank 0's generation
         if generated_path.exists():
-            generated = json.loads(generated_path.read_text())
+            generated = read_json_checked(generated_path, "generated cells", "rerun: the cells are generated again")
         else:
             generated = generate_cells(settings, splits, network)
-            write_json(generated_path, generated)
+            write_json_checked(generated_path, generated)
         if world > 1 and rank == 0:
             torch.distributed.barrier()
         cells = [Cell.from_string(a) for a in generated["chosen"]]
@@ -186,7 +186,7 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         if weights.exists():
             model, _ = load_supernet(weights)
             supernet = model[-1]
-            history = torch.load(out / "supernet.ckpt", map_location="cpu", weights_only=True)["history"] \
+            history = load_checked(out / "supernet.ckpt", "training checkpoint", "rerun").get("history", []) \
                 if (out / "supernet.ckpt").exists() else []
         else:
             history = train_supernet(supernet, model, splits, recipe, checkpoint_path=out / "supernet.ckpt",
