@@ -548,6 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals can only be set there
     previous = signal.signal(signal.SIGINT, _first_interrupt) if in_main_thread else None
+    interrupted = False
     try:
         configure_threads()
         args.func(args)
@@ -555,10 +556,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        interrupted = True
         print(interrupted_message(args), file=sys.stderr)
         return 130
     finally:
-        if previous is not None:
+        if previous is not None and not interrupted:  # after a Ctrl-C the process is ending: keep exiting at once
             signal.signal(signal.SIGINT, previous)
     return 0
 
