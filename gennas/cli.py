@@ -535,13 +535,18 @@ def _exit_now(signum: int, frame: Any) -> None:
 
 
 def _first_interrupt(signum: int, frame: Any) -> None:
+    from gennas import interrupt
+
+    interrupt.mark()  # re-raised by the search loop if a library swallows this KeyboardInterrupt
     signal.signal(signal.SIGINT, _exit_now)
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gennas import interrupt
     from gennas.threads import configure_threads
 
+    interrupt.clear()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse

@@ -139,3 +139,45 @@ def test_taskset_limits_the_threads():
 ])
 def test_interrupted_message_says_what_each_command_saved(argv, phrase):
     assert phrase in interrupted_message(build_parser().parse_args(argv))
+
+
+def test_a_ctrl_c_swallowed_by_a_library_still_stops_the_search_and_resume_is_exact(tmp_path):
+    """sklearn's MLP catches KeyboardInterrupt; the loop must stop anyway, before that round is measured."""
+    import signal
+
+    from gennas import interrupt
+    from gennas.bench.tabular import TabularOracle
+    from gennas.cli import _first_interrupt
+    from gennas.objectives import parse_objectives
+    from gennas.search import SearchContext, make_searcher, run_search
+    from gennas.space import nb201_space
+
+    def search(journal, swallow_at=None):
+        oracle = TabularOracle("cifar10")
+        context = SearchContext(nb201_space(), parse_objectives("accuracy:max"), seed=5, costs=oracle.cost,
+                                network=oracle.network, dataset="cifar10")
+        searcher = make_searcher("rea", context)
+        ask, calls = searcher.ask, []
+
+        def swallowing_ask(n):
+            calls.append(n)
+            if len(calls) == swallow_at:
+                try:  # what sklearn's MLP fit does with a Ctrl-C
+                    os.kill(os.getpid(), signal.SIGINT)
+                except KeyboardInterrupt:
+                    pass
+            return ask(n)
+
+        searcher.ask = swallowing_ask
+        return run_search(searcher, oracle, 30, method="rea", seed=5, journal=journal)
+
+    reference = search(tmp_path / "ref.json")
+    previous = signal.signal(signal.SIGINT, _first_interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(tmp_path / "cut.json", swallow_at=12)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        interrupt.clear()
+    assert len(json.loads((tmp_path / "cut.json").read_text())["run"]["history"]) == 11
+    assert search(tmp_path / "cut.json").history == reference.history

@@ -22,6 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from gennas import interrupt
 from gennas.bench.oracle import Oracle
 from gennas.errors import GennasError
 from gennas.io import read_json_checked, write_json_checked
@@ -146,10 +147,12 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
     try:
         while len(asked) < budget and idle < MAX_IDLE_ROUNDS and not _past(deadline):
+            interrupt.check()  # swallowed in the last tell: its answers are journalled, no ask uses the cut fit
             replaying = len(asked) < len(saved)
             request = min(searcher.batch_size, budget - len(asked))
             start = time.perf_counter()
             cells = searcher.ask(request)
+            interrupt.check()  # a Ctrl-C swallowed inside ask (sklearn's MLP does) must not shape this round
             ask_seconds = time.perf_counter() - start
             if not cells or len(cells) > request:
                 raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of {request}")
