@@ -67,7 +67,9 @@ LOADERS = {"binary": "text files (cells, measurements)", "blank": "text files (c
            "empty": "text files (cells, measurements)", "comments": "text files (cells, measurements)",
            ".csv": "measurements CSV", "garbage.pt": "torch checkpoints", "truncated.pt": "predictor checkpoint",
            "list.pt": "torch checkpoints", "other.pt": "torch checkpoints", "generator_trunc": "generator checkpoint",
-           "prior.pt --cells": None, "run_": "run directory (supernet.pt/.ckpt, generated.json, run.json)",
+           "prior.pt --cells": None,
+           **{f"/run_{damage}": "run directory (supernet.pt/.ckpt, generated.json, run.json)"
+              for damage in ("flipped", "truncated", "garbage", "edited", "binary", "list")},
            "journal_": "search journal", "crafted": "CIFAR batch pickle"}
 
 
@@ -317,7 +319,9 @@ def markdown(payload: dict) -> str:
         lines.append(f"| {f['fault']} | {'yes' if f['survived'] else 'NO'} | {json.dumps(detail)} |\n")
     lines.append(f"\nFaults tried {s['faults_tried']}, survived {s['faults_survived']}; data lost: "
                  f"{s['faults_tried'] - s['faults_survived']} scenarios with a difference.\n\n")
-    lines.append("## Crafted files per loader\n\n| loader | inputs |\n|---|---|\n")
+    lines.append("Exit -2 for two Ctrl-C: the second one landed while the interpreter was shutting down after the "
+                 "first, and ended it by the signal's default action at once (a shell reports 130, as for exit 130).\n\n")
+    lines.append("## Crafted files per loader\n\n| loader | inputs naming a crafted file |\n|---|---|\n")
     lines += [f"| {k} | {v} |\n" for k, v in sorted(s["crafted_files_per_loader"].items())]
     lines.append(f"\nCode executed by crafted files: {s['code_executed_by_crafted_files']} (a CIFAR batch that "
                  "calls os.system when plainly unpickled; the marker file it would create does not exist).\n")
