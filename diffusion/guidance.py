@@ -142,7 +142,8 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
              guidance: float = 1.0, seed: int = 0, max_rounds: int = 10) -> dict:
     """Sample until ``n`` distinct cells meet every constraint (or rounds run out); rank them.
 
-    Returns ``{"cells": [...], "sampled": int, "satisfied_before_filter": float}``; each cell
+    Returns ``{"cells": [...], "sampled": int, "satisfied_before_filter": float, "closest": {constraint:
+    value}}`` (``closest``: the sampled value nearest to meeting each constraint); each cell
     row has ``arch``, a value per objective (exact for FLOPs/params/memory, else the
     predictor's mean with ``<metric>_std``), and ``pareto``.
     """
@@ -154,6 +155,7 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
     kept: dict[str, dict] = {}
     seen: set[str] = set()
     sampled = satisfied = 0
+    closest: dict[Constraint, float] = {}  # per constraint, the sampled value nearest to meeting it
     for round_ in range(max_rounds):
         if len(kept) >= n:
             break
@@ -165,13 +167,18 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
         rows = describe(fresh, metrics, predictor, network, dataset)
         for cell, row in zip(fresh, rows):
             sampled += 1
+            for c in constraints:
+                if c not in closest or float(c.violation(torch.tensor(row[c.metric]))) < \
+                        float(c.violation(torch.tensor(closest[c]))):
+                    closest[c] = row[c.metric]
             if all(c.satisfied(row[c.metric]) for c in constraints):
                 satisfied += 1
                 if len(kept) < n:
                     kept[cell.canonical] = row
     rows = list(kept.values())
     mark_pareto(rows, objectives)
-    return {"cells": rows, "sampled": sampled, "satisfied_before_filter": satisfied / max(sampled, 1)}
+    return {"cells": rows, "sampled": sampled, "satisfied_before_filter": satisfied / max(sampled, 1),
+            "closest": closest}
 
 
 def describe(cells: list[Cell], metrics: list[str], predictor: GNNPredictor | None, network: NetworkConfig,

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from diffusion.schedule import OpNoiseSchedule
 from gennas.config import DictConfig
 from gennas.errors import GennasError
-from gennas.io import atomic_write
+from gennas.io import load_checked, save_checked
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
 from predictors.encoding import line_graph, node_inputs, one_hot_ops
@@ -184,15 +184,15 @@ class CellDiffusion:
                    "space": {"name": self.space.name, "n_nodes": self.space.n_nodes, "ops": list(self.space.ops),
                              "require_connected": self.space.require_connected},
                    "prior": self.schedule.prior, "denoiser": self.denoiser.state_dict()}
-        return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+        return save_checked(path, payload)
 
     @classmethod
     def load(cls, path: str | Path) -> "CellDiffusion":
         path = Path(path)
         if not path.is_file():
             raise GennasError(f"generator checkpoint {path} not found; train one with `gennas generator train`")
+        payload = load_checked(path, "generator checkpoint", "retrain it with `gennas generator train`")  # committed weights predate the hash: unchecked
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload.get("format") != FORMAT or payload.get("version") != VERSION:
                 raise GennasError(f"{path} is not a version-{VERSION} gennas generator checkpoint")
             s = payload["space"]

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from gennas.errors import GennasError
+from gennas import validate as v
 from gennas.npz_format import NPZ_FORMAT
 
 
@@ -47,8 +51,8 @@ def _fmt(value: Any) -> str:
 def _network_args(parser: argparse.ArgumentParser, defaults: dict[str, int] | None = None) -> None:
     d = {"channels": 16, "cells_per_stage": 5, **(defaults or {})}
     group = parser.add_argument_group("network skeleton")
-    group.add_argument("--channels", type=int, default=d["channels"], help="channels C of the first stage (default %(default)s)")
-    group.add_argument("--cells-per-stage", type=int, default=d["cells_per_stage"], help="cells N per stage (default %(default)s)")
+    group.add_argument("--channels", type=v.positive_int, default=d["channels"], help="channels C of the first stage (default %(default)s)")
+    group.add_argument("--cells-per-stage", type=v.positive_int, default=d["cells_per_stage"], help="cells N per stage (default %(default)s)")
 
 
 # ------------------------------------------------------------------ commands
@@ -129,9 +133,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from gennas.supernet.pipeline import RunSettings, run_pipeline
-    from gennas.supernet.train import init_distributed
+    from gennas.lock import output_lock
+    from gennas.supernet.train import init_distributed, rank_and_world
 
     init_distributed(args.device)  # a no-op unless launched by torchrun with several processes
+    rank, _ = rank_and_world()
     if args.space != "nb201":
         raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
     settings = RunSettings(
@@ -139,8 +145,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
         guidance=args.guidance, epochs=args.epochs, seed=args.seed, channels=args.channels,
         cells_per_stage=args.cells_per_stage, max_subnets=args.max_subnets, finalists=args.finalists,
         probe_cells=args.probe_cells, rounds=args.rounds, robustness_data=args.robustness_data)
-    summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
-                           progress=not args.json, wandb=args.wandb)
+    with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
+        summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
+                               progress=not args.json, wandb=args.wandb)
     _emit(summary, args.json, human=lambda s: s["text"])
 
 
@@ -310,16 +317,16 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
     p.add_argument("--dataset", default="cifar10", help="NB201 table (cifar10, cifar100, ImageNet16-120) or a dataset "
                                                          "to train on (digits, ...) (default %(default)s)")
-    p.add_argument("--budget", type=int, default=100, help="distinct cells measured per run (default %(default)s)")
-    p.add_argument("--seeds", type=int, default=1, help="runs with seeds K..K+S-1 (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="first seed K (default %(default)s)")
+    p.add_argument("--budget", type=v.positive_int, default=100, help="distinct cells measured per run (default %(default)s)")
+    p.add_argument("--seeds", type=v.int_in(1, 10_000), default=1, help="runs with seeds K..K+S-1 (default %(default)s)")
+    p.add_argument("--seed", type=v.seed_int, default=0, help="first seed K (default %(default)s)")
     p.add_argument("--prior", default="none", choices=("none", "transfer"),
                    help="transfer: may use the other NB201 tables, never the target's (default %(default)s)")
     p.add_argument("--objectives", default="accuracy:max", help="METRIC:max|min,... (default %(default)s)")
-    p.add_argument("--out", default=None, help="directory for journals (resume), summary and plots")
+    p.add_argument("--out", type=v.output_dir, default=None, help="directory for journals (resume), summary and plots")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="searcher option, e.g. population_size=20, surrogate=gnn, guidance=30 (repeatable)")
-    p.add_argument("--epochs", type=int, default=4, help="training epochs per cell for datasets without a table")
+    p.add_argument("--epochs", type=v.epochs_int, default=4, help="training epochs per cell for datasets without a table")
     p.add_argument("--stop-at", default=None, metavar="METRIC:VALUE",
                    help="end a run once a measured cell reaches VALUE (at least, for a max objective; at most, for "
                         "min), e.g. accuracy:94.0; the searcher never sees it, and a journal that reaches it is "
@@ -332,7 +339,10 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gennas", description="Generate, train and compare neural architectures.")
+    from gennas.threads import THREADS_HELP
+
+    parser = _Parser(prog="gennas", description="Generate, train and compare neural architectures.",
+                     epilog=THREADS_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("cost", help="FLOPs, params and peak memory of a cell's network (free, exact)",
@@ -347,11 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(digits, npz:PATH, cifar10, ...)")
     p.add_argument("--data-root", default=None, help="folder with on-disk datasets (default $GENNAS_DATA_DIR)")
     group = p.add_argument_group("network skeleton (default: NAS-Bench-201's, or --dataset's)")
-    group.add_argument("--channels", type=int, default=None, help="channels C of the first stage")
-    group.add_argument("--cells-per-stage", type=int, default=None, help="cells N per stage")
-    group.add_argument("--in-channels", type=int, default=None, help="input channels")
-    group.add_argument("--image-size", type=int, default=None, help="input side in pixels")
-    group.add_argument("--num-classes", type=int, default=None, help="classifier outputs")
+    group.add_argument("--channels", type=v.positive_int, default=None, help="channels C of the first stage")
+    group.add_argument("--cells-per-stage", type=v.positive_int, default=None, help="cells N per stage")
+    group.add_argument("--in-channels", type=v.positive_int, default=None, help="input channels")
+    group.add_argument("--image-size", type=v.positive_int, default=None, help="input side in pixels")
+    group.add_argument("--num-classes", type=v.positive_int, default=None, help="classifier outputs")
     p.add_argument("--latency", action="store_true", help="also measure latency (median batch-1 forward, ms)")
     p.add_argument("--device", default="auto", help="device for --latency: auto, cpu, cuda (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -372,14 +382,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits (embedded), cifar10, cifar100, mnist, fashion-mnist, imagefolder:PATH, npz:PATH")
     p.add_argument("--data-root", default=None, help="folder with on-disk datasets (default $GENNAS_DATA_DIR)")
     p.add_argument("--download", action="store_true", help="download cifar/mnist archives if missing")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=v.epochs_int, default=10)
+    p.add_argument("--batch-size", type=v.positive_int, default=64)
+    p.add_argument("--lr", type=v.positive_float, default=0.05)
+    p.add_argument("--seed", type=v.seed_int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA with AMP if present), cpu, cuda")
-    p.add_argument("--eps", type=float, default=0.1, help="L-inf attack radius in [0,1] pixel units")
-    p.add_argument("--pgd-steps", type=int, default=10)
-    p.add_argument("--noise-sigma", type=float, default=0.1)
+    p.add_argument("--eps", type=v.unit_float, default=0.1, help="L-inf attack radius in [0,1] pixel units")
+    p.add_argument("--pgd-steps", type=v.positive_int, default=10)
+    p.add_argument("--noise-sigma", type=v.nonneg_float, default=0.1)
     p.add_argument("--no-cache", action="store_true", help="retrain even if this (cell, config, seed) is cached")
     _network_args(p, {"channels": 16, "cells_per_stage": 2})
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -393,28 +403,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", default="nb201")
     p.add_argument("--objectives", default="accuracy:max,flops:min,memory:min,robustness:max",
                    help="what generation is guided by (default %(default)s)")
-    p.add_argument("--out", default="runs/digits", help="run directory, what gennas prune reads (default %(default)s)")
-    p.add_argument("--n-cells", type=int, default=12, help="generated cells merged into the supernet (default %(default)s)")
-    p.add_argument("--candidates", type=int, default=64, help="cells generated to choose them from (default %(default)s)")
-    p.add_argument("--guidance", type=float, default=60.0, help="guidance scale of generation (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=32, help="supernet training epochs (default %(default)s)")
-    p.add_argument("--max-subnets", type=int, default=40,
+    p.add_argument("--out", type=v.output_dir, default="runs/digits", help="run directory, what gennas prune reads (default %(default)s)")
+    p.add_argument("--n-cells", type=v.positive_int, default=12, help="generated cells merged into the supernet (default %(default)s)")
+    p.add_argument("--candidates", type=v.cells_int, default=64, help="cells generated to choose them from (default %(default)s)")
+    p.add_argument("--guidance", type=v.nonneg_float, default=60.0, help="guidance scale of generation (default %(default)s)")
+    p.add_argument("--epochs", type=v.epochs_int, default=32, help="supernet training epochs (default %(default)s)")
+    p.add_argument("--max-subnets", type=v.positive_int, default=40,
                    help="measure every reachable subnet up to this many, else a FLOPs-stratified subset (default %(default)s)")
-    p.add_argument("--probe-cells", type=int, default=8,
+    p.add_argument("--probe-cells", type=v.nonneg_int, default=8,
                    help="round 0: cells trained standalone on the dataset (spread over the prior's ranking and the "
                         "FLOPs range) to adapt the predictor's accuracy and fit its robustness; 0 = zero-shot "
                         "(default %(default)s)")
-    p.add_argument("--rounds", type=int, default=1,
+    p.add_argument("--rounds", type=v.positive_int, default=1,
                    help="generate -> supernet -> measure -> verify rounds; each later round's predictor also learns "
                         "from what the earlier ones measured (default %(default)s)")
-    p.add_argument("--finalists", type=int, default=3,
+    p.add_argument("--finalists", type=v.nonneg_int, default=3,
                    help="subnets along the measured front retrained standalone from scratch with the run's recipe, "
                         "to verify the supernet's readings; prune chooses on these figures where they exist "
                         "(default %(default)s)")
-    p.add_argument("--robustness-data", default=None,
+    p.add_argument("--robustness-data", type=v.existing_file, default=None,
                    help="CSV arch,value of PGD accuracies you measured on this dataset; they join the probes' "
                         "measurements that teach the predictor robustness")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=v.seed_int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")
     _network_args(p, {"channels": 16, "cells_per_stage": 2})
@@ -450,12 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="generate cells near the Pareto front with guided graph diffusion")
     p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
     p.add_argument("--objectives", default="accuracy:max,flops:min", help="METRIC:max|min,... (default %(default)s)")
-    p.add_argument("--n", type=int, default=100, help="distinct cells to return (default %(default)s)")
+    p.add_argument("--n", type=v.cells_int, default=100, help="distinct cells to return (default %(default)s)")
     p.add_argument("--dataset", default=None, help="nb201 target whose transfer prior guides accuracy "
                                                    "(cifar10, cifar100, ImageNet16-120; its own table is never used)")
     p.add_argument("--constraint", action="append", default=[], help="hard limit, e.g. 'flops<=100' (repeatable)")
-    p.add_argument("--guidance", type=float, default=60.0, help="guidance scale; 0 samples unguided (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=v.nonneg_float, default=60.0, help="guidance scale; 0 samples unguided (default %(default)s)")
+    p.add_argument("--seed", type=v.seed_int, default=0)
     p.add_argument("--predictor", default=None, help="predictor checkpoint (default for nb201: the transfer prior)")
     p.add_argument("--generator", default=None, help="generator checkpoint (default: diffusion/weights/<space>.pt)")
     p.add_argument("--json", action="store_true", help="print a JSON list: arch, objective values, pareto")
@@ -471,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated methods (default %(default)s); with --budget-minutes also darts, darts2 "
                         "(second order) and gdas")
     _search_args(p)
-    p.add_argument("--budget-minutes", type=float, default=None, metavar="M",
+    p.add_argument("--budget-minutes", type=v.positive_float, default=None, metavar="M",
                    help="wall-clock form: M minutes of search per method and seed on real data (--budget is then "
                         "not used), every found cell retrained standalone with --epochs and measured; --json prints "
                         "one row per method and seed")
@@ -482,10 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
         dest="generator_command", required=True, metavar="ACTION")
     p = generator.add_parser("train", help="train on every cell of a listable space, or on sampled cells")
     p.add_argument("--space", default="nb201")
-    p.add_argument("--out", default=None, help="checkpoint (default: diffusion/weights/<space>.pt)")
-    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 3000)")
-    p.add_argument("--cells", type=int, default=20000, help="sampled training cells for spaces too large to list")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=v.output_file, default=None, help="checkpoint (default: diffusion/weights/<space>.pt)")
+    p.add_argument("--steps", type=v.steps_int, default=None, help="optimisation steps (default 3000)")
+    p.add_argument("--cells", type=v.int_in(2, 1_000_000), default=20000,
+                   help="sampled training cells for spaces too large to list")
+    p.add_argument("--seed", type=v.seed_int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_generator_train)
 
@@ -494,33 +505,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = predictor.add_parser("pretrain", help="pretrain the NB201 transfer prior for a target dataset "
                                               "(on the other datasets' tables and the free cost metrics)")
     p.add_argument("--dataset", required=True, help="target: cifar10, cifar100 or ImageNet16-120 (its table is not used)")
-    p.add_argument("--out", default=None, help="checkpoint path (default: predictors/weights/nb201_prior_<target>.pt)")
-    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 2000)")
-    p.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=v.output_file, default=None,
+                   help="checkpoint path (default: predictors/weights/nb201_prior_<target>.pt)")
+    p.add_argument("--steps", type=v.steps_int, default=None, help="optimisation steps (default 2000)")
+    p.add_argument("--ensemble", type=v.int_in(1, 100), default=None, help="ensemble members (default 5)")
+    p.add_argument("--seed", type=v.seed_int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predictor_pretrain)
 
     p = predictor.add_parser("fit", help="fit (or add to --base) the head of one metric from measurements")
     p.add_argument("--metric", required=True, help="metric name, optionally @dataset (e.g. pgd_accuracy@digits)")
     p.add_argument("--data", default=None, help="CSV with columns arch,value (with --from-oracle: where to write it)")
-    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--out", type=v.output_file, required=True, help="checkpoint to write")
     p.add_argument("--base", default=None, help="existing checkpoint: keep its tasks, add/retrain this metric's head")
     p.add_argument("--space", default="nb201")
     p.add_argument("--direction", choices=("max", "min"), default=None, help="for a new metric: better is max or min")
     p.add_argument("--unit", default="", help="for a new metric: its unit")
-    p.add_argument("--ensemble", type=int, default=5)
-    p.add_argument("--steps", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cv", type=int, default=0, help="also report K-fold cross-validated Kendall tau")
+    p.add_argument("--ensemble", type=v.int_in(1, 100), default=5)
+    p.add_argument("--steps", type=v.steps_int, default=500)
+    p.add_argument("--seed", type=v.seed_int, default=0)
+    p.add_argument("--cv", type=v.nonneg_int, default=0, help="also report K-fold cross-validated Kendall tau")
     g = p.add_argument_group("measuring with the training oracle (--from-oracle)")
     g.add_argument("--from-oracle", action="store_true", help="train --n-cells sampled cells and measure the metric")
     g.add_argument("--dataset", default="digits")
     g.add_argument("--data-root", default=None)
-    g.add_argument("--n-cells", type=int, default=30)
-    g.add_argument("--epochs", type=int, default=8)
-    g.add_argument("--channels", type=int, default=16)
-    g.add_argument("--cells-per-stage", type=int, default=2)
+    g.add_argument("--n-cells", type=v.int_in(2, v.MAX_CELLS), default=30)
+    g.add_argument("--epochs", type=v.epochs_int, default=8)
+    g.add_argument("--channels", type=v.positive_int, default=16)
+    g.add_argument("--cells-per-stage", type=v.positive_int, default=2)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predictor_fit)
 
@@ -532,16 +544,80 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error form of every other gennas error (``error: ...``, exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """What an interrupted command has saved and how to go on: true for each command.
+
+    Args:
+        args: the parsed command line of the interrupted command.
+
+    Returns:
+        One line for stderr.
+    """
+    command = args.command
+    out = getattr(args, "out", None)
+    if command == "run":
+        return (f"interrupted; finished stages are kept in {out} (generated cells, the supernet checkpoint of the "
+                "last finished epoch, every measured subnet): rerun the same command to resume")
+    if command in ("search", "compare"):
+        if getattr(args, "budget_minutes", None) is not None:
+            return (f"interrupted; finished (method, seed) rows are kept in {out}: rerun the same command to resume"
+                    if out else "interrupted; nothing was saved (no --out): pass --out DIR to keep finished rows")
+        return (f"interrupted; every measured cell is kept in the journals under {out}: rerun the same command to "
+                "resume" if out else "interrupted; nothing was saved (no --out): pass --out DIR to make runs resumable")
+    if command == "prune":
+        return "interrupted; the export may be incomplete: rerun the same command to export again"
+    if command == "train":
+        return "interrupted; nothing was saved (results are cached only when training finishes): rerun to train again"
+    if command in ("generator", "predictor"):
+        return "interrupted; no checkpoint was written (it is saved when training ends): rerun the command"
+    return "interrupted; nothing was saved: rerun the command"
+
+
+def _exit_now(signum: int, frame: Any) -> None:
+    os._exit(130)  # a second Ctrl-C: no cleanup, no traceback; every file is written atomically
+
+
+def _first_interrupt(signum: int, frame: Any) -> None:
+    from gennas import interrupt
+
+    interrupt.mark()  # re-raised by the search loop if a library swallows this KeyboardInterrupt
+    signal.signal(signal.SIGINT, _exit_now)
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from gennas import interrupt
+    from gennas.threads import configure_threads
+
+    interrupt.clear()
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
+        return exc.code if isinstance(exc.code, int) else 2
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals can only be set there
+    previous = signal.signal(signal.SIGINT, _first_interrupt) if in_main_thread else None
+    interrupted = False
+    try:
+        configure_threads()
         args.func(args)
     except GennasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; completed work is saved and a rerun resumes it", file=sys.stderr)
+        interrupted = True
+        print(interrupted_message(args), file=sys.stderr)
         return 130
+    finally:
+        if previous is not None and not interrupted:  # after a Ctrl-C the process is ending: keep exiting at once
+            signal.signal(signal.SIGINT, previous)
     return 0
 
 

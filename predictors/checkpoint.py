@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from gennas.errors import GennasError
-from gennas.io import atomic_write
+from gennas.io import load_checked, save_checked
 from gennas.metrics.registry import Metric, get_metric, register_metric
 from gennas.space.space import CellSpace
 from predictors.gnn_predictor import GNNConfig, GNNPredictor
@@ -36,19 +35,15 @@ def save_predictor(predictor: GNNPredictor, path: str | Path) -> Path:
         "mixtures": predictor.mixtures, "config": predictor.config.to_dict(),
         "members": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in predictor.members],
     }
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return save_checked(path, payload)
 
 
 def load_predictor(path: str | Path, device: str | None = None) -> GNNPredictor:
     path = Path(path)
     if not path.is_file():
         raise GennasError(f"predictor checkpoint {path} not found; train one with `gennas predictor fit`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for damaged files
-        raise GennasError(f"predictor checkpoint {path} is unreadable or corrupt ({type(exc).__name__}); "
-                          "retrain it with `gennas predictor fit`") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    payload = load_checked(path, "predictor checkpoint", "retrain it with `gennas predictor fit`")  # committed weights predate the hash: unchecked
+    if payload.get("format") != FORMAT:
         raise GennasError(f"{path} is not a gennas predictor checkpoint")
     if payload.get("version") != VERSION:
         raise GennasError(f"predictor checkpoint {path} has version {payload.get('version')}, this gennas reads "

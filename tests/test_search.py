@@ -121,6 +121,7 @@ def test_resume_refuses_a_journal_of_another_run(tmp_path):
     finished, oracle = _run("random", 10, seed=0, journal=journal)  # a finished journal is the result: no replay
     assert [r["arch"] for r in finished.history] == [r["arch"] for r in payload["run"]["history"]]
     assert oracle.queries == 0
+    payload.pop("sha256")  # hand-edited below: without its hash it loads unchecked, like a journal from before hashes
     payload["run"]["history"] = payload["run"]["history"][:6]  # unfinished: resuming replays it
     payload["run"]["history"][3]["arch"] = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
     journal.write_text(json.dumps(payload))

@@ -20,7 +20,7 @@ import torch
 from gennas.bench.oracle import Oracle
 from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
-from gennas.io import write_json
+from gennas.io import read_json_checked, write_json_checked
 from gennas.metrics.latency import measure_latency
 from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig, build_network
 from gennas.settings import cache_dir
@@ -93,9 +93,9 @@ class TrainingOracle(Oracle):
         result_path = self.cache_root / f"{key}.json"
         if self.use_cache and result_path.exists():
             try:
-                return json.loads(result_path.read_text())["metrics"]
-            except (OSError, ValueError, KeyError):
-                pass  # unreadable cache entry: measure again and overwrite it
+                return read_json_checked(result_path, "cached result")["metrics"]
+            except (GennasError, KeyError):
+                pass  # unreadable or failing its hash: measure again and overwrite it
         start = time.perf_counter()
         torch.manual_seed(self.train_config.seed)  # the initial weights depend on the seed alone
         net = build_network(cell, self.network)
@@ -116,6 +116,6 @@ class TrainingOracle(Oracle):
             "seconds": time.perf_counter() - start,
             "epochs": self.train_config.epochs,
         }
-        write_json(result_path, {"arch": cell.to_string(), "dataset": self.splits.name, "metrics": metrics})
+        write_json_checked(result_path, {"arch": cell.to_string(), "dataset": self.splits.name, "metrics": metrics})
         checkpoint.unlink(missing_ok=True)
         return metrics

@@ -160,16 +160,43 @@ def _existing(path: Path, gz_ok: bool) -> Path:
     return gz if gz_ok and not path.is_file() and gz.is_file() else path
 
 
-def _unpickle(path: Path) -> dict:
-    """Load one CIFAR batch: a pickle, as its authors distribute it.
+#: The only globals a CIFAR batch pickle refers to: numpy's array and dtype reconstructors
+#: (old and new module names, pickle protocols 2 to 5) and ``_codecs.encode``, which
+#: protocol 2 uses for bytes. Plain dicts, lists, str, bytes and ints need no global.
+CIFAR_PICKLE_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    *((module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+})
 
-    Unpickling can run code, so only point the data root at files you trust (the
-    official archives are MD5-checked by the downloader).
+
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle asked for a global outside :data:`CIFAR_PICKLE_GLOBALS`."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds only what a CIFAR batch holds, so a crafted file cannot run code."""
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 (pickle's signature)
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise RefusedPickle(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path) -> dict:
+    """Load one CIFAR batch: a pickle, as its authors distribute it, with a restricted unpickler.
+
+    Plain ``pickle.load`` would run any code a crafted batch names; this one refuses every
+    global a CIFAR batch does not need, before anything is called.
     """
     try:
         with path.open("rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+            batch = _CifarUnpickler(handle, encoding="bytes").load()
+    except RefusedPickle as exc:
+        raise GennasError(f"{path} is not a plain CIFAR batch: it asks to call {exc}, which no CIFAR batch does "
+                          "(refused, nothing was run); delete it and re-download the dataset") from None
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, MemoryError) as exc:
         raise GennasError(f"{path} is not a readable CIFAR batch ({exc}); delete it and re-download") from exc
     if not isinstance(batch, dict):
         raise GennasError(f"{path} is not a CIFAR batch (expected a pickled dict); re-download it")

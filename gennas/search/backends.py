@@ -46,6 +46,9 @@ class RayBackend:
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
+    from gennas.threads import configure_threads
+
+    configure_threads()  # Ray sets OMP_NUM_THREADS to the task's num_cpus: one thread per 1-CPU worker
     return fn(item)
 
 

@@ -11,10 +11,12 @@ from typing import Any
 
 from gennas.errors import GennasError
 from gennas.io import write_json, write_text
+from gennas.lock import output_lock
 from gennas.provenance import provenance
 from gennas.search.indicators import Reference, nb201_reference
 from gennas.search.loop import SearchRun
 from gennas.search.methods import METHODS
+from gennas.search.options import check_options
 from gennas.search.report import markdown_table, plot, summarise
 from gennas.search.runner import SearchSpec, run_method
 
@@ -52,6 +54,13 @@ def reference_for(spec: SearchSpec) -> Reference | None:
 
 def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *, backend=None,
                 progress: bool = False, wandb: bool = False) -> dict[str, Any]:
+    check_options(spec.options, methods)
+    with output_lock(out):  # one writer per --out: journals, summary and plots
+        return _run_methods(spec, methods, out, backend=backend, progress=progress, wandb=wandb)
+
+
+def _run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *, backend,
+                 progress: bool, wandb: bool) -> dict[str, Any]:
     runs: dict[str, list[SearchRun]] = {m: run_method(spec, m, out, backend=backend, progress=progress, wandb=wandb)
                                         for m in methods}
     reference = reference_for(spec)

@@ -15,7 +15,6 @@ the stop is the one the run without a target makes.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +22,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from gennas import interrupt
 from gennas.bench.oracle import Oracle
 from gennas.errors import GennasError
-from gennas.io import write_json
+from gennas.io import read_json_checked, write_json_checked
 from gennas.search.backends import EvaluationBackend
 from gennas.search.searcher import Searcher
 from gennas.space.cell import Cell
@@ -85,10 +85,7 @@ class SearchRun:
 
 
 def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise GennasError(f"cannot read search journal {path}: {err}; delete it to start the run over") from None
+    payload = read_json_checked(path, "search journal", "rerun: this seed's search starts over")  # old journals without a hash load unchecked
     if payload.get("format") != JOURNAL_FORMAT or payload.get("version") != JOURNAL_VERSION:
         raise GennasError(f"{path} is not a gennas search journal (version {JOURNAL_VERSION}); delete it or use another --out")
     saved = payload["run"]
@@ -106,7 +103,7 @@ def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
 
 
 def _save_journal(path: Path, run: SearchRun) -> None:
-    write_json(path, {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "run": run.to_dict()})
+    write_json_checked(path, {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "run": run.to_dict()})
 
 
 def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, seed: int,
@@ -150,10 +147,12 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
     try:
         while len(asked) < budget and idle < MAX_IDLE_ROUNDS and not _past(deadline):
+            interrupt.check()  # swallowed in the last tell: its answers are journalled, no ask uses the cut fit
             replaying = len(asked) < len(saved)
             request = min(searcher.batch_size, budget - len(asked))
             start = time.perf_counter()
             cells = searcher.ask(request)
+            interrupt.check()  # a Ctrl-C swallowed inside ask (sklearn's MLP does) must not shape this round
             ask_seconds = time.perf_counter() - start
             if not cells or len(cells) > request:
                 raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of {request}")

@@ -34,7 +34,9 @@ import numpy as np
 from gennas.bench.training import TrainingOracle
 from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
-from gennas.io import write_json, write_text
+from gennas.io import read_json_checked, write_json, write_json_checked, write_text
+from gennas.lock import output_lock
+from gennas.search.options import check_options
 from gennas.objectives import parse_objectives
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.loop import run_search
@@ -151,14 +153,12 @@ def _row_path(out: Path | None, method: str, seed: int) -> Path | None:
 
 
 def _saved_row(path: Path | None, spec: WallClockSpec) -> dict[str, Any] | None:
-    import json
-
     if path is None or not path.exists():
         return None
     try:
-        payload = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # unreadable: measure again and overwrite it
+        payload = read_json_checked(path, "comparison row")
+    except GennasError:
+        return None  # unreadable or failing its hash: measure again and overwrite it
     if payload.get("format") != ROW_FORMAT or payload.get("settings") != spec.settings():
         raise GennasError(f"{path} holds a comparison run with other settings; use another --out or delete it")
     return payload["row"]
@@ -185,6 +185,13 @@ def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, 
 def run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | None = None, *,
                   progress: bool = False, command: list[str] | None = None) -> dict[str, Any]:
     """Every method × seed on the clock; returns ``{"settings", "rows", "provenance"}`` and writes OUT files."""
+    check_options(spec.options, methods)
+    with output_lock(out):  # one writer per --out
+        return _run_wallclock(spec, methods, out, progress=progress, command=command)
+
+
+def _run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | None, *, progress: bool,
+                   command: list[str] | None) -> dict[str, Any]:
     splits = load_dataset(spec.dataset, max_train=spec.max_train)
     space = get_space(spec.space)
     out_dir = Path(out) if out else None
@@ -198,7 +205,7 @@ def run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | Non
                     print(f"[compare] {method} seed {seed}: searching for {spec.minutes:g} min", flush=True)
                 row = run_one(method, seed, spec, splits, space)
                 if path is not None:
-                    write_json(path, {"format": ROW_FORMAT, "settings": spec.settings(), "row": row})
+                    write_json_checked(path, {"format": ROW_FORMAT, "settings": spec.settings(), "row": row})
             rows.append(row)
     payload = {"settings": {**spec.settings(), "methods": methods}, "rows": rows, "provenance": provenance(command)}
     if out_dir is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gennas.data import load_dataset
 from gennas.errors import GennasError
+from gennas.lock import output_lock
 from gennas.space.cell import Cell
 from gennas.supernet.export import computed_metrics, deployable, export_subnet, finetune
 from gennas.supernet.prune import make_thresholds, read_subnets, select, verified_view
@@ -30,6 +31,12 @@ def prune_run(run_dir: str | Path, thresholds: dict[str, float | str | None], go
     if verify and finetune_epochs:
         raise GennasError("--verify exports the standalone-trained model; it cannot be combined with --finetune")
     run_dir = Path(run_dir)
+    with output_lock(Path(out) if out else run_dir / "export"):  # one writer per export directory
+        return _prune_locked(run_dir, thresholds, goal, out, finetune_epochs, device, verify)
+
+
+def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal: str, out: str | Path | None,
+                  finetune_epochs: int, device: str, verify: bool) -> dict:
     limits = make_thresholds(thresholds)
     given = {t.flag: t.value for t in limits}  # in the flags' own units, e.g. "45%" -> 0.45
     rows = read_subnets(run_dir)

@@ -26,7 +26,7 @@ import numpy as np
 
 from gennas.data import load_dataset
 from gennas.errors import GennasError
-from gennas.io import write_json
+from gennas.io import write_json, write_json_checked
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import parse_objectives
 from gennas.provenance import provenance
@@ -35,7 +35,8 @@ from gennas.supernet.adapt import adapt_predictor, held_out_tau
 from gennas.supernet.export import computed_metrics, deployable, export_subnet
 from gennas.supernet.prune import make_thresholds, select, verified_view
 from gennas.supernet.report import write_report
-from gennas.supernet.rounds import RoundOutcome, RunContext, measure_probes, run_round, zero_shot_prior
+from gennas.supernet.rounds import (RoundOutcome, RunContext, check_stage_files, measure_probes, run_round,
+                                    zero_shot_prior)
 from gennas.supernet.run_settings import RunSettings, check_resumable
 from gennas.supernet.train import rank_and_world
 from gennas.tracking import RunLogger
@@ -102,9 +103,10 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         say(f"data: {note}")
     say(f"network: {network.describe()} (FLOPs, params and memory are counted on it)")
     if rank == 0:
-        write_json(saved, {"settings": asdict(settings), "provenance": provenance()})
+        write_json_checked(saved, {"settings": asdict(settings), "provenance": provenance()})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
     ctx = RunContext(settings, splits, network, out, device, progress, say, logger, rank, world, data_root)
+    check_stage_files(ctx)
     try:
         tic = time.perf_counter()
         prior = zero_shot_prior(splits.name)

@@ -9,7 +9,6 @@ ones under ``round_<r>/``).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
-from gennas.io import write_json
+from gennas.io import load_checked, read_json_checked, write_json, write_json_checked
 from gennas.metrics.costs import cell_costs
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import minimisation_matrix, parse_objectives
@@ -88,6 +87,35 @@ def zero_shot_prior(dataset: str):
     from predictors.transfer import load_prior
 
     return load_prior(PRIOR_FOR_NEW_DATASETS).fit_task(f"accuracy@{dataset}", [], None)
+
+
+#: Keys a round's ``generated.json`` must hold.
+GENERATED_KEYS = ("objectives", "guided_objectives", "notes", "candidates", "chosen")
+
+
+def check_stage_files(ctx: RunContext) -> None:
+    """Read every stage file a resumed run would reuse before any work starts.
+
+    A damaged or foreign file is an error naming it (with a step that rebuilds it) at
+    once, not after minutes of probes or training, and never a silently wrong figure.
+    """
+    for path in sorted(ctx.standalone_dir.glob("*.pt")):
+        load_checked(path, "standalone training", "rerun: the cell is trained again")
+    for index in range(1, ctx.settings.rounds + 1):
+        directory = ctx.round_dir(index)
+        if (directory / "generated.json").exists():
+            generated = read_json_checked(directory / "generated.json", "generated cells",
+                                          "rerun: the cells are generated again")
+            missing = [k for k in GENERATED_KEYS if k not in generated]
+            if missing:
+                raise GennasError(f"{directory / 'generated.json'} lacks {', '.join(missing)} (not written by this "
+                                  "version of gennas run); delete or move it, then rerun: the cells are generated again")
+        if (directory / "supernet.ckpt").exists():
+            _trained_history(directory / "supernet.ckpt")
+        if (directory / "supernet.pt").exists():
+            load_supernet(directory / "supernet.pt")
+        if (directory / "subnets.csv").exists():
+            read_subnet_table(directory / "subnets.csv")
 
 
 # ----------------------------------------------------------------------------- round 0
@@ -217,12 +245,12 @@ def _generated(ctx: RunContext, directory: Path, index: int, predictor, notes: l
     if ctx.world > 1 and ctx.rank > 0:
         torch.distributed.barrier()  # wait for rank 0's generation
     if path.exists():
-        generated = json.loads(path.read_text())
+        generated = read_json_checked(path, "generated cells", "rerun: the cells are generated again")
     else:
         ctx.say(f"round {index}: generating {ctx.settings.candidates} cells with guided diffusion, keeping the "
                 f"{ctx.settings.n_cells} most Pareto-near")
         generated = generate_cells(ctx, predictor, notes, ctx.settings.seed + index - 1)
-        write_json(path, generated)
+        write_json_checked(path, generated)
     if ctx.world > 1 and ctx.rank == 0:
         torch.distributed.barrier()
     for note in generated["notes"]:
@@ -270,4 +298,4 @@ def _verify_finalists(ctx: RunContext, rows: list[dict]) -> list[str]:
 
 def _trained_history(checkpoint: Path) -> list[dict]:
     """The per-epoch history in a training checkpoint (its length is the epochs already trained)."""
-    return torch.load(checkpoint, map_location="cpu", weights_only=True)["history"]
+    return load_checked(checkpoint, "training checkpoint", "rerun: training restarts from scratch").get("history", [])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gennas.errors import GennasError
+from gennas.io import read_json_checked
 
 
 @dataclass
@@ -49,7 +49,8 @@ def check_resumable(saved: Path, settings: RunSettings) -> None:
     """A run directory may be resumed only with the settings that started it; name those that differ."""
     if not saved.exists():
         return
-    previous = json.loads(saved.read_text()).get("settings", {})
+    previous = read_json_checked(saved, "run settings", "delete or move the run directory, or pass another --out"
+                                 ).get("settings", {})
     current = asdict(settings)
     differ = [name for name in dict.fromkeys([*current, *previous]) if previous.get(name) != current.get(name)]
     if differ:

@@ -21,7 +21,7 @@ from torch import nn
 
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
-from gennas.io import atomic_write
+from gennas.io import load_checked, save_checked
 from gennas.nn.network import NetworkConfig, build_network
 from gennas.objectives import Objective, minimisation_matrix
 from gennas.space.cell import Cell
@@ -82,7 +82,7 @@ def train_standalone(cell: Cell, splits: DatasetSplits, network: NetworkConfig, 
                "standalone_accuracy": test["clean_accuracy"], "standalone_pgd_accuracy": test["pgd_accuracy"]}
     payload = {"format": FORMAT, "arch": cell.to_string(), "network": network.to_dict(), "recipe": recipe.to_dict(),
                "figures": figures, "state": {k: v.detach().cpu() for k, v in trained.state_dict().items()}}
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    save_checked(path, payload)
     checkpoint.unlink(missing_ok=True)
     return Standalone(trained, figures)
 
@@ -91,11 +91,8 @@ def load_standalone(directory: str | Path, cell: Cell, splits: DatasetSplits, ne
     """The standalone training of ``cell`` kept in ``directory`` (an error naming the file when it is damaged)."""
     path = weights_path(directory, cell)
     advice = f"delete or move {path} to train the cell again"
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types for a damaged file
-        raise GennasError(f"{path} is unreadable ({type(exc).__name__}: {exc}); {advice}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("arch") != cell.to_string() \
+    payload = load_checked(path, "standalone training", "rerun: the cell is trained again")
+    if payload.get("format") != FORMAT or payload.get("arch") != cell.to_string() \
             or payload.get("network") != network.to_dict():
         raise GennasError(f"{path} is not the standalone training of {cell} on this run's skeleton; {advice}")
     model = with_normalization(build_network(cell, network), splits)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from gennas.errors import GennasError
-from gennas.io import atomic_write
+from gennas.io import load_checked, save_checked
 from gennas.nn.network import NetworkConfig
 from gennas.supernet.model import Supernet
 from gennas.supernet.subnets import SubnetSpace
@@ -23,20 +22,22 @@ def save_supernet(path: str | Path, model: nn.Sequential, meta: dict) -> Path:
     payload = {"format": FORMAT, "space": supernet.space.to_dict(), "network": supernet.config.to_dict(),
                "mean": model[0].mean.flatten().tolist(), "std": model[0].std.flatten().tolist(),
                "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return save_checked(path, payload)
 
 
 def load_supernet(path: str | Path) -> tuple[nn.Sequential, dict]:
     path = Path(path)
     if not path.exists():
         raise GennasError(f"{path} does not exist: RUN_DIR must be a directory written by `gennas run`")
+    rebuild = f"rerun `gennas run --out {path.parent}` with its settings (it retrains the supernet, resuming its checkpoint)"
+    payload = load_checked(path, "supernet", rebuild)  # a flipped bit is an error, never a silently wrong figure
+    again = f"delete or move {path}, then {rebuild}"
+    if payload.get("format") != FORMAT:
+        raise GennasError(f"{path} is not a gennas supernet ({FORMAT}); {again}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types for a damaged file
-        raise GennasError(f"{path} is unreadable or corrupt ({type(exc).__name__}: {exc}); rerun `gennas run`") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise GennasError(f"{path} is not a gennas supernet ({FORMAT}); rerun `gennas run`")
-    supernet = Supernet(SubnetSpace.from_dict(payload["space"]), NetworkConfig(**payload["network"]))
-    model = nn.Sequential(Normalize(payload["mean"], payload["std"]), supernet)
-    model.load_state_dict(payload["state"])
-    return model.eval(), payload["meta"]
+        supernet = Supernet(SubnetSpace.from_dict(payload["space"]), NetworkConfig(**payload["network"]))
+        model = nn.Sequential(Normalize(payload["mean"], payload["std"]), supernet)
+        model.load_state_dict(payload["state"])
+        return model.eval(), payload["meta"]
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise GennasError(f"supernet {path} is inconsistent ({type(exc).__name__}: {exc}); {again}") from None

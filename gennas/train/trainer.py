@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from gennas.config import DictConfig
 from gennas.errors import GennasError
+from gennas.io import load_checked, save_checked
 
 if TYPE_CHECKING:
     from gennas.data import DatasetSplits
@@ -468,24 +469,12 @@ def _save(run: _Run, path: Path, config: TrainConfig, splits: DatasetSplits) -> 
         "scaler": run.scaler.state_dict(),
         "rng": run.rng_state(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_checked(path, payload)  # atomic, with a content hash checked on resume
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types for a damaged file
-        raise GennasError(
-            f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}: {exc}); "
-            "delete it to train from scratch, or pass another checkpoint_path"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    payload = load_checked(path, "checkpoint", "rerun: training starts from scratch")
+    if payload.get("format") != CHECKPOINT_FORMAT:
         raise GennasError(
             f"{path} is not a gennas training checkpoint ({CHECKPOINT_FORMAT}); "
             "delete it or pass another checkpoint_path"

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from gennas.config import DictConfig
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
-from gennas.io import atomic_write
+from gennas.io import load_checked, save_checked
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
 from gennas.train.trainer import augment_batch, dataset_tensors, evaluate_accuracy, resolve_device
@@ -155,12 +155,8 @@ def _fingerprint(splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
 
 
 def _load_checkpoint(path: Path, config: WeightSharingConfig, fingerprint: dict[str, Any]) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types for a damaged file
-        raise GennasError(f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}: {exc}); "
-                          "delete it to search from scratch") from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+    payload = load_checked(path, "checkpoint", "rerun: the search starts from scratch")
+    if payload.get("format") != CHECKPOINT_FORMAT:
         raise GennasError(f"{path} is not a gennas DARTS/GDAS checkpoint ({CHECKPOINT_FORMAT}); delete it or "
                           "pass another checkpoint path")
     saved, now = payload.get("config", {}), config.to_dict()
@@ -228,7 +224,7 @@ def search_cell(
                 bar.set_postfix(val=f"{record['supernet_val_accuracy']:.1f}%", cell=record["arch"][:40])
                 if path is not None:
                     payload = state.payload(config, fingerprint)
-                    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+                    save_checked(path, payload)
                 if on_epoch_end is not None:
                     on_epoch_end(dict(record))
     alpha = state.model.alpha.detach().float().cpu()
