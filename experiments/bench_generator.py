@@ -206,6 +206,9 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
+    from gennas.threads import one_thread_per_worker
+
+    one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="cifar10")
     parser.add_argument("--seeds", type=int, default=3)

@@ -26,6 +26,9 @@ from gennas.space import nb201_space
 
 
 def main() -> None:
+    from gennas.threads import one_thread_per_worker
+
+    one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", type=int, default=50, help="cells checked against real networks")
     parser.add_argument("--seed", type=int, default=0)

@@ -58,6 +58,9 @@ def log(msg: str) -> None:
 
 
 def main() -> None:
+    from gennas.threads import one_thread_per_worker
+
+    one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=list(PARTS), required=True)
     parser.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120")

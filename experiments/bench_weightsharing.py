@@ -117,6 +117,9 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    from gennas.threads import one_thread_per_worker
+
+    one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=("search", "compare", "all"), default="all")
     parser.add_argument("--dataset", default="digits")

@@ -34,6 +34,9 @@ def gennas(*args: str) -> dict:
 
 
 def main() -> None:
+    from gennas.threads import one_thread_per_worker
+
+    one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-cells", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=8)

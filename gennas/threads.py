@@ -48,3 +48,13 @@ def configure_threads() -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def one_thread_per_worker() -> int:
+    """For benchmark scripts: one torch thread in this process and in every process it starts.
+
+    Benchmarks run several processes side by side and time them, so each takes one core
+    (``OMP_NUM_THREADS=1``, inherited by child processes) unless the caller chose otherwise.
+    """
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return configure_threads()

@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -459,7 +460,7 @@ def read_npz(path: Path) -> RawData:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a damaged archive fails its CRC
         raise GennasError(f"could not read {path} as an .npz archive ({exc}); {expected}") from exc
     missing = [key for key in NPZ_REQUIRED if key not in arrays]
     if missing:

@@ -31,7 +31,7 @@ ADAPTED = (("accuracy", "standalone_val_accuracy", "val_accuracy"),
            ("pgd_accuracy", "standalone_val_pgd_accuracy", "val_pgd_accuracy"))
 
 
-def probe_candidates(network: NetworkConfig) -> list[Cell]:
+def probe_candidates() -> list[Cell]:
     """Every NB201 function once (connected cells, one per canonical form), cheapest configuration first."""
     unique: dict[str, Cell] = {}
     for cell in nb201_space().enumerate():
@@ -40,7 +40,8 @@ def probe_candidates(network: NetworkConfig) -> list[Cell]:
     return sorted(unique.values(), key=lambda c: c.ops)
 
 
-def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed: int) -> list[Cell]:
+def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed: int,
+                  candidates: Sequence[Cell] | None = None) -> list[Cell]:
     """``count`` cells spread over the prior's ranking of ``task`` and over FLOPs.
 
     Args:
@@ -49,13 +50,15 @@ def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed
         network: the run's skeleton (FLOPs are counted on it).
         count: probes wanted.
         seed: seeds the Latin hypercube, so a run's probes are repeatable.
+        candidates: the cells to choose from (default: every NB201 function once).
 
     Returns:
         Distinct cells, in the order they should be trained.
     """
     if count <= 0:
         return []
-    cells = probe_candidates(network)
+    cells = list(candidates) if candidates is not None else probe_candidates()
+    count = min(count, len(cells))
     predicted = predictor.predict(cells, [task])[task].mean
     flops = np.array([cell_costs(c, network)["flops"] for c in cells])
     ranks = np.stack([rankdata(predicted) / len(cells), rankdata(flops) / len(cells)], axis=1)
@@ -123,8 +126,21 @@ def training_data(rows: Sequence[dict], column: str, supernet_column: str) -> tu
     return cells, np.array([v for _, v in values.values()], dtype=float), line
 
 
+#: Fewest measured cells for which cross-validation chooses how accuracy transfers.
+MIN_CELLS_TO_CHOOSE = 6
+CV_FOLDS = 4
+#: Optimisation steps of a head fitted on a run's few measured cells (the encoder stays frozen).
+HEAD_STEPS = 200
+
+
 def adapt_predictor(prior, dataset: str, rows: Sequence[dict], metrics: Sequence[str]):
     """A copy of ``prior`` taught ``metrics`` on ``dataset`` from ``rows`` (see :func:`training_data`).
+
+    Accuracy can transfer two ways: as a mix of the known datasets' embeddings through the
+    prior's accuracy head (right when the new dataset ranks cells as CIFAR does), or through
+    a head of its own on the frozen encoder (right when it does not). With enough cells a
+    4-fold cross-validated Kendall τ on the measured cells chooses; robustness always gets a
+    head of its own (no known dataset has it).
 
     Returns:
         (predictor, notes): the adapted predictor, and one sentence per metric saying what taught it.
@@ -138,13 +154,37 @@ def adapt_predictor(prior, dataset: str, rows: Sequence[dict], metrics: Sequence
         cells, values, line = training_data(rows, column, supernet_column)
         if len(cells) < 2:
             continue
-        predictor = predictor.fit_task(task, cells, values)
+        own_head, how = transfer_choice(prior, task, cells, values) if metric == "accuracy" else (True, "")
+        predictor = predictor.fit_task(task, cells, values, own_head=own_head, steps=HEAD_STEPS if own_head else None)
         exact = sum(1 for r in rows if isinstance(r.get(column), float) and np.isfinite(r[column]))
         notes.append(f"{metric} is guided by the prior adapted to {dataset} on {len(cells)} cells "
                      f"({exact} trained standalone" + (f", the rest supernet readings calibrated on {line.pairs} "
                                                        "subnets measured both ways" if len(cells) > exact else "")
-                     + ")")
+                     + ")" + how)
     return predictor, notes
+
+
+def transfer_choice(prior, task: str, cells: list[Cell], values: np.ndarray) -> tuple[bool, str]:
+    """Whether accuracy on this dataset gets a head of its own, by cross-validated τ, and a note why."""
+    if len(cells) < MIN_CELLS_TO_CHOOSE:
+        return False, ": a mix of the known datasets (too few cells to choose by cross-validation)"
+    taus = {own: _cross_validated_tau(prior, task, cells, values, own) for own in (False, True)}
+    own = bool(taus[True] > taus[False])
+    return own, (f": {'a head of its own' if own else 'a mix of the known datasets'} (cross-validated τ "
+                 f"{taus[own]:.2f} against {taus[not own]:.2f} for {'the mix' if own else 'a head of its own'})")
+
+
+def _cross_validated_tau(prior, task: str, cells: list[Cell], values: np.ndarray, own_head: bool) -> float:
+    order = np.random.default_rng(0).permutation(len(cells))  # folds independent of the probes' order
+    folds = np.array_split(order, min(CV_FOLDS, len(cells)))
+    predicted = np.zeros(len(cells))
+    for k, held in enumerate(folds):
+        train = np.concatenate([f for j, f in enumerate(folds) if j != k])
+        fitted = prior.copy().fit_task(task, [cells[i] for i in train], values[train], own_head=own_head,
+                                       steps=HEAD_STEPS if own_head else None)
+        predicted[held] = fitted.predict([cells[i] for i in held], [task])[task].mean
+    tau = kendalltau(predicted, values).statistic
+    return float(tau) if np.isfinite(tau) else -1.0
 
 
 def held_out_tau(predictor, task: str, rows: Sequence[dict], column: str) -> tuple[float, int]:
