@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -16,54 +18,55 @@ from gennas.supernet.prune import is_verified
 FRONT = [Objective("val_accuracy", "max"), Objective("flops", "min"), Objective("val_pgd_accuracy", "max")]
 
 
-def plot_subnets(path: Path, rows: list[dict], chosen: str | None, title: str) -> None:
+@contextmanager
+def _accuracy_flops_axes(path: Path, title: str) -> Iterator:
+    """A validation-accuracy-against-FLOPs figure, written atomically to ``path`` as PNG when the block ends."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    try:
+        yield fig, ax
+        ax.set_xlabel("FLOPs (M)")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title(title)
+        ax.legend(loc="lower right", fontsize=7)
+        fig.tight_layout()
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def _front_order(rows: list[dict]) -> np.ndarray:
+    """Indices of the (accuracy, FLOPs) front of ``rows``, by FLOPs."""
+    front = pareto_indices(minimisation_matrix(rows, FRONT[:2]))
+    return front[np.argsort([rows[i]["flops"] for i in front])]
+
+
+def plot_subnets(path: Path, rows: list[dict], chosen: str | None, title: str) -> None:
+    """Every measured subnet (colour: PGD accuracy), the front, and the exported one."""
     flops = np.array([r["flops"] for r in rows])
     acc = np.array([r["val_accuracy"] for r in rows])
-    pgd = np.array([r["val_pgd_accuracy"] for r in rows])
-    front = pareto_indices(minimisation_matrix(rows, FRONT[:2]))
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
-    points = ax.scatter(flops, acc, c=pgd, cmap="viridis", s=22, label="measured subnets")
-    fig.colorbar(points, ax=ax, label="validation PGD accuracy (%)")
-    order = front[np.argsort(flops[front])]
-    ax.plot(flops[order], acc[order], "-", c="tab:red", lw=1, label="front (accuracy, FLOPs)")
-    if chosen is not None:
-        i = next(i for i, r in enumerate(rows) if r["arch"] == chosen)
-        ax.scatter([flops[i]], [acc[i]], marker="*", s=160, c="tab:red", label="exported")
-    ax.set_xlabel("FLOPs (M)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    with _accuracy_flops_axes(path, title) as (fig, ax):
+        points = ax.scatter(flops, acc, c=[r["val_pgd_accuracy"] for r in rows], cmap="viridis", s=22,
+                            label="measured subnets")
+        fig.colorbar(points, ax=ax, label="validation PGD accuracy (%)")
+        order = _front_order(rows)
+        ax.plot(flops[order], acc[order], "-", c="tab:red", lw=1, label="front (accuracy, FLOPs)")
+        if chosen is not None:
+            i = next(i for i, r in enumerate(rows) if r["arch"] == chosen)
+            ax.scatter([flops[i]], [acc[i]], marker="*", s=160, c="tab:red", label="exported")
 
 
 def plot_rounds(path: Path, rounds: list[dict], title: str) -> None:
     """Each round's measured front (validation accuracy against FLOPs; verified figures where they exist)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
-    for record in rounds:
-        rows = record["front"]
-        front = pareto_indices(minimisation_matrix(rows, FRONT[:2]))
-        order = front[np.argsort([rows[i]["flops"] for i in front])]
-        ax.plot([rows[i]["flops"] for i in order], [rows[i]["val_accuracy"] for i in order], "o-", ms=3,
-                label=f"round {record['round']}")
-    ax.set_xlabel("FLOPs (M)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
+    with _accuracy_flops_axes(path, title) as (_, ax):
+        for record in rounds:
+            rows, order = record["front"], _front_order(record["front"])
+            ax.plot([rows[i]["flops"] for i in order], [rows[i]["val_accuracy"] for i in order], "o-", ms=3,
+                    label=f"round {record['round']}")
 
 
 def _round_lines(payload: dict) -> list[str]:
