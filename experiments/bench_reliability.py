@@ -160,21 +160,11 @@ RUN = ["run", "--epochs", "6", "--n-cells", "3", "--candidates", "8", "--max-sub
 
 
 def _subnet_rows(path: Path) -> list[dict]:
-    """subnets.csv as values, without latency (the one column measured by the clock).
+    """subnets.csv as typed values, without the latency columns (the ones measured by the clock); NaN as None."""
+    from gennas.supernet.table import read_subnet_table
 
-    Compared as numbers: rows kept from before a resume are re-written as floats (``3.0``
-    for ``3``), the same values in another spelling.
-    """
-    import csv
-
-    def value(text: str) -> float | str:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-
-    with path.open(newline="") as handle:
-        return [{k: value(v) for k, v in row.items() if k != "latency_ms"} for row in csv.DictReader(handle)]
+    return [{k: None if v != v else v for k, v in row.items() if k not in ("latency_ms", "latency_spread_ms")}
+            for row in read_subnet_table(path)]
 
 
 def _weights(path: Path) -> dict:

@@ -9,7 +9,12 @@ without it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
 
 from gennas.data import DatasetSplits
 from gennas.space.cell import Cell
@@ -70,7 +75,7 @@ class RunPlan:
 
 
 def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer: SubnetMeasurer,
-             typical: Cell, epochs_left: int, subnets_left: int, finalists_left: int = 0) -> RunPlan:
+             span: Sequence[Cell], epochs_left: int, subnets_left: int, finalists_left: int = 0) -> RunPlan:
     """Probe this machine and scale the probe by the run's remaining work.
 
     Args:
@@ -78,7 +83,9 @@ def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer
         splits: the run's data.
         recipe: the supernet training recipe (batch size, subnets per step).
         measurer: the run's subnet measurer (its attack and BN-recalibration settings).
-        typical: a subnet of typical cost to time measurement on (a source cell).
+        span: subnets that span the measured cost range (the smallest and the largest): the
+            measurement of one subnet is timed on each (a few images, one latency reading)
+            and averaged.
         epochs_left: training epochs still to run (0 when the supernet is trained).
         subnets_left: subnets not yet in ``subnets.csv``.
         finalists_left: finalists still to train standalone (one subnet per step, the
@@ -86,17 +93,27 @@ def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer
     """
     steps = steps_per_epoch(len(splits.train), recipe.batch_size)
     step = time_training_step(model, splits, recipe) if epochs_left else 0.0
-    forward, attacks = measurer.time_per_image(typical)
+    timings = [measurer.time_per_image(cell) for cell in span]
+    forward, attacks = (float(np.mean(t)) for t in zip(*timings))
+    device = next(measurer.model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # a reading draws its input
+        latency = float(np.mean([_seconds(lambda c=cell: measurer.latency(c)) for cell in span]))
     recalibration = min(measurer.recalibration_images, len(splits.train))
     evaluated = len(splits.val) + len(splits.test)
     epoch_check = 2 * forward * (min(EPOCH_CHECK_IMAGES, len(splits.train)) + len(splits.val))
-    per_subnet = forward * recalibration + attacks * evaluated
+    per_subnet = forward * recalibration + attacks * evaluated + latency
     per_step = int(recipe.largest) + int(recipe.smallest) + recipe.random_subnets
     if finalists_left and not step:
         step = time_training_step(model, splits, recipe)
     standalone_epoch = steps * step / max(per_step, 1) + forward * len(splits.val)
     standalone = recipe.epochs * standalone_epoch + attacks * evaluated
     return RunPlan(epochs_left, steps, per_step, subnets_left, step, epoch_check, per_subnet, finalists_left, standalone)
+
+
+def _seconds(work) -> float:
+    tic = time.perf_counter()
+    work()
+    return time.perf_counter() - tic
 
 
 def _minutes(seconds: float) -> str:

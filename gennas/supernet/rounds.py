@@ -203,7 +203,7 @@ def run_round(ctx: RunContext, index: int, predictor, notes: list[str]) -> Round
     if ctx.rank == 0:
         epochs_done = len(_trained_history(checkpoint)) if checkpoint.exists() else 0
         finalists_done = sum(is_verified(r) for r in done.values())
-        plan = plan_run(model, ctx.splits, ctx.recipe, measurer, space.sources[0],
+        plan = plan_run(model, ctx.splits, ctx.recipe, measurer, [space.smallest(ctx.network), space.largest()],
                         0 if weights.exists() else max(ctx.settings.epochs - epochs_done, 0),
                         sum(c.cell.to_string() not in done for c in subnets),
                         max(ctx.settings.finalists - finalists_done, 0))
