@@ -14,12 +14,17 @@ experiments/results/main_job_truth_<dataset>.csv):
           prior; accuracy both ways (a mix of the known datasets, a head of its own) and as
           the run chooses by cross-validation; PGD (a head of its own). K x seeds.
 
+  default `gennas run` with its defaults on the dataset (what `make run` does on digits), in a
+          fresh directory, timed end to end: wall time, each stage's seconds beside the
+          plan's estimate, the loop's held-out τ and the example pick.
+
 Datasets: ``digits`` (embedded) and ``digits-low`` (derived from digits, harder: all ten
 classes with 150 training, 300 validation and 300 test images, so accuracy does not
 saturate as it does on digits). Any ``--dataset`` spec gennas accepts works too.
 
     python experiments/bench_main_job.py --part truth --dataset digits [--cells 150] [--seed 0]
     python experiments/bench_main_job.py --part adapt --dataset digits [--probes 4,8,16] [--seeds 5]
+    python experiments/bench_main_job.py --part default --dataset digits
 """
 
 from __future__ import annotations
@@ -178,7 +183,7 @@ def render_adapt(result: dict) -> str:
     from gennas.provenance import provenance_markdown
 
     lines = [f"# Round 0's worth on {result['dataset']}: Kendall τ on held-out ground truth", "",
-             f"- command: `{result['command']}`", provenance_markdown(result["provenance"]),
+             provenance_markdown(result["provenance"]),
              f"Ground truth: {result['truth_cells']} cells trained standalone with the run's recipe "
              f"(`main_job_truth_{result['dataset']}.csv`). K probes chosen from them as `gennas run` chooses; τ on "
              "the remaining cells (validation accuracy and validation PGD accuracy). Mean ± std over seeds.", "",
@@ -198,12 +203,51 @@ def render_adapt(result: dict) -> str:
     return "\n".join(lines)
 
 
+def run_default(args, work: Path) -> dict:
+    import json
+    import shutil
+    import subprocess
+
+    out = work / f"default_{args.dataset}"
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
+               "--out", str(out), "--device", args.device, "--json"]
+    tic = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - tic
+    results = json.loads((out / "results.json").read_text())
+    return {"provenance": provenance(), "command": " ".join(sys.argv), "run_command": " ".join(command[1:]),
+            "wall_seconds": wall, "plan": results["plan"], "rounds": results["rounds"],
+            "example_prune": results["example_prune"]["chosen"], "settings": results["settings"]}
+
+
+def render_default(result: dict) -> str:
+    from gennas.provenance import provenance_markdown
+
+    estimated = result["plan"]["estimated"]
+    actual = result["plan"]["seconds_this_call"]
+    lines = [f"# `gennas run` with its defaults on {result['settings']['dataset']}", "",
+             provenance_markdown(result["provenance"]), f"- runs: `gennas {result['run_command'].split('gennas.cli ', 1)[1]}`",
+             "",
+             f"Wall time end to end: **{result['wall_seconds']:.0f} s** (target: at most 10 minutes).", "",
+             "| stage | estimated before it (s) | took (s) |", "|---|---|---|",
+             f"| round 0 probes | – | {actual['probes']:.1f} |",
+             f"| generation | – | {actual['round_1_generation']:.1f} |",
+             f"| supernet training | {estimated['training_seconds']:.1f} | {actual['round_1_training']:.1f} |",
+             f"| measurement | {estimated['measurement_seconds']:.1f} | {actual['round_1_measurement']:.1f} |",
+             f"| verification | {estimated['verification_seconds']:.1f} | {actual['round_1_verification']:.1f} |", ""]
+    pick = result["example_prune"]
+    lines += [f"Example pick `{pick['arch']}`: val accuracy {pick['val_accuracy']:.2f} %, test {pick['accuracy']:.2f} %, "
+              f"PGD {pick['pgd_accuracy']:.2f} %, FLOPs {pick['flops']:.3f} M.", ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     from gennas.threads import one_thread_per_worker
 
     one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", default="truth", choices=("truth", "adapt"))
+    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default"))
     parser.add_argument("--probes", default="4,8,16")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--dataset", default="digits")
@@ -221,6 +265,12 @@ def main() -> None:
         path = Path(args.out) / f"main_job_adapt_{args.dataset}.json"
         write_json(path, result)
         write_text(path.with_suffix(".md"), render_adapt(result))
+        log(f"wrote {path} and {path.with_suffix('.md')}")
+    elif args.part == "default":
+        result = run_default(args, work)
+        path = Path(args.out) / f"main_job_default_{args.dataset}.json"
+        write_json(path, result)
+        write_text(path.with_suffix(".md"), render_default(result))
         log(f"wrote {path} and {path.with_suffix('.md')}")
 
 
