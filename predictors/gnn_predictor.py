@@ -110,7 +110,7 @@ class GNNPredictor:
         return self
 
     def fit_task(self, task: str, cells: Sequence[Cell], values: np.ndarray | None, steps: int | None = None,
-                 lr: float | None = None, progress: bool = False) -> "GNNPredictor":
+                 lr: float | None = None, progress: bool = False, own_head: bool = False) -> "GNNPredictor":
         """Add or retrain one task on the frozen encoder; every other task's predictions stay exactly as they were.
 
         A new metric gets a new head (and its dataset embedding). A new dataset of a known
@@ -118,14 +118,21 @@ class GNNPredictor:
         starts from the mean of the known datasets' embeddings and normalisations; with
         ``values`` of a few cells only that embedding is fitted (few-shot transfer), and with
         no cells at all (``values=None``) the mean embedding is the zero-shot prediction.
+
+        ``own_head`` fits the task a fresh head of the metric instead, as for a new metric: for
+        a dataset whose ranking the known datasets do not share (an embedding mix of theirs
+        cannot express it). The metric's other datasets then predict through that head too,
+        so use it on a copy that serves this dataset alone.
         """
         metric = task.split("@", 1)[0]
         siblings = [t for t in self.tasks if t.split("@", 1)[0] == metric and t != task]
+        if own_head:
+            siblings = []
         new_head = task_key(metric) not in self.members[0].heads or not siblings
         for i, member in enumerate(self.members):
             torch.manual_seed(self.config.seed * 1000 + 500 + i)
             if new_head and task_key(metric) in member.heads and task not in siblings:
-                del member.heads[task_key(metric)]  # retraining a metric that only this task uses
+                del member.heads[task_key(metric)]  # retraining a metric that only this task uses (or own_head)
             if task_key(task) in member.embeddings:
                 del member.embeddings[task_key(task)]
             init = torch.stack([member.embeddings[task_key(s)] for s in siblings]).mean(0) if siblings and not new_head else None
