@@ -282,7 +282,8 @@ def test_prune_json_is_typed_and_cost_agrees_with_the_run(derived_run, derived_n
 
 
 # ------------------------------------------------------------------ verified finalists
-def test_the_run_verifies_its_finalists_and_prune_chooses_on_those_figures(derived_run, capsys) -> None:
+def test_the_run_verifies_its_finalists_and_prune_chooses_on_those_figures(derived_run, tmp_path: Path,
+                                                                          capsys) -> None:
     from gennas.supernet.prune import is_verified
 
     out, console = derived_run
@@ -293,10 +294,15 @@ def test_the_run_verifies_its_finalists_and_prune_chooses_on_those_figures(deriv
 
     assert all(weights_path(out / "standalone", Cell.from_string(r["arch"])).is_file() for r in verified)
     assert "## Verified finalists" in (out / "report.md").read_text()
-    # the cheapest subnet is on the front, so it is a finalist: choosing it must rest on its standalone figures
-    assert main(["prune", str(out), "--minimize", "flops", "--out", str(out / "v"), "--device", "cpu", "--json"]) == 0
+    import shutil
+
+    only_verified = tmp_path / "verified_only"  # a copy whose table lists the finalists alone
+    shutil.copytree(out, only_verified, ignore=shutil.ignore_patterns("export", "v", "w", "mine"))
+    write_subnet_table(only_verified / "subnets.csv", verified)
+    assert main(["prune", str(only_verified), "--minimize", "flops", "--out", str(tmp_path / "v"), "--device", "cpu",
+                 "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    cheapest = min(rows, key=lambda r: r["flops"])
+    cheapest = min(verified, key=lambda r: (r["flops"], r["memory_bytes"]))
     assert result["cell"] == cheapest["arch"] and result["chosen_on"] == "standalone" and result["verified"]
     assert result["val_accuracy"] == pytest.approx(cheapest["standalone_val_accuracy"])  # the export is that training
     expected = select(verified_view(rows), make_thresholds({"min_accuracy": 0}), "accuracy")
