@@ -260,19 +260,13 @@ def main() -> None:
     work = Path(args.work)
     if args.part == "truth":
         log(f"wrote {run_truth(args, work)}")
-    elif args.part == "adapt":
-        result = run_adapt(args, work)
-        path = Path(args.out) / f"main_job_adapt_{args.dataset}.json"
-        write_json(path, result)
-        write_text(path.with_suffix(".md"), render_adapt(result))
-        log(f"wrote {path} and {path.with_suffix('.md')}")
-    elif args.part == "default":
-        result = run_default(args, work)
-        path = Path(args.out) / f"main_job_default_{args.dataset}.json"
-        write_json(path, result)
-        write_text(path.with_suffix(".md"), render_default(result))
-        log(f"wrote {path} and {path.with_suffix('.md')}")
-
+        return
+    run, render = {"adapt": (run_adapt, render_adapt), "default": (run_default, render_default)}[args.part]
+    result = run(args, work)
+    path = Path(args.out) / f"main_job_{args.part}_{args.dataset}.json"
+    write_json(path, result)
+    write_text(path.with_suffix(".md"), render(result))
+    log(f"wrote {path} and {path.with_suffix('.md')}")
 
 if __name__ == "__main__":
     main()
