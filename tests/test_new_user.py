@@ -332,3 +332,11 @@ def test_prune_verify_retrains_the_choice_and_fails_cleanly_when_it_misses(deriv
     assert f"{claimed['arch']} retrained standalone misses" in err and "nothing was exported" in err
     assert "min-accuracy" in err and "Traceback" not in err and not (run / "deploy" / "model.pt").exists()
     assert len(list((run / "standalone").glob("*.pt"))) == before + 1  # kept: a second --verify trains nothing
+
+
+def test_the_example_thresholds_are_met_by_the_median_subnet() -> None:
+    from gennas.supernet.pipeline import example_thresholds
+
+    rows = [{"flops": 0.03115, "memory_bytes": 25_251, "val_pgd_accuracy": 10.86} for _ in range(3)]
+    limits = make_thresholds(example_thresholds(rows))
+    assert all(t.violation(rows[0]) == 0 for t in limits)  # rounding never excludes the median itself

@@ -17,6 +17,7 @@ earlier rounds keep theirs under ``round_<r>/``. See :mod:`gennas.supernet.round
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
 from dataclasses import asdict
@@ -49,10 +50,19 @@ def _network(settings: RunSettings, splits) -> NetworkConfig:
 
 
 def example_thresholds(rows: list[dict]) -> dict[str, float]:
-    """Thresholds a user might set: at most the median FLOPs and memory, at least the median robustness."""
-    return {"max_flops": round(float(np.median([r["flops"] for r in rows])), 3),
-            "max_memory_mb": round(float(np.median([r["memory_bytes"] for r in rows])) / 1e6, 4),
-            "min_robustness": round(float(np.median([r["val_pgd_accuracy"] for r in rows])) / 100, 3)}
+    """Thresholds a user might set: at most the median FLOPs and memory, at least the median robustness.
+
+    Rounded outward (limits up, floors down) so that the median subnet itself always meets them.
+    """
+    def up(value: float, digits: int) -> float:
+        return math.ceil(value * 10 ** digits) / 10 ** digits
+
+    def down(value: float, digits: int) -> float:
+        return math.floor(value * 10 ** digits) / 10 ** digits
+
+    return {"max_flops": up(float(np.median([r["flops"] for r in rows])), 3),
+            "max_memory_mb": up(float(np.median([r["memory_bytes"] for r in rows])) / 1e6, 4),
+            "min_robustness": down(float(np.median([r["val_pgd_accuracy"] for r in rows])) / 100, 3)}
 
 
 def _say(progress: bool, text: str) -> None:
@@ -123,7 +133,13 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
         final = outcome
         tic = time.perf_counter()
         thresholds = example_thresholds(final.rows)
-        pick = select(verified_view(final.rows), make_thresholds(thresholds), "accuracy")
+        try:
+            pick = select(verified_view(final.rows), make_thresholds(thresholds), "accuracy")
+        except GennasError:  # the medians come from different subnets: none may meet all three
+            say(f"the example thresholds {thresholds} fit no measured subnet: the example exports the most "
+                "accurate one instead")
+            thresholds = {}
+            pick = select(verified_view(final.rows), [], "accuracy")
         exported = deployable(final.model, pick, splits, out, settings.recalibration_images)
         metrics = computed_metrics(exported, splits, final.measurer.robustness)
         paths = export_subnet(exported, out / "export", metrics,
