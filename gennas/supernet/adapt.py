@@ -25,6 +25,7 @@ from gennas.metrics.costs import cell_costs
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
+from gennas.supernet.table import figure
 
 #: The metrics a run adapts, as (predictor metric, standalone column, supernet column).
 ADAPTED = (("accuracy", "standalone_val_accuracy", "val_accuracy"),
@@ -108,11 +109,7 @@ def training_data(rows: Sequence[dict], column: str, supernet_column: str) -> tu
     Returns:
         (cells, values, calibration), one value per distinct function.
     """
-    def number(row: dict, key: str) -> float | None:
-        value = row.get(key)
-        return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
-
-    both = [(number(r, supernet_column), number(r, column)) for r in rows]
+    both = [(figure(r, supernet_column), figure(r, column)) for r in rows]
     pairs = [(s, t) for s, t in both if s is not None and t is not None]
     line = calibrate([s for s, _ in pairs], [t for _, t in pairs])
     values: dict[str, tuple[Cell, float]] = {}
@@ -156,7 +153,7 @@ def adapt_predictor(prior, dataset: str, rows: Sequence[dict], metrics: Sequence
             continue
         own_head, how = transfer_choice(prior, task, cells, values) if metric == "accuracy" else (True, "")
         predictor = predictor.fit_task(task, cells, values, own_head=own_head, steps=HEAD_STEPS if own_head else None)
-        exact = sum(1 for r in rows if isinstance(r.get(column), float) and np.isfinite(r[column]))
+        exact = sum(figure(r, column) is not None for r in rows)
         notes.append(f"{metric} is guided by the prior adapted to {dataset} on {len(cells)} cells "
                      f"({exact} trained standalone" + (f", the rest supernet readings calibrated on {line.pairs} "
                                                        "subnets measured both ways" if len(cells) > exact else "")
@@ -189,7 +186,7 @@ def _cross_validated_tau(prior, task: str, cells: list[Cell], values: np.ndarray
 
 def held_out_tau(predictor, task: str, rows: Sequence[dict], column: str) -> tuple[float, int]:
     """Kendall τ of ``predictor``'s ``task`` against the standalone ``column`` of ``rows`` (NaN below 3 cells)."""
-    measured = [r for r in rows if isinstance(r.get(column), float) and np.isfinite(r[column])]
+    measured = [r for r in rows if figure(r, column) is not None]
     if len(measured) < 3 or task not in predictor.tasks:
         return float("nan"), len(measured)
     predicted = predictor.predict([Cell.from_string(r["arch"]) for r in measured], [task])[task].mean

@@ -164,7 +164,7 @@ def _round_record(outcome: RoundOutcome, predictor, prior, dataset: str) -> dict
     for metric, column in (("accuracy", "standalone_val_accuracy"), ("pgd_accuracy", "standalone_val_pgd_accuracy")):
         task = f"{metric}@{dataset}"
         tau, n = held_out_tau(predictor, task, outcome.rows, column)
-        zero_shot, _ = held_out_tau(prior, task, outcome.rows, column) if task in prior.tasks else (float("nan"), n)
+        zero_shot, _ = held_out_tau(prior, task, outcome.rows, column)  # NaN where the prior lacks the task
         taus[metric] = {"kendall_tau": tau, "zero_shot_kendall_tau": zero_shot, "cells": n}
     verified = verified_view(outcome.rows)
     return {"round": outcome.index, "directory": str(outcome.directory), "chosen": outcome.generated["chosen"],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gennas.errors import GennasError
-from gennas.supernet.table import read_subnet_table
+from gennas.supernet.table import figure, read_subnet_table
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ VERIFIED = {"val_accuracy": "standalone_val_accuracy", "val_pgd_accuracy": "stan
 
 def is_verified(row: dict) -> bool:
     """Whether the subnet was trained standalone (its standalone figures are numbers, not NaN)."""
-    return all(isinstance(row.get(c), (int, float)) and math.isfinite(row[c]) for c in VERIFIED.values())
+    return all(figure(row, c) is not None for c in VERIFIED.values())
 
 
 def verified_view(rows: list[dict]) -> list[dict]:

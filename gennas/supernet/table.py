@@ -28,6 +28,12 @@ OPTIONAL_COLUMNS = {"equivalent": "", "latency_spread_ms": "nan", **{c: "nan" fo
 MAY_BE_MISSING = frozenset({"latency_spread_ms", *STANDALONE_COLUMNS})
 
 
+def figure(row: dict, column: str) -> float | None:
+    """``row[column]`` when it holds a measured number, else None (absent, or NaN: not measured)."""
+    value = row.get(column)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
 def write_subnet_table(path: str | Path, rows: list[dict]) -> Path:
     """Write ``rows`` atomically (a crash never leaves half a table)."""
     buffer = io.StringIO()
