@@ -18,9 +18,11 @@ experiments/results/main_job_truth_<dataset>.csv):
           fresh directory, timed end to end: wall time, each stage's seconds beside the
           plan's estimate, the loop's held-out τ and the example pick.
 
-Datasets: ``digits`` (embedded) and ``digits-low`` (derived from digits, harder: all ten
+Datasets: ``digits`` (embedded), ``digits-low`` (derived from digits, harder: all ten
 classes with 150 training, 300 validation and 300 test images, so accuracy does not
-saturate as it does on digits). Any ``--dataset`` spec gennas accepts works too.
+saturate as it does on digits) and ``digits28`` (5,000 28x28 images: digits upsampled,
+rotated, scaled and shifted at random; train, val and test from disjoint source digits).
+Any ``--dataset`` spec gennas accepts works too.
 
     python experiments/bench_main_job.py --part truth --dataset digits [--cells 150] [--seed 0]
     python experiments/bench_main_job.py --part adapt --dataset digits [--probes 4,8,16] [--seeds 5]
@@ -41,7 +43,10 @@ import numpy as np
 from gennas.io import write_json, write_text
 from gennas.provenance import provenance
 
-DERIVED = ("digits-low",)
+DERIVED = ("digits-low", "digits28")
+#: digits28: 28x28 images, train/val/test drawn from disjoint source digits (no augmented copy of a
+#: test digit is trained on), each a randomly rotated, scaled and shifted upsampled digit.
+DIGITS28_SIZES = {"train": (1300, 3750), "val": (200, 500), "test": (297, 750)}  # (source digits, images)
 
 
 def log(msg: str) -> None:
@@ -53,6 +58,9 @@ def dataset_spec(name: str, work: Path) -> str:
     if name not in DERIVED:
         return name
     path = work / "data" / f"{name}.npz"
+    if name == "digits28" and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **digits28_arrays())
     if not path.exists():
         from sklearn.datasets import load_digits
 
@@ -64,6 +72,33 @@ def dataset_spec(name: str, work: Path) -> str:
         np.savez(path, x_train=x[:150], y_train=y[:150], x_val=x[150:450], y_val=y[150:450],
                  x_test=x[450:750], y_test=y[450:750])
     return f"npz:{path}"
+
+
+def digits28_arrays(seed: int = 20261201) -> dict[str, np.ndarray]:
+    """About 5,000 28x28 images derived from digits: each split from its own source digits."""
+    from scipy.ndimage import affine_transform, zoom
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(digits.target))
+    arrays, start = {}, 0
+    for split, (sources, count) in DIGITS28_SIZES.items():
+        ids = order[start:start + sources]
+        start += sources
+        picks = rng.choice(ids, size=count)
+        images = []
+        for i in picks:
+            big = zoom(digits.images[i] / 16.0, 20 / 8, order=1)  # 20x20, padded to 28x28 like MNIST
+            canvas = np.pad(big, 4)
+            angle, scale = rng.uniform(-0.25, 0.25), rng.uniform(0.85, 1.15)
+            rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) / scale
+            centre = np.array([13.5, 13.5])
+            offset = centre - rotation @ centre + rng.uniform(-2, 2, size=2)
+            images.append(affine_transform(canvas, rotation, offset=offset, order=1))
+        arrays[f"x_{split}"] = np.clip(np.stack(images) * 255, 0, 255).astype(np.uint8)
+        arrays[f"y_{split}"] = digits.target[picks].astype(np.int64)
+    return arrays
 
 
 def truth_cells(network, count: int, seed: int) -> list:

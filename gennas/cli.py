@@ -133,6 +133,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from gennas.supernet.pipeline import RunSettings, run_pipeline
+    from gennas.supernet.run_settings import BUDGET_KNOBS
     from gennas.lock import output_lock
     from gennas.supernet.train import init_distributed, rank_and_world
 
@@ -140,11 +141,13 @@ def _cmd_run(args: argparse.Namespace) -> None:
     rank, _ = rank_and_world()
     if args.space != "nb201":
         raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
+    planned = {name: getattr(args, name) for name in BUDGET_KNOBS}  # None: not given
     settings = RunSettings(
         dataset=args.dataset, objectives=args.objectives, n_cells=args.n_cells, candidates=args.candidates,
-        guidance=args.guidance, epochs=args.epochs, seed=args.seed, channels=args.channels,
-        cells_per_stage=args.cells_per_stage, max_subnets=args.max_subnets, finalists=args.finalists,
-        probe_cells=args.probe_cells, rounds=args.rounds, robustness_data=args.robustness_data)
+        guidance=args.guidance, seed=args.seed, channels=args.channels, cells_per_stage=args.cells_per_stage,
+        rounds=args.rounds, robustness_data=args.robustness_data, budget_minutes=args.budget_minutes,
+        planned=tuple(n for n, value in planned.items() if value is None) if args.budget_minutes else (),
+        **{n: value for n, value in planned.items() if value is not None})
     with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
         summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
                                progress=not args.json, wandb=args.wandb)
@@ -407,20 +410,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-cells", type=v.positive_int, default=12, help="generated cells merged into the supernet (default %(default)s)")
     p.add_argument("--candidates", type=v.cells_int, default=64, help="cells generated to choose them from (default %(default)s)")
     p.add_argument("--guidance", type=v.nonneg_float, default=60.0, help="guidance scale of generation (default %(default)s)")
-    p.add_argument("--epochs", type=v.epochs_int, default=32, help="supernet training epochs (default %(default)s)")
-    p.add_argument("--max-subnets", type=v.positive_int, default=40,
-                   help="measure every reachable subnet up to this many, else a FLOPs-stratified subset (default %(default)s)")
-    p.add_argument("--probe-cells", type=v.nonneg_int, default=8,
+    p.add_argument("--budget-minutes", type=v.positive_float, default=None, metavar="M",
+                   help="finish within about M minutes on this machine: --epochs, --probe-cells, --max-subnets and "
+                        "--finalists are planned from a short timing probe unless given (an error below the "
+                        "smallest run it can plan)")
+    p.add_argument("--epochs", type=v.epochs_int, default=None,
+                   help="supernet (and standalone) training epochs (default 32; planned with --budget-minutes)")
+    p.add_argument("--max-subnets", type=v.positive_int, default=None,
+                   help="measure every reachable subnet up to this many, else a FLOPs-stratified subset "
+                        "(default 40; planned with --budget-minutes)")
+    p.add_argument("--probe-cells", type=v.nonneg_int, default=None,
                    help="round 0: cells trained standalone on the dataset (spread over the prior's ranking and the "
                         "FLOPs range) to adapt the predictor's accuracy and fit its robustness; 0 = zero-shot "
-                        "(default %(default)s)")
+                        "(default 8; planned with --budget-minutes)")
     p.add_argument("--rounds", type=v.positive_int, default=1,
                    help="generate -> supernet -> measure -> verify rounds; each later round's predictor also learns "
                         "from what the earlier ones measured (default %(default)s)")
-    p.add_argument("--finalists", type=v.nonneg_int, default=3,
+    p.add_argument("--finalists", type=v.nonneg_int, default=None,
                    help="subnets along the measured front retrained standalone from scratch with the run's recipe, "
                         "to verify the supernet's readings; prune chooses on these figures where they exist "
-                        "(default %(default)s)")
+                        "(default 3; planned with --budget-minutes)")
     p.add_argument("--robustness-data", type=v.existing_file, default=None,
                    help="CSV arch,value of PGD accuracies you measured on this dataset; they join the probes' "
                         "measurements that teach the predictor robustness")

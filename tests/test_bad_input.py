@@ -76,6 +76,8 @@ CASES: list[tuple[list[str], str]] = [
     (["run", "--rounds", "0", "--out", "{tmp}/rounds"], "must be at least 1"),
     (["run", "--finalists", "-2", "--out", "{tmp}/fin"], "must be at least 0"),
     (["run", "--finalists", "x", "--out", "{tmp}/fin"], "'x' is not a whole number"),
+    (["run", "--budget-minutes", "0", "--out", "{tmp}/bm"], "must be > 0"),
+    (["run", "--budget-minutes", "soon", "--out", "{tmp}/bm"], "'soon' is not a number"),
     # --- query
     (["query", "nb999", RESNET], "unknown benchmark"),
     (["query", "nb201", RESNET, "--dataset", "svhn"], "no dataset 'svhn'"),

@@ -38,7 +38,8 @@ from gennas.supernet.prune import make_thresholds, select, verified_view
 from gennas.supernet.report import write_report
 from gennas.supernet.rounds import (RoundOutcome, RunContext, check_stage_files, measure_probes, run_round,
                                     zero_shot_prior)
-from gennas.supernet.run_settings import RunSettings, check_resumable
+from gennas.supernet.budget import settle_budget
+from gennas.supernet.run_settings import RunSettings, adopt_planned, check_resumable
 from gennas.supernet.train import rank_and_world
 from gennas.tracking import RunLogger
 
@@ -98,13 +99,18 @@ def _user_measurements(settings: RunSettings) -> list[dict]:
 
 def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto", data_root: str | None = None,
                  progress: bool = True, wandb: bool = False) -> dict:
+    started = time.perf_counter()
     settings.check()
     out = Path(out)
     rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
     if world > 1 and settings.rounds > 1:
         raise GennasError("under torchrun gennas run trains one supernet: use --rounds 1")
+    if world > 1 and settings.budget_minutes is not None:
+        raise GennasError("--budget-minutes plans a run of one process; under torchrun set --epochs, --probe-cells, "
+                          "--max-subnets and --finalists yourself")
     say = functools.partial(_say, progress and rank == 0)
     saved = out / "run.json"
+    settings = adopt_planned(saved, settings)
     check_resumable(saved, settings)
     goals = parse_objectives(settings.objectives)  # bad input fails before anything is written
     splits = load_dataset(settings.dataset, data_root)
@@ -112,14 +118,17 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     for note in splits.notes:
         say(f"data: {note}")
     say(f"network: {network.describe()} (FLOPs, params and memory are counted on it)")
+    context = functools.partial(RunContext, splits=splits, network=network, out=out, device=device,
+                                progress=progress, say=say, rank=rank, world=world, data_root=data_root)
+    prior = zero_shot_prior(splits.name)
+    settings, budget = settle_budget(saved, settings, context(settings, logger=RunLogger(False)), prior, started)
     if rank == 0:
-        write_json_checked(saved, {"settings": asdict(settings), "provenance": provenance()})
+        write_json_checked(saved, {"settings": asdict(settings), "budget": budget, "provenance": provenance()})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
-    ctx = RunContext(settings, splits, network, out, device, progress, say, logger, rank, world, data_root)
+    ctx = context(settings, logger=logger)
     check_stage_files(ctx)
     try:
         tic = time.perf_counter()
-        prior = zero_shot_prior(splits.name)
         measured = (measure_probes(ctx, prior) if rank == 0 else []) + _user_measurements(settings)
         probe_seconds = time.perf_counter() - tic
         rounds: list[dict] = []
@@ -149,7 +158,8 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     finally:
         logger.finish()
     payload = _results(settings, splits, network, final, rounds, measured, thresholds, metrics, paths,
-                       {"probes": probe_seconds, "export": export_seconds})
+                       {"probes": probe_seconds, "export": export_seconds}, budget)
+    payload["plan"]["wall_seconds_this_call"] = time.perf_counter() - started
     write_json(out / "results.json", payload)
     write_report(out, payload, final.rows)
     return {"out": str(out), "report": str(out / "report.md"), "subnets": str(out / "subnets.csv"),
@@ -176,7 +186,7 @@ def _round_record(outcome: RoundOutcome, predictor, prior, dataset: str) -> dict
 
 
 def _results(settings, splits, network, final: RoundOutcome, rounds, measured, thresholds, metrics, paths,
-             seconds) -> dict:
+             seconds, budget: dict | None) -> dict:
     space = final.space
     return {"provenance": provenance(), "settings": asdict(settings), "dataset": splits.name,
             "data_notes": list(splits.notes), "network": network.to_dict(), "skeleton": network.describe(),
@@ -186,7 +196,7 @@ def _results(settings, splits, network, final: RoundOutcome, rounds, measured, t
             "supernet": {"blocks": len(space.blocks), "choices": [list(c) for c in space.choices],
                          "configurations": space.configurations, "reachable_subnets": space.count(),
                          "measured_subnets": len(final.rows), "history": final.history},
-            "plan": {"estimated": final.plan.to_dict() if final.plan else None,
+            "plan": {"estimated": final.plan.to_dict() if final.plan else None, "budget": budget,
                      "seconds_this_call": {**seconds, **{f"round_{r['round']}_{k}": v for r in rounds
                                                          for k, v in r["seconds"].items()}}},
             "example_prune": {"thresholds": thresholds, "maximize": "accuracy", "chosen": metrics, "files": paths}}

@@ -27,31 +27,51 @@ EPOCH_CHECK_IMAGES = 512
 
 
 @dataclass(frozen=True)
-class RunPlan:
-    """The work left in a run and the probe's seconds per unit of it."""
+class UnitCosts:
+    """Seconds per unit of a run's work on this machine, from one short timing probe.
 
-    epochs_left: int
+    Everything a run does is a count of these units (epochs, subnets, standalone
+    trainings), so the same probe serves the per-round plan and the ``--budget-minutes``
+    planner.
+    """
+
     steps_per_epoch: int
     subnets_per_step: int
+    step_seconds: float  # one supernet training step (every subnet of the step, forward and backward)
+    epoch_check_seconds: float  # the per-epoch progress check (BN recalibration and val of two subnets)
+    subnet_seconds: float  # measuring one subnet (BN recalibration, every attack on val and test, latency)
+    standalone_epoch_seconds: float  # one epoch of one cell trained on its own, with its val check
+    standalone_eval_seconds: float  # a trained cell's attacks on val and test
+
+    def training_seconds(self, epochs: int) -> float:
+        return epochs * (self.steps_per_epoch * self.step_seconds + self.epoch_check_seconds)
+
+    def standalone_seconds(self, epochs: int) -> float:
+        return epochs * self.standalone_epoch_seconds + self.standalone_eval_seconds
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The work left in one round and what it should take, at the probe's unit costs."""
+
+    epochs_left: int
     subnets_left: int
-    step_seconds: float
-    epoch_check_seconds: float
-    subnet_seconds: float
-    finalists_left: int = 0
-    standalone_seconds: float = 0.0
+    finalists_left: int
+    epochs: int  # a finalist's standalone training runs the recipe's epochs
+    costs: UnitCosts
 
     @property
     def training_seconds(self) -> float:
-        return self.epochs_left * (self.steps_per_epoch * self.step_seconds + self.epoch_check_seconds)
+        return self.costs.training_seconds(self.epochs_left)
 
     @property
     def measurement_seconds(self) -> float:
         """The subnets left, plus the example export, which is measured once more."""
-        return (self.subnets_left + 1) * self.subnet_seconds
+        return (self.subnets_left + 1) * self.costs.subnet_seconds
 
     @property
     def verification_seconds(self) -> float:
-        return self.finalists_left * self.standalone_seconds
+        return self.finalists_left * self.costs.standalone_seconds(self.epochs)
 
     @property
     def total_seconds(self) -> float:
@@ -59,40 +79,42 @@ class RunPlan:
 
     def describe(self) -> str:
         """Two lines for the console: the plan, then the estimate with what it rests on."""
-        work = (f"plan: train the supernet {self.epochs_left} more epoch(s) x {self.steps_per_epoch} steps "
-                f"({self.subnets_per_step} subnets per step), measure {self.subnets_left} subnet(s), retrain "
+        c = self.costs
+        work = (f"plan: train the supernet {self.epochs_left} more epoch(s) x {c.steps_per_epoch} steps "
+                f"({c.subnets_per_step} subnets per step), measure {self.subnets_left} subnet(s), retrain "
                 f"{self.finalists_left} finalist(s) standalone and export the example pick")
-        estimate = (f"estimate: about {_minutes(self.total_seconds)} (training {_minutes(self.training_seconds)}, "
-                    f"measurement {_minutes(self.measurement_seconds)}, verification "
-                    f"{_minutes(self.verification_seconds)}; probe on this machine: "
-                    f"{self.step_seconds:.3g} s per step, {self.subnet_seconds:.3g} s per subnet)")
+        estimate = (f"estimate: about {minutes_text(self.total_seconds)} (training "
+                    f"{minutes_text(self.training_seconds)}, measurement {minutes_text(self.measurement_seconds)}, "
+                    f"verification {minutes_text(self.verification_seconds)}; probe on this machine: "
+                    f"{c.step_seconds:.3g} s per step, {c.subnet_seconds:.3g} s per subnet)")
         return work + "\n" + estimate
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "training_seconds": self.training_seconds,
-                "measurement_seconds": self.measurement_seconds, "verification_seconds": self.verification_seconds,
-                "total_seconds": self.total_seconds}
+        return {"epochs_left": self.epochs_left, "subnets_left": self.subnets_left,
+                "finalists_left": self.finalists_left, "epochs": self.epochs, **asdict(self.costs),
+                "training_seconds": self.training_seconds, "measurement_seconds": self.measurement_seconds,
+                "verification_seconds": self.verification_seconds, "total_seconds": self.total_seconds}
 
 
-def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer: SubnetMeasurer,
-             span: Sequence[Cell], epochs_left: int, subnets_left: int, finalists_left: int = 0) -> RunPlan:
-    """Probe this machine and scale the probe by the run's remaining work.
+def measure_unit_costs(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer: SubnetMeasurer,
+                       span: Sequence[Cell]) -> UnitCosts:
+    """Time one supernet training step and one subnet's measurement on this machine.
 
     Args:
         model: ``Normalize`` + supernet, on the run's device.
         splits: the run's data.
         recipe: the supernet training recipe (batch size, subnets per step).
         measurer: the run's subnet measurer (its attack and BN-recalibration settings).
-        span: subnets that span the measured cost range (the smallest and the largest): the
+        span: subnets that span the cost range (the smallest and the largest): the
             measurement of one subnet is timed on each (a few images, one latency reading)
             and averaged.
-        epochs_left: training epochs still to run (0 when the supernet is trained).
-        subnets_left: subnets not yet in ``subnets.csv``.
-        finalists_left: finalists still to train standalone (one subnet per step, the
-            epochs of the supernet, then the attacks on val and test).
+
+    Returns:
+        The unit costs; nothing the run computes afterwards changes (copies, restored
+        state and forked RNGs).
     """
     steps = steps_per_epoch(len(splits.train), recipe.batch_size)
-    step = time_training_step(model, splits, recipe) if epochs_left else 0.0
+    step = time_training_step(model, splits, recipe)
     timings = [measurer.time_per_image(cell) for cell in span]
     forward, attacks = (float(np.mean(t)) for t in zip(*timings))
     device = next(measurer.model.parameters()).device
@@ -100,14 +122,28 @@ def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer
         latency = float(np.mean([_seconds(lambda c=cell: measurer.latency(c)) for cell in span]))
     recalibration = min(measurer.recalibration_images, len(splits.train))
     evaluated = len(splits.val) + len(splits.test)
-    epoch_check = 2 * forward * (min(EPOCH_CHECK_IMAGES, len(splits.train)) + len(splits.val))
-    per_subnet = forward * recalibration + attacks * evaluated + latency
     per_step = int(recipe.largest) + int(recipe.smallest) + recipe.random_subnets
-    if finalists_left and not step:
-        step = time_training_step(model, splits, recipe)
-    standalone_epoch = steps * step / max(per_step, 1) + forward * len(splits.val)
-    standalone = recipe.epochs * standalone_epoch + attacks * evaluated
-    return RunPlan(epochs_left, steps, per_step, subnets_left, step, epoch_check, per_subnet, finalists_left, standalone)
+    return UnitCosts(
+        steps_per_epoch=steps, subnets_per_step=per_step, step_seconds=step,
+        epoch_check_seconds=2 * forward * (min(EPOCH_CHECK_IMAGES, len(splits.train)) + len(splits.val)),
+        subnet_seconds=forward * recalibration + attacks * evaluated + latency,
+        standalone_epoch_seconds=steps * step / max(per_step, 1) + forward * len(splits.val),
+        standalone_eval_seconds=attacks * evaluated)
+
+
+def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer: SubnetMeasurer,
+             span: Sequence[Cell], epochs_left: int, subnets_left: int, finalists_left: int = 0) -> RunPlan:
+    """Probe this machine (:func:`measure_unit_costs`) and scale the probe by the round's remaining work.
+
+    Args:
+        model, splits, recipe, measurer, span: as for :func:`measure_unit_costs`.
+        epochs_left: training epochs still to run (0 when the supernet is trained).
+        subnets_left: subnets not yet in ``subnets.csv``.
+        finalists_left: finalists still to train standalone (the recipe's epochs each, then
+            the attacks on val and test).
+    """
+    costs = measure_unit_costs(model, splits, recipe, measurer, span)
+    return RunPlan(epochs_left, subnets_left, finalists_left, recipe.epochs, costs)
 
 
 def _seconds(work) -> float:
@@ -116,5 +152,6 @@ def _seconds(work) -> float:
     return time.perf_counter() - tic
 
 
-def _minutes(seconds: float) -> str:
+def minutes_text(seconds: float) -> str:
+    """Seconds as a person reads them: ``45 s`` or ``3.2 min``."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"

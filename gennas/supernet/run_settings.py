@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gennas.errors import GennasError
 from gennas.io import read_json_checked
+
+
+#: The settings ``--budget-minutes`` may plan.
+BUDGET_KNOBS = ("epochs", "probe_cells", "max_subnets", "finalists")
 
 
 @dataclass
@@ -29,6 +34,8 @@ class RunSettings:
     recalibration_images: int = 1024
     robustness_data: str | None = None
     recipe: dict = field(default_factory=dict)  # extra SupernetTrainConfig fields
+    budget_minutes: float | None = None  # wall clock for the whole run; plans the settings in ``planned``
+    planned: tuple[str, ...] = ()  # settings --budget-minutes chose (not given by the user)
 
     def check(self) -> None:
         for name in ("n_cells", "candidates", "epochs", "channels", "cells_per_stage", "max_subnets", "rounds"):
@@ -38,6 +45,12 @@ class RunSettings:
             if getattr(self, name) < 0:
                 raise GennasError(f"--{name.replace('_', '-')} must be at least 0 (0: {zero}), "
                                   f"got {getattr(self, name)}")
+        if self.budget_minutes is not None and not self.budget_minutes > 0:
+            raise GennasError(f"--budget-minutes must be a positive number of minutes, got {self.budget_minutes}")
+        unknown = set(self.planned) - set(BUDGET_KNOBS)
+        if unknown or (self.planned and self.budget_minutes is None):
+            raise GennasError(f"planned settings {sorted(self.planned)} need --budget-minutes and may only be "
+                              f"{', '.join(BUDGET_KNOBS)}")
         if self.candidates < self.n_cells:
             raise GennasError(f"--candidates ({self.candidates}) must be at least --n-cells ({self.n_cells})")
         if self.robustness_data is not None and not Path(self.robustness_data).is_file():
@@ -49,9 +62,8 @@ def check_resumable(saved: Path, settings: RunSettings) -> None:
     """A run directory may be resumed only with the settings that started it; name those that differ."""
     if not saved.exists():
         return
-    previous = read_json_checked(saved, "run settings", "delete or move the run directory, or pass another --out"
-                                 ).get("settings", {})
-    current = asdict(settings)
+    previous = saved_settings(saved)
+    current = json.loads(json.dumps(asdict(settings)))  # as run.json holds it (tuples are lists there)
     differ = [name for name in dict.fromkeys([*current, *previous]) if previous.get(name) != current.get(name)]
     if differ:
         listed = "; ".join(f"{_flag(name)} {previous.get(name)!r} there, {current.get(name)!r} now" for name in differ)
@@ -59,6 +71,32 @@ def check_resumable(saved: Path, settings: RunSettings) -> None:
                           "resume it, or another --out, or delete the directory")
 
 
+def saved_settings(saved: Path) -> dict:
+    """The settings in a run directory's ``run.json``."""
+    return read_json_checked(saved, "run settings", "delete or move the run directory, or pass another --out"
+                             ).get("settings", {})
+
+
+def adopt_planned(saved: Path, settings: RunSettings) -> RunSettings:
+    """A resumed ``--budget-minutes`` run keeps the plan it started with (a new timing probe would differ).
+
+    Returns ``settings`` with the planned values of ``run.json`` when that run had the same
+    budget and planned the same settings; otherwise ``settings`` unchanged (a run that
+    differs is then named by :func:`check_resumable`).
+    """
+    if settings.budget_minutes is None or not saved.exists():
+        return settings
+    previous = saved_settings(saved)
+    if previous.get("budget_minutes") != settings.budget_minutes or \
+            sorted(previous.get("planned", ())) != sorted(settings.planned):
+        return settings
+    try:
+        return replace(settings, **{name: int(previous[name]) for name in settings.planned})
+    except (KeyError, TypeError, ValueError):
+        return settings
+
+
 def _flag(setting: str) -> str:
     """The command-line flag of a setting, where it has one (``recipe`` and a few others are Python-only)."""
-    return f"--{setting.replace('_', '-')}" if setting not in ("recipe", "recalibration_images") else setting
+    return f"--{setting.replace('_', '-')}" if setting not in ("recipe", "recalibration_images", "planned") \
+        else setting

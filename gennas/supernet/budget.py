@@ -1,0 +1,254 @@
+"""``gennas run --budget-minutes M``: choose how much work a run does so that it ends in about M minutes.
+
+A run's time is a sum of counts times unit costs: ``probe_cells`` and ``finalists``
+standalone trainings of ``epochs`` epochs each, ``epochs`` supernet epochs, ``max_subnets``
+subnet measurements and one guided generation per round. The unit costs are timed on this
+machine before any work starts (:func:`gennas.supernet.plan.measure_unit_costs` on a
+supernet of cells spread over the cost range, and a short generation), so the plan fits
+the data, the skeleton and the hardware the run actually has.
+
+The settings the user left free move together along one scale ``λ``: at 0 each takes its
+smallest value that still delivers a verified front (one epoch, no probes, four subnets
+measured, one finalist), at 1 the defaults, above 1 more of everything up to a cap. The
+planner takes the largest ``λ`` whose estimate fits the budget, and refuses a budget below
+the smallest plan with an error that says what that plan needs. Finalists and probes reach
+their defaults early on the scale: a front that is verified and a predictor that has seen
+the data matter more than the last epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from gennas.errors import GennasError
+from gennas.io import read_json_checked
+from gennas.supernet.plan import UnitCosts, measure_unit_costs, minutes_text
+from gennas.supernet.run_settings import RunSettings
+
+#: The share of the budget the plan fills: estimates err and the report, plots and export come on top.
+TARGET_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting the budget decides: its smallest useful value, its default and its cap.
+
+    ``reach`` is the point of the scale where the default is reached (below 1: early).
+    """
+
+    smallest: int
+    default: int
+    cap: int
+    reach: float = 1.0
+
+    def at(self, scale: float) -> int:
+        if scale <= self.reach:
+            value = self.smallest + (self.default - self.smallest) * scale / self.reach
+        else:
+            value = self.default * max(1.0, scale)
+        return int(min(self.cap, round(value)))
+
+
+#: The settings ``--budget-minutes`` plans, unless the user set them.
+KNOBS = {"epochs": Knob(1, RunSettings.epochs, 200),
+         "probe_cells": Knob(0, RunSettings.probe_cells, 32, reach=0.5),
+         "max_subnets": Knob(4, RunSettings.max_subnets, 200),
+         "finalists": Knob(3, RunSettings.finalists, 10)}
+#: The largest scale tried: beyond it every knob is at its cap or the budget is generous anyway.
+MAX_SCALE = 50.0
+
+
+def estimate_seconds(settings: RunSettings, costs: UnitCosts, generation_seconds: float) -> dict[str, float]:
+    """Seconds each stage of a run with ``settings`` should take at ``costs``.
+
+    Args:
+        settings: the run's settings (epochs, probes, rounds, subnets, finalists).
+        costs: unit costs timed on this machine.
+        generation_seconds: one round's guided generation of ``settings.candidates`` cells.
+
+    Returns:
+        Seconds per stage (probes, generation, training, measurement, verification) and ``total``.
+    """
+    rounds, epochs = settings.rounds, settings.epochs
+    subnets = measured_subnets(settings)
+    stages = {"probes": settings.probe_cells * costs.standalone_seconds(epochs),
+              "generation": rounds * generation_seconds,
+              "training": rounds * costs.training_seconds(epochs),
+              "measurement": rounds * (subnets + 1) * costs.subnet_seconds,  # +1: the example export
+              "verification": rounds * settings.finalists * costs.standalone_seconds(epochs)}
+    return {**stages, "total": sum(stages.values())}
+
+
+def measured_subnets(settings: RunSettings) -> int:
+    """Subnets a round measures: ``max_subnets``, but never fewer than its generated cells plus the two
+    cost extremes (:func:`gennas.supernet.measure.choose_subnets` always measures those)."""
+    return max(settings.max_subnets, settings.n_cells + 2, settings.finalists)
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """What ``--budget-minutes`` chose, and the estimate it rests on (kept in ``results.json``)."""
+
+    minutes: float
+    chosen: dict[str, int]
+    scale: float
+    estimate: dict[str, float]
+    spent_seconds: float  # before planning: data, prior, timing probe
+    costs: UnitCosts
+    generation_seconds: float
+
+    def describe(self) -> str:
+        chosen = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.chosen.items())
+        stages = ", ".join(f"{k} {minutes_text(v)}" for k, v in self.estimate.items() if k != "total")
+        return (f"budget {self.minutes:g} min: planned {chosen or 'nothing (every planned setting was given)'}; "
+                f"estimate {minutes_text(self.estimate['total'] + self.spent_seconds)} in all ({stages}, "
+                f"{minutes_text(self.spent_seconds)} already spent loading and timing)")
+
+    def to_dict(self) -> dict:
+        return {"minutes": self.minutes, "chosen": self.chosen, "scale": self.scale, "estimate": self.estimate,
+                "spent_seconds": self.spent_seconds, "generation_seconds": self.generation_seconds,
+                "unit_costs": self.costs.__dict__}
+
+
+def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: UnitCosts,
+                generation_seconds: float, spent_seconds: float) -> tuple[RunSettings, BudgetPlan]:
+    """The settings that fill ``minutes`` (the ``free`` ones chosen, the rest as given).
+
+    Args:
+        minutes: the budget, wall clock, for the whole run.
+        settings: the run's settings; those in ``free`` are replaced.
+        free: names of :data:`KNOBS` the user did not set.
+        costs: unit costs timed on this machine.
+        generation_seconds: one round's generation.
+        spent_seconds: time the run has used before planning.
+
+    Returns:
+        The planned settings and the plan.
+
+    Raises:
+        GennasError: when even the smallest plan does not fit, naming what it needs.
+    """
+    available = minutes * 60 - spent_seconds
+
+    def at(scale: float) -> RunSettings:
+        return replace(settings, **{name: KNOBS[name].at(scale) for name in free})
+
+    def total(scale: float) -> float:
+        return estimate_seconds(at(scale), costs, generation_seconds)["total"]
+
+    smallest = total(0.0)
+    if smallest > available:
+        need = math.ceil((smallest + spent_seconds) / 60)
+        given = sorted(set(KNOBS) - free)
+        raise GennasError(
+            f"--budget-minutes {minutes:g} is below the smallest run gennas can plan for this data on this machine: "
+            f"about {need} min ({_smallest_text(at(0.0), free)}"
+            + (f", with {', '.join('--' + g.replace('_', '-') for g in given)} as given" if given else "")
+            + f"; one supernet epoch takes {minutes_text(costs.training_seconds(1))} here). Pass --budget-minutes "
+              f"{need} or more, or fewer/smaller images, or a smaller --channels")
+    low, high = 0.0, MAX_SCALE
+    if total(high) <= available * TARGET_FRACTION:
+        low = high
+    for _ in range(40):  # bisection on a monotone, stepwise function
+        if high - low < 1e-3:
+            break
+        middle = (low + high) / 2
+        low, high = (middle, high) if total(middle) <= available * TARGET_FRACTION else (low, middle)
+    planned = at(low)
+    return planned, BudgetPlan(minutes, {name: getattr(planned, name) for name in sorted(free)}, low,
+                               estimate_seconds(planned, costs, generation_seconds), spent_seconds, costs,
+                               generation_seconds)
+
+
+def settle_budget(saved: Path, settings: RunSettings, ctx, prior, started: float) -> tuple[RunSettings, dict | None]:
+    """The settings a run works with under ``--budget-minutes``, and the plan behind them.
+
+    A fresh run is timed and planned here; a resumed one keeps the plan in its ``run.json``
+    (its settings were adopted by :func:`gennas.supernet.run_settings.adopt_planned`).
+
+    Args:
+        saved: the run's ``run.json``.
+        settings: the settings given (the planned ones at their defaults until planned).
+        ctx: a :class:`gennas.supernet.rounds.RunContext` for the timing probe.
+        prior: the zero-shot prior.
+        started: ``time.perf_counter()`` when the run started.
+
+    Returns:
+        (settings, the plan as a dict, or None without a budget).
+    """
+    if settings.budget_minutes is None:
+        return settings, None
+    if saved.exists():
+        budget = read_json_checked(saved, "run settings", "delete or move the run directory").get("budget")
+        if budget:
+            ctx.say(f"resuming the plan for --budget-minutes {settings.budget_minutes:g}: "
+                    + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in budget["chosen"].items()))
+            return settings, budget
+    ctx.say(f"budget: timing this machine on {ctx.splits.name} to plan {settings.budget_minutes:g} minutes")
+    costs, generation = time_unit_costs(ctx, prior)
+    planned, plan = plan_budget(settings.budget_minutes, settings, set(settings.planned), costs, generation,
+                                time.perf_counter() - started)
+    ctx.say(plan.describe())
+    return planned, plan.to_dict()
+
+
+def _smallest_text(settings: RunSettings, free: set[str]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {getattr(settings, name)}" for name in sorted(free)) \
+        or "the settings given"
+
+
+def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
+    """Time this machine on the run's data before any work: a supernet step, a subnet, a generation.
+
+    The timing supernet is merged from ``n_cells`` cells spread over the prior's ranking
+    and the FLOPs range (the cells round 0 would probe first); a subnet's measurement is
+    timed on the cheapest, the median and the dearest of them, the cells a round measures
+    and verifies. Nothing the run computes afterwards changes:
+    the probe's RNG is forked and its models are thrown away.
+
+    Args:
+        ctx: the run's :class:`gennas.supernet.rounds.RunContext`.
+        prior: the zero-shot prior (guides the timed generation).
+
+    Returns:
+        (unit costs, seconds of one round's generation of ``candidates`` cells).
+    """
+    from gennas.metrics.costs import cell_costs
+    from gennas.supernet.adapt import choose_probes
+    from gennas.supernet.measure import SubnetMeasurer
+    from gennas.supernet.model import Supernet
+    from gennas.supernet.subnets import SubnetSpace
+    from gennas.train import resolve_device, with_normalization
+
+    settings = ctx.settings
+    device = resolve_device(ctx.device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        cells = choose_probes(prior, f"accuracy@{ctx.splits.name}", ctx.network, max(settings.n_cells, 2),
+                              settings.seed)
+        space = SubnetSpace.from_cells(cells)
+        supernet = Supernet(space, ctx.network)
+        model = with_normalization(supernet, ctx.splits).to(device)
+        measurer = SubnetMeasurer(supernet, model, ctx.splits, ctx.robustness, settings.recalibration_images)
+        by_flops = sorted(cells, key=lambda c: cell_costs(c, ctx.network)["flops"])
+        span = list(dict.fromkeys(by_flops[i] for i in (0, len(by_flops) // 2, -1)))
+        costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, span)
+        generation = _time_generation(ctx, prior)
+    return costs, generation
+
+
+#: Candidates the timing probe generates; one round's generation is scaled from it.
+TIMED_CANDIDATES = 8
+
+
+def _time_generation(ctx, prior) -> float:
+    from gennas.supernet.rounds import generate_cells
+
+    timed = replace(ctx.settings, candidates=TIMED_CANDIDATES, n_cells=1)
+    tic = time.perf_counter()
+    generate_cells(replace(ctx, settings=timed), prior, [], ctx.settings.seed)
+    return (time.perf_counter() - tic) * ctx.settings.candidates / TIMED_CANDIDATES

@@ -1,0 +1,126 @@
+"""``gennas run --budget-minutes``: the plan fills the budget, honours what the user set, refuses what it cannot do."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gennas.cli import main
+from gennas.errors import GennasError
+from gennas.supernet.budget import KNOBS, TARGET_FRACTION, estimate_seconds, plan_budget
+from gennas.supernet.plan import UnitCosts
+from gennas.supernet.run_settings import RunSettings, adopt_planned
+
+#: Unit costs of a mid-sized dataset on a slow CPU (one supernet epoch 30 s, one subnet 20 s).
+COSTS = UnitCosts(steps_per_epoch=50, subnets_per_step=4, step_seconds=0.5, epoch_check_seconds=5.0,
+                  subnet_seconds=20.0, standalone_epoch_seconds=7.0, standalone_eval_seconds=15.0)
+FREE = set(KNOBS)
+
+
+def _planned(minutes: float, free=FREE, settings: RunSettings | None = None) -> tuple[RunSettings, dict]:
+    settings = settings or RunSettings(budget_minutes=minutes, planned=tuple(sorted(free)))
+    planned, plan = plan_budget(minutes, settings, set(free), COSTS, generation_seconds=10.0, spent_seconds=15.0)
+    return planned, plan.to_dict()
+
+
+def test_each_knob_runs_from_its_smallest_value_through_the_default_to_its_cap() -> None:
+    for name, knob in KNOBS.items():
+        values = [knob.at(s) for s in (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 1000.0)]
+        assert values == sorted(values), name
+        assert values[0] == knob.smallest and knob.at(1.0) == getattr(RunSettings, name) and values[-1] == knob.cap
+
+
+def test_the_estimate_is_the_sum_of_counts_times_unit_costs() -> None:
+    settings = RunSettings(epochs=4, probe_cells=2, max_subnets=10, finalists=3, rounds=2, n_cells=6)
+    standalone = 4 * 7.0 + 15.0
+    expected = {"probes": 2 * standalone, "generation": 2 * 10.0, "training": 2 * 4 * (50 * 0.5 + 5.0),
+                "measurement": 2 * 11 * 20.0, "verification": 2 * 3 * standalone}
+    estimate = estimate_seconds(settings, COSTS, 10.0)
+    assert estimate == pytest.approx({**expected, "total": sum(expected.values())})
+
+
+def test_the_plan_fills_the_budget_without_passing_it_and_grows_with_it() -> None:
+    previous = None
+    for minutes in (8, 15, 30, 60, 240):
+        planned, plan = _planned(minutes)
+        total = plan["estimate"]["total"] + plan["spent_seconds"]
+        assert total <= minutes * 60 * TARGET_FRACTION + 1e-6
+        assert total >= minutes * 60 * TARGET_FRACTION * 0.75  # not a timid plan
+        assert planned.finalists >= 3 and planned.max_subnets >= planned.finalists
+        if previous is not None:
+            assert all(getattr(planned, k) >= getattr(previous, k) for k in KNOBS)
+        previous = planned
+    assert previous.epochs > RunSettings.epochs  # a generous budget trains longer than the default
+
+
+def test_settings_the_user_gave_are_kept_and_the_rest_planned_around_them() -> None:
+    settings = RunSettings(budget_minutes=30, planned=("epochs", "max_subnets"), probe_cells=0, finalists=5)
+    planned, plan = _planned(30, {"epochs", "max_subnets"}, settings)
+    assert planned.probe_cells == 0 and planned.finalists == 5 and set(plan["chosen"]) == {"epochs", "max_subnets"}
+
+
+def test_a_budget_below_the_smallest_plan_is_refused_with_what_it_needs() -> None:
+    with pytest.raises(GennasError, match=r"--budget-minutes 2 is below the smallest run .* about \d+ min"):
+        _planned(2)
+
+
+def test_a_resumed_run_keeps_its_plan_and_a_different_budget_does_not(tmp_path: Path) -> None:
+    saved = tmp_path / "run.json"
+    planned, _ = _planned(30)
+    from dataclasses import asdict
+
+    from gennas.io import write_json_checked
+
+    write_json_checked(saved, {"settings": json.loads(json.dumps(asdict(planned)))})
+    fresh = RunSettings(budget_minutes=30, planned=tuple(sorted(FREE)))
+    assert adopt_planned(saved, fresh) == planned
+    assert adopt_planned(saved, replace(fresh, budget_minutes=31)) == replace(fresh, budget_minutes=31)
+
+
+def _tiny_argv(npz: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--dataset", f"npz:{npz}", "--objectives", "accuracy:max,flops:min", "--out", str(out),
+            "--device", "cpu", "--n-cells", "2", "--candidates", "8", "--channels", "4", "--cells-per-stage", "1",
+            *extra]
+
+
+@pytest.fixture(scope="module")
+def small_npz(tmp_path_factory) -> Path:
+    """Digits 0..3 at 8x8: a dataset small enough to run the whole job in seconds."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keep = digits.target < 4
+    path = tmp_path_factory.mktemp("npz") / "digits4.npz"
+    np.savez(path, x_train=(digits.images[keep] * 255 / 16).astype(np.uint8), y_train=digits.target[keep])
+    return path
+
+
+def test_a_budget_too_small_for_the_data_exits_2_and_writes_no_run(small_npz: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(_tiny_argv(small_npz, out, "--budget-minutes", "0.01", "--json")) == 2
+    err = capsys.readouterr().err
+    assert "--budget-minutes 0.01 is below the smallest run" in err and "Traceback" not in err
+    assert not (out / "run.json").exists()
+
+
+def test_a_budgeted_run_plans_says_so_keeps_the_plan_and_resumes_it(small_npz: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    argv = _tiny_argv(small_npz, out, "--budget-minutes", "0.4", "--max-subnets", "4")
+    assert main(argv) == 0
+    first = capsys.readouterr()
+    planned_line = next(line for line in first.err.splitlines() if line.startswith("budget 0.4 min: planned"))
+    assert "--epochs" in planned_line and "--max-subnets" not in planned_line
+    results = json.loads((out / "results.json").read_text())
+    budget = results["plan"]["budget"]
+    settings = results["settings"]
+    assert set(budget["chosen"]) == {"epochs", "finalists", "probe_cells"} and settings["max_subnets"] == 4
+    assert all(settings[k] == v for k, v in budget["chosen"].items())
+    assert budget["estimate"]["total"] + budget["spent_seconds"] <= 0.4 * 60 * TARGET_FRACTION
+    assert main(argv) == 0  # every stage's output exists: the rerun resumes the same plan
+    second = capsys.readouterr()
+    assert "resuming the plan for --budget-minutes 0.4" in second.err
+    assert json.loads((out / "results.json").read_text())["settings"] == settings
