@@ -143,7 +143,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
     planned = {name: getattr(args, name) for name in BUDGET_KNOBS}  # None: not given
     settings = RunSettings(
-        dataset=args.dataset, objectives=args.objectives, n_cells=args.n_cells, candidates=args.candidates,
+        dataset=args.dataset, objectives=args.objectives, candidates=args.candidates,
         guidance=args.guidance, seed=args.seed, channels=args.channels, cells_per_stage=args.cells_per_stage,
         rounds=args.rounds, robustness_data=args.robustness_data, budget_minutes=args.budget_minutes,
         planned=tuple(n for n, value in planned.items() if value is None) if args.budget_minutes else (),
@@ -407,12 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objectives", default="accuracy:max,flops:min,memory:min,robustness:max",
                    help="what generation is guided by (default %(default)s)")
     p.add_argument("--out", type=v.output_dir, default="runs/digits", help="run directory, what gennas prune reads (default %(default)s)")
-    p.add_argument("--n-cells", type=v.positive_int, default=12, help="generated cells merged into the supernet (default %(default)s)")
+    p.add_argument("--n-cells", type=v.positive_int, default=None,
+                   help="generated cells merged into the supernet (default 12; planned with --budget-minutes)")
     p.add_argument("--candidates", type=v.cells_int, default=64, help="cells generated to choose them from (default %(default)s)")
     p.add_argument("--guidance", type=v.nonneg_float, default=60.0, help="guidance scale of generation (default %(default)s)")
     p.add_argument("--budget-minutes", type=v.positive_float, default=None, metavar="M",
-                   help="finish within about M minutes on this machine: --epochs, --probe-cells, --max-subnets and "
-                        "--finalists are planned from a short timing probe unless given (an error below the "
+                   help="finish within about M minutes on this machine: --epochs, --probe-cells, --n-cells, "
+                        "--max-subnets and --finalists are planned from a short timing probe unless given (an error below the "
                         "smallest run it can plan)")
     p.add_argument("--epochs", type=v.epochs_int, default=None,
                    help="supernet (and standalone) training epochs (default 32; planned with --budget-minutes)")

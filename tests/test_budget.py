@@ -109,18 +109,18 @@ def test_a_budget_too_small_for_the_data_exits_2_and_writes_no_run(small_npz: Pa
 
 def test_a_budgeted_run_plans_says_so_keeps_the_plan_and_resumes_it(small_npz: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    argv = _tiny_argv(small_npz, out, "--budget-minutes", "0.4", "--max-subnets", "4")
+    argv = _tiny_argv(small_npz, out, "--budget-minutes", "0.6", "--max-subnets", "4")
     assert main(argv) == 0
     first = capsys.readouterr()
-    planned_line = next(line for line in first.err.splitlines() if line.startswith("budget 0.4 min: planned"))
+    planned_line = next(line for line in first.err.splitlines() if line.startswith("budget 0.6 min: planned"))
     assert "--epochs" in planned_line and "--max-subnets" not in planned_line
     results = json.loads((out / "results.json").read_text())
     budget = results["plan"]["budget"]
     settings = results["settings"]
     assert set(budget["chosen"]) == {"epochs", "finalists", "probe_cells"} and settings["max_subnets"] == 4
     assert all(settings[k] == v for k, v in budget["chosen"].items())
-    assert budget["estimate"]["total"] + budget["spent_seconds"] <= 0.4 * 60 * TARGET_FRACTION
+    assert budget["estimate"]["total"] + budget["spent_seconds"] <= 0.6 * 60  # may pass the 90 % target, not M
     assert main(argv) == 0  # every stage's output exists: the rerun resumes the same plan
     second = capsys.readouterr()
-    assert "resuming the plan for --budget-minutes 0.4" in second.err
+    assert "resuming the plan for --budget-minutes 0.6" in second.err
     assert json.loads((out / "results.json").read_text())["settings"] == settings

@@ -8,12 +8,12 @@ supernet of cells spread over the cost range, and a short generation), so the pl
 the data, the skeleton and the hardware the run actually has.
 
 The settings the user left free move together along one scale ``λ``: at 0 each takes its
-smallest value that still delivers a verified front (one epoch, no probes, four subnets
-measured, one finalist), at 1 the defaults, above 1 more of everything up to a cap. The
-planner takes the largest ``λ`` whose estimate fits the budget, and refuses a budget below
-the smallest plan with an error that says what that plan needs. Finalists and probes reach
-their defaults early on the scale: a front that is verified and a predictor that has seen
-the data matter more than the last epochs.
+smallest value that still delivers a verified front (one epoch, no probes, four generated
+cells, four subnets measured, three finalists), at 1 the defaults, above 1 more of
+everything up to a cap. The planner takes the largest ``λ`` whose estimate fits the
+budget, and refuses a budget below the smallest plan with an error that says what that
+plan needs. Probes reach their default early on the scale: a predictor that has seen the
+data matters more than the last epochs.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class Knob:
 #: The settings ``--budget-minutes`` plans, unless the user set them.
 KNOBS = {"epochs": Knob(1, RunSettings.epochs, 200),
          "probe_cells": Knob(0, RunSettings.probe_cells, 32, reach=0.5),
+         "n_cells": Knob(4, RunSettings.n_cells, 24),
          "max_subnets": Knob(4, RunSettings.max_subnets, 200),
          "finalists": Knob(3, RunSettings.finalists, 10)}
 #: The largest scale tried: beyond it every knob is at its cap or the budget is generous anyway.
@@ -136,7 +137,10 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
     available = minutes * 60 - spent_seconds
 
     def at(scale: float) -> RunSettings:
-        return replace(settings, **{name: KNOBS[name].at(scale) for name in free})
+        values = {name: KNOBS[name].at(scale) for name in free}
+        if "n_cells" in values:  # the supernet's cells are chosen among the candidates
+            values["n_cells"] = min(values["n_cells"], settings.candidates)
+        return replace(settings, **values)
 
     def total(scale: float) -> float:
         return estimate_seconds(at(scale), costs, generation_seconds)["total"]

@@ -11,7 +11,7 @@ from gennas.io import read_json_checked
 
 
 #: The settings ``--budget-minutes`` may plan.
-BUDGET_KNOBS = ("epochs", "probe_cells", "max_subnets", "finalists")
+BUDGET_KNOBS = ("epochs", "probe_cells", "n_cells", "max_subnets", "finalists")
 
 
 @dataclass
@@ -51,7 +51,7 @@ class RunSettings:
         if unknown or (self.planned and self.budget_minutes is None):
             raise GennasError(f"planned settings {sorted(self.planned)} need --budget-minutes and may only be "
                               f"{', '.join(BUDGET_KNOBS)}")
-        if self.candidates < self.n_cells:
+        if self.candidates < self.n_cells and "n_cells" not in self.planned:
             raise GennasError(f"--candidates ({self.candidates}) must be at least --n-cells ({self.n_cells})")
         if self.robustness_data is not None and not Path(self.robustness_data).is_file():
             raise GennasError(f"--robustness-data {self.robustness_data}: no such file (a CSV with columns "
