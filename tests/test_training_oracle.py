@@ -35,6 +35,11 @@ def test_conv_cell_learns_digits_and_pgd_hurts(digits, tmp_path):
     assert 0 < result["noise_accuracy"] <= 100 and result["latency_ms"] > 0
     assert result["flops"] > 0 and result["memory_bytes"] > 0
     assert "clean_accuracy" not in result
+    seen = oracle.for_searcher(result)  # a searcher is told validation figures only, test ones under no name
+    for metric in ("accuracy", "fgsm_accuracy", "pgd_accuracy", "noise_accuracy"):
+        assert seen[metric] == result[f"val_{metric}"]
+    assert not any(k.startswith("val_") for k in seen) and set(seen) <= set(result)
+    assert seen["flops"] == result["flops"]
 
 
 def test_results_are_cached_by_cell_config_and_seed(digits, tmp_path):

@@ -36,14 +36,16 @@ from gennas.train import (
     with_normalization,
 )
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: robustness is also measured on the validation split
+#: Test figures a searcher sees under their name, read on the validation split instead.
+SEARCHER_SEES_VAL = ("accuracy", "fgsm_accuracy", "pgd_accuracy", "noise_accuracy")
 
 
 class TrainingOracle(Oracle):
-    """Accuracy (test split), validation accuracy, FGSM/PGD/noise robustness and latency of a trained cell.
+    """Accuracy and FGSM/PGD/noise robustness on the test and the validation split, and latency, of a trained cell.
 
-    Searchers should select on ``val_accuracy`` and report ``accuracy``: the test split
-    must not steer a search.
+    Searchers select on validation figures (``val_accuracy``, ``val_pgd_accuracy``, ...)
+    and reports give test figures: the test split must not steer a search.
     """
 
     def __init__(
@@ -76,8 +78,12 @@ class TrainingOracle(Oracle):
         self.progress = progress
 
     def for_searcher(self, result: dict[str, float]) -> dict[str, float]:
-        """Searchers select on validation accuracy: under the name ``accuracy`` they see ``val_accuracy``."""
-        return {**result, "accuracy": result["val_accuracy"]}
+        """Searchers select on validation figures: under ``accuracy``, ``pgd_accuracy``, ... they see ``val_*``.
+
+        The test figures are left out altogether, so no searcher can read them by another name.
+        """
+        seen = {k: v for k, v in result.items() if k not in SEARCHER_SEES_VAL and not k.startswith("val_")}
+        return {**seen, **{k: result[f"val_{k}"] for k in SEARCHER_SEES_VAL}}
 
     def cache_key(self, cell: Cell) -> str:
         train = {k: v for k, v in self.train_config.to_dict().items() if k != "device"}
@@ -107,6 +113,8 @@ class TrainingOracle(Oracle):
             raise GennasError(f"training {cell} diverged (non-finite weights); lower --lr or raise --epochs warm-up")
         robust = evaluate_robustness(model, self.splits.test, self.robustness, self.device)
         robust.pop("clean_accuracy", None)  # same figure as "accuracy" below
+        val = evaluate_robustness(model, self.splits.val, self.robustness, self.device)
+        robust.update({f"val_{k}": val[k] for k in SEARCHER_SEES_VAL if k != "accuracy"})
         shape = (self.network.in_channels, self.network.image_size, self.network.image_size)
         metrics = {
             "accuracy": evaluate_accuracy(model, self.splits.test, self.device),
