@@ -14,6 +14,14 @@ experiments/results/main_job_truth_<dataset>.csv):
           prior; accuracy both ways (a mix of the known datasets, a head of its own) and as
           the run chooses by cross-validation; PGD (a head of its own). K x seeds.
 
+  side    side by side in one run, at equal wall-clock: `gennas run --budget-minutes W` and
+          random search, REA and NSGA-II measuring cells with the TrainingOracle (the run's
+          recipe, the same objectives, validation figures only), all four started together
+          so they share the machine alike, W minutes each. Each method's front is chosen on
+          validation figures among the cells it trained standalone (gennas: its probes and
+          verified finalists), scored on their test figures: HV ratio against the ground
+          truth's front for (accuracy, FLOPs) and (PGD accuracy, FLOPs). Per seed and mean.
+
   default `gennas run` with its defaults on the dataset (what `make run` does on digits), in a
           fresh directory, timed end to end: wall time, each stage's seconds beside the
           plan's estimate, the loop's held-out τ and the example pick.
@@ -27,12 +35,14 @@ Any ``--dataset`` spec gennas accepts works too.
     python experiments/bench_main_job.py --part truth --dataset digits [--cells 150] [--seed 0]
     python experiments/bench_main_job.py --part adapt --dataset digits [--probes 4,8,16] [--seeds 5]
     python experiments/bench_main_job.py --part default --dataset digits
+    python experiments/bench_main_job.py --part side --dataset digits-low --minutes 5 --seeds 3
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import io
 import sys
 import time
@@ -277,12 +287,161 @@ def render_default(result: dict) -> str:
     return "\n".join(lines)
 
 
+
+#: The baselines of the side-by-side part, run through the search loop with the TrainingOracle.
+SIDE_BASELINES = ("random", "rea", "nsga2")
+#: The fronts the side-by-side part scores: (metric on test, its validation column for choosing).
+SIDE_FRONTS = {"accuracy_flops": ("accuracy", "val_accuracy"), "pgd_flops": ("pgd_accuracy", "val_pgd_accuracy")}
+
+
+def run_baseline(args, work: Path) -> dict:
+    """One baseline seed on the clock (a worker of the side part): every cell it queries really trained."""
+    from gennas.bench.training import TrainingOracle
+    from gennas.objectives import parse_objectives
+    from gennas.search.loop import run_search
+    from gennas.search.methods import make_searcher
+    from gennas.search.searcher import SearchContext
+    from gennas.supernet.pipeline import RunSettings
+    from gennas.supernet.standalone import standalone_recipe
+    from gennas.supernet.train import SupernetTrainConfig
+    from gennas.train import RobustnessConfig
+
+    settings = RunSettings(dataset=dataset_spec(args.dataset, work), seed=args.seed)
+    recipe = standalone_recipe(SupernetTrainConfig(epochs=settings.epochs, seed=settings.seed, device=args.device))
+    oracle = TrainingOracle(settings.dataset, train=recipe, robustness=RobustnessConfig(seed=settings.seed),
+                            channels=settings.channels, cells_per_stage=settings.cells_per_stage,
+                            cache=work / "oracle_cache", use_cache=False, progress=False)
+    context = SearchContext(space=oracle.space, objectives=parse_objectives(settings.objectives), seed=args.seed,
+                            costs=oracle.cost, network=oracle.network, dataset=oracle.splits.name)
+    deadline = time.monotonic() + args.minutes * 60
+    run = run_search(make_searcher(args.method, context), oracle, 100_000, method=args.method, seed=args.seed,
+                     deadline=deadline)
+    return {"method": args.method, "seed": args.seed, "minutes": args.minutes, "history": run.history,
+            "stopped": run.stopped}
+
+
+def _side_rows_of_gennas(run_dir: Path) -> list[dict]:
+    """Every cell the run trained standalone (probes and verified finalists), in the baselines' column names."""
+    from gennas.supernet.table import read_subnet_table
+
+    rows = json.loads((run_dir / "probes.json").read_text())
+    rows += [r for r in read_subnet_table(run_dir / "subnets.csv") if np.isfinite(r["standalone_val_accuracy"])]
+    unique = {r["arch"]: r for r in rows}
+    return [{"arch": a, "flops": r["flops"], "val_accuracy": r["standalone_val_accuracy"],
+             "val_pgd_accuracy": r["standalone_val_pgd_accuracy"], "accuracy": r["standalone_accuracy"],
+             "pgd_accuracy": r["standalone_pgd_accuracy"]} for a, r in unique.items()]
+
+
+def _front_score(rows: list[dict], reference, metric: str, val_column: str) -> dict:
+    """The front chosen on validation figures, scored on test figures against the truth."""
+    from gennas.objectives import Objective, minimisation_matrix, pareto_indices
+
+    if not rows:
+        return {"hv_ratio": 0.0, "front": []}
+    chooser = [Objective(val_column, "max"), Objective("flops", "min")]
+    front = [rows[i] for i in pareto_indices(minimisation_matrix(rows, chooser))]
+    return {"hv_ratio": reference.hv_ratio(front), "front": [r["arch"] for r in front]}
+
+
+def run_side(args, work: Path) -> dict:
+    import json as _json
+    import os
+    import subprocess
+
+    from gennas.objectives import Objective, minimisation_matrix
+    from gennas.search.indicators import Reference
+
+    truth = read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv")
+    references = {}
+    for name, (metric, _) in SIDE_FRONTS.items():
+        objectives = [Objective(metric, "max"), Objective("flops", "min")]
+        points = minimisation_matrix([{metric: r[f"standalone_{metric}"], "flops": r["flops"]} for r in truth],
+                                     objectives)
+        references[name] = Reference(objectives, points)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    per_seed = []
+    for seed in seeds:
+        folder = work / f"side_{args.dataset}_{args.minutes:g}min_s{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        run_dir = folder / "gennas"
+        launches = {"gennas": [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
+                               "--out", str(run_dir), "--budget-minutes", f"{args.minutes:g}", "--seed", str(seed),
+                               "--device", args.device, "--json"]}
+        for method in SIDE_BASELINES:
+            launches[method] = [sys.executable, __file__, "--part", "baseline", "--method", method, "--seed", str(seed),
+                                "--dataset", args.dataset, "--minutes", f"{args.minutes:g}", "--work", str(work),
+                                "--device", args.device, "--out", str(folder / f"{method}.json")]
+        todo = {m: c for m, c in launches.items()
+                if not (run_dir / "results.json" if m == "gennas" else folder / f"{m}.json").exists()}
+        log(f"seed {seed}: starting {', '.join(todo) or 'nothing (all done)'} together, {args.minutes:g} min each")
+        procs = {m: (subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+                     time.perf_counter()) for m, c in todo.items()}
+        walls = {}
+        for method, (proc, tic) in procs.items():
+            _, err = proc.communicate()
+            walls[method] = time.perf_counter() - tic
+            if proc.returncode != 0:
+                raise SystemExit(f"{method} seed {seed} failed:\n{err[-3000:]}")
+        outcome = {"seed": seed, "methods": {}}
+        for method in launches:
+            if method == "gennas":
+                rows = _side_rows_of_gennas(run_dir)
+                results = _json.loads((run_dir / "results.json").read_text())
+                extra = {"wall_seconds": results["plan"]["wall_seconds_this_call"],
+                         "planned": results["plan"]["budget"]["chosen"]}
+            else:
+                saved = _json.loads((folder / f"{method}.json").read_text())
+                rows, extra = saved["history"], {"stopped": saved["stopped"]}
+                extra["wall_seconds"] = walls.get(method)
+            outcome["methods"][method] = {
+                "cells_trained": len(rows), **extra,
+                **{name: _front_score(rows, references[name], *SIDE_FRONTS[name]) for name in SIDE_FRONTS}}
+        per_seed.append(outcome)
+        log("seed {}: ".format(seed) + "; ".join(
+            f"{m} {o['accuracy_flops']['hv_ratio']:.3f}/{o['pgd_flops']['hv_ratio']:.3f} ({o['cells_trained']} cells)"
+            for m, o in outcome["methods"].items()))
+    summary = {}
+    for method in ["gennas", *SIDE_BASELINES]:
+        summary[method] = {name: {"mean": float(np.mean([s["methods"][method][name]["hv_ratio"] for s in per_seed])),
+                                  "std": float(np.std([s["methods"][method][name]["hv_ratio"] for s in per_seed]))}
+                           for name in SIDE_FRONTS}
+        summary[method]["cells_trained"] = float(np.mean([s["methods"][method]["cells_trained"] for s in per_seed]))
+    return {"provenance": provenance(), "command": " ".join(sys.argv), "dataset": args.dataset,
+            "minutes": args.minutes, "seeds": seeds, "truth_cells": len(truth), "summary": summary,
+            "per_seed": per_seed}
+
+
+def render_side(result: dict) -> str:
+    from gennas.provenance import provenance_markdown
+
+    lines = [f"# Side by side at equal wall-clock on {result['dataset']}: gennas run vs searches with real training",
+             "", provenance_markdown(result["provenance"]), f"- command: `{result['command']}`", "",
+             f"Each method {result['minutes']:g} minutes per seed, all four started together (one torch thread "
+             f"each); seeds {result['seeds']}. HV ratio of the front chosen on validation figures among the cells "
+             f"the method trained standalone, scored on their test figures, against the front of "
+             f"{result['truth_cells']} ground-truth cells (reference point: best − 10 points, 1.05 × largest "
+             "FLOPs). Target: gennas ≥ every baseline on both, and ≥ 0.97.", "",
+             "| method | cells trained (mean) | HV (accuracy, FLOPs) | HV (PGD, FLOPs) |", "|---|---|---|---|"]
+    for method, s in result["summary"].items():
+        lines.append(f"| {method} | {s['cells_trained']:.1f} | {s['accuracy_flops']['mean']:.3f} ± "
+                     f"{s['accuracy_flops']['std']:.3f} | {s['pgd_flops']['mean']:.3f} ± {s['pgd_flops']['std']:.3f} |")
+    lines += ["", "Per seed (HV accuracy / PGD; cells trained):", ""]
+    for seed in result["per_seed"]:
+        lines.append(f"- seed {seed['seed']}: " + "; ".join(
+            f"{m} {o['accuracy_flops']['hv_ratio']:.3f} / {o['pgd_flops']['hv_ratio']:.3f} ({o['cells_trained']})"
+            for m, o in seed["methods"].items()))
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     from gennas.threads import one_thread_per_worker
 
     one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default"))
+    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "baseline"))
+    parser.add_argument("--minutes", type=float, default=5.0, help="side: wall clock per method and seed")
+    parser.add_argument("--method", default="random", help="baseline: the searcher")
     parser.add_argument("--probes", default="4,8,16")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--dataset", default="digits")
@@ -296,7 +455,11 @@ def main() -> None:
     if args.part == "truth":
         log(f"wrote {run_truth(args, work)}")
         return
-    run, render = {"adapt": (run_adapt, render_adapt), "default": (run_default, render_default)}[args.part]
+    if args.part == "baseline":  # a worker of the side part: --out is its JSON file
+        write_json(Path(args.out), run_baseline(args, work))
+        return
+    run, render = {"adapt": (run_adapt, render_adapt), "default": (run_default, render_default),
+                   "side": (run_side, render_side)}[args.part]
     result = run(args, work)
     path = Path(args.out) / f"main_job_{args.part}_{args.dataset}.json"
     write_json(path, result)
