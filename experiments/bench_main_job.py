@@ -22,6 +22,13 @@ experiments/results/main_job_truth_<dataset>.csv):
           verified finalists), scored on their test figures: HV ratio against the ground
           truth's front for (accuracy, FLOPs) and (PGD accuracy, FLOPs). Per seed and mean.
 
+  loop    the loop's worth, same seeds: `gennas run` with the zero-shot prior (--probe-cells 0),
+          with round 0 only (the default: probes, one round) and with the loop (probes and
+          --rounds 2). Per configuration: wall time, each round's held-out Kendall τ (its
+          finalists' standalone figures, unseen by its predictor) beside the zero-shot
+          prior's, and the HV ratio of the last round's verified finalists against the ground
+          truth (test figures), for (accuracy, FLOPs) and (PGD accuracy, FLOPs).
+
   default `gennas run` with its defaults on the dataset (what `make run` does on digits), in a
           fresh directory, timed end to end: wall time, each stage's seconds beside the
           plan's estimate, the loop's held-out τ and the example pick.
@@ -36,6 +43,7 @@ Any ``--dataset`` spec gennas accepts works too.
     python experiments/bench_main_job.py --part adapt --dataset digits [--probes 4,8,16] [--seeds 5]
     python experiments/bench_main_job.py --part default --dataset digits
     python experiments/bench_main_job.py --part side --dataset digits-low --minutes 5 --seeds 3
+    python experiments/bench_main_job.py --part loop --dataset digits-low --seeds 5
 """
 
 from __future__ import annotations
@@ -343,21 +351,108 @@ def _front_score(rows: list[dict], reference, metric: str, val_column: str) -> d
     return {"hv_ratio": reference.hv_ratio(front), "front": [r["arch"] for r in front]}
 
 
-def run_side(args, work: Path) -> dict:
-    import json as _json
-    import os
-    import subprocess
+#: The configurations of the loop part: extra `gennas run` flags.
+LOOP_CONFIGS = {"zero-shot": ["--probe-cells", "0"], "round 0": [], "loop (2 rounds)": ["--rounds", "2"]}
 
+
+def _references(truth: list[dict]) -> dict:
     from gennas.objectives import Objective, minimisation_matrix
     from gennas.search.indicators import Reference
 
-    truth = read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv")
     references = {}
     for name, (metric, _) in SIDE_FRONTS.items():
         objectives = [Objective(metric, "max"), Objective("flops", "min")]
         points = minimisation_matrix([{metric: r[f"standalone_{metric}"], "flops": r["flops"]} for r in truth],
                                      objectives)
         references[name] = Reference(objectives, points)
+    return references
+
+
+def _finalist_rows(run_dir: Path) -> list[dict]:
+    """The last round's verified finalists, in the side part's column names."""
+    from gennas.supernet.table import read_subnet_table
+
+    return [{"arch": r["arch"], "flops": r["flops"], "val_accuracy": r["standalone_val_accuracy"],
+             "val_pgd_accuracy": r["standalone_val_pgd_accuracy"], "accuracy": r["standalone_accuracy"],
+             "pgd_accuracy": r["standalone_pgd_accuracy"]}
+            for r in read_subnet_table(run_dir / "subnets.csv") if np.isfinite(r["standalone_val_accuracy"])]
+
+
+def run_loop(args, work: Path) -> dict:
+    import os
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    references = _references(read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    jobs = [(config, seed) for seed in seeds for config in LOOP_CONFIGS]
+
+    def run_one(job) -> tuple[str, int, Path, float]:
+        config, seed = job
+        run_dir = work / f"loop_{args.dataset}" / f"{config.split()[0]}_s{seed}"
+        if (run_dir / "results.json").exists():
+            return config, seed, run_dir, float("nan")
+        command = [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
+                   "--out", str(run_dir), "--seed", str(seed), "--device", args.device, "--json",
+                   *LOOP_CONFIGS[config]]
+        tic = time.perf_counter()
+        subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+        log(f"{config} seed {seed}: {time.perf_counter() - tic:.0f} s")
+        return config, seed, run_dir, time.perf_counter() - tic
+
+    with ThreadPoolExecutor(args.workers) as pool:
+        done = list(pool.map(run_one, jobs))
+    rows = []
+    for config, seed, run_dir, wall in done:
+        results = json.loads((run_dir / "results.json").read_text())
+        finalists = _finalist_rows(run_dir)
+        rows.append({"config": config, "seed": seed, "wall_seconds": results["plan"].get("wall_seconds_this_call", wall),
+                     "held_out": [r["held_out"] for r in results["rounds"]],
+                     **{name: _front_score(finalists, references[name], *SIDE_FRONTS[name])["hv_ratio"]
+                        for name in SIDE_FRONTS}})
+    summary = {}
+    for config in LOOP_CONFIGS:
+        mine = [r for r in rows if r["config"] == config]
+        last_tau = {m: [r["held_out"][-1][m]["kendall_tau"] for r in mine] for m in ("accuracy", "pgd_accuracy")}
+        summary[config] = {"wall_seconds": float(np.mean([r["wall_seconds"] for r in mine])),
+                           **{name: {"mean": float(np.mean([r[name] for r in mine])),
+                                     "std": float(np.std([r[name] for r in mine]))} for name in SIDE_FRONTS},
+                           "last_round_tau": {m: float(np.nanmean(v)) if np.isfinite(v).any() else None
+                                              for m, v in last_tau.items()}}
+    return {"provenance": provenance(), "command": " ".join(sys.argv), "dataset": args.dataset, "seeds": seeds,
+            "configs": LOOP_CONFIGS, "summary": summary, "runs": rows}
+
+
+def render_loop(result: dict) -> str:
+    from gennas.provenance import provenance_markdown
+
+    lines = [f"# The loop's worth on {result['dataset']}: zero-shot prior vs round 0 vs two rounds", "",
+             provenance_markdown(result["provenance"]), f"- command: `{result['command']}`", "",
+             f"Seeds {result['seeds']}, the same for every configuration; runs two at a time, one torch thread each. "
+             "HV ratio: the last round's verified finalists (standalone-trained, chosen on validation figures, "
+             "scored on test figures) against the ground-truth front. τ: the last round's predictor on its own "
+             "finalists (unseen by it), standalone validation figures.", "",
+             "| configuration | flags | wall (s) | HV (accuracy, FLOPs) | HV (PGD, FLOPs) | τ accuracy | τ PGD |",
+             "|---|---|---|---|---|---|---|"]
+
+    def number(value) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
+    for config, s in result["summary"].items():
+        flags = " ".join(result["configs"][config]) or "(defaults)"
+        lines.append(f"| {config} | `{flags}` | {s['wall_seconds']:.0f} | {s['accuracy_flops']['mean']:.3f} ± "
+                     f"{s['accuracy_flops']['std']:.3f} | {s['pgd_flops']['mean']:.3f} ± {s['pgd_flops']['std']:.3f} | "
+                     f"{number(s['last_round_tau']['accuracy'])} | {number(s['last_round_tau']['pgd_accuracy'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_side(args, work: Path) -> dict:
+    import os
+    import subprocess
+
+    truth = read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv")
+    references = _references(truth)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     seeds = list(range(args.seed, args.seed + args.seeds))
     per_seed = []
@@ -387,11 +482,11 @@ def run_side(args, work: Path) -> dict:
         for method in launches:
             if method == "gennas":
                 rows = _side_rows_of_gennas(run_dir)
-                results = _json.loads((run_dir / "results.json").read_text())
+                results = json.loads((run_dir / "results.json").read_text())
                 extra = {"wall_seconds": results["plan"]["wall_seconds_this_call"],
                          "planned": results["plan"]["budget"]["chosen"]}
             else:
-                saved = _json.loads((folder / f"{method}.json").read_text())
+                saved = json.loads((folder / f"{method}.json").read_text())
                 rows, extra = saved["history"], {"stopped": saved["stopped"]}
                 extra["wall_seconds"] = walls.get(method)
             outcome["methods"][method] = {
@@ -439,7 +534,8 @@ def main() -> None:
 
     one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "baseline"))
+    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "loop", "baseline"))
+    parser.add_argument("--workers", type=int, default=2, help="loop: runs at a time")
     parser.add_argument("--minutes", type=float, default=5.0, help="side: wall clock per method and seed")
     parser.add_argument("--method", default="random", help="baseline: the searcher")
     parser.add_argument("--probes", default="4,8,16")
@@ -459,7 +555,7 @@ def main() -> None:
         write_json(Path(args.out), run_baseline(args, work))
         return
     run, render = {"adapt": (run_adapt, render_adapt), "default": (run_default, render_default),
-                   "side": (run_side, render_side)}[args.part]
+                   "side": (run_side, render_side), "loop": (run_loop, render_loop)}[args.part]
     result = run(args, work)
     path = Path(args.out) / f"main_job_{args.part}_{args.dataset}.json"
     write_json(path, result)

@@ -211,8 +211,9 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
 
     The timing supernet is merged from ``n_cells`` cells spread over the prior's ranking
     and the FLOPs range (the cells round 0 would probe first); a subnet's measurement is
-    timed on the cheapest, the median and the dearest of them, the cells a round measures
-    and verifies. Nothing the run computes afterwards changes:
+    timed on the cheapest and the dearest of them and costed, by the line between the two,
+    at the FLOPs of an average cell of the space (the subnets a round measures spread over
+    the whole cost range). Nothing the run computes afterwards changes:
     the probe's RNG is forked and its models are thrown away.
 
     Args:
@@ -239,10 +240,19 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
         model = with_normalization(supernet, ctx.splits).to(device)
         measurer = SubnetMeasurer(supernet, model, ctx.splits, ctx.robustness, settings.recalibration_images)
         by_flops = sorted(cells, key=lambda c: cell_costs(c, ctx.network)["flops"])
-        span = list(dict.fromkeys(by_flops[i] for i in (0, len(by_flops) // 2, -1)))
-        costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, span)
+        costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, [by_flops[0], by_flops[-1]],
+                                   typical_flops=_mean_flops(ctx.network))
         generation = _time_generation(ctx, prior)
     return costs, generation
+
+
+def _mean_flops(network) -> float:
+    """The mean FLOPs of the space's functions on the run's skeleton."""
+    from gennas.metrics.costs import cell_costs
+    from gennas.supernet.adapt import probe_candidates
+
+    cells = probe_candidates()
+    return float(sum(cell_costs(c, network)["flops"] for c in cells) / len(cells))
 
 
 #: Candidates the timing probe generates; one round's generation is scaled from it.

@@ -108,6 +108,11 @@ def _function_classes(cells: Sequence[Cell], network) -> dict[str, list[Cell]]:
     return classes
 
 
+#: Images the timing probe recalibrates BN on: a full batch, as recalibration runs (a small batch costs
+#: several times more per image).
+FORWARD_TIMING_IMAGES = 256
+
+
 @dataclass
 class SubnetMeasurer:
     """Measures one subnet at a time on the same data, attack and device."""
@@ -166,10 +171,11 @@ class SubnetMeasurer:
         devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             self.supernet.activate(cell)
-            recalibrate_bn(self.model, self.splits, images)  # warm-up, not timed
+            batch = min(FORWARD_TIMING_IMAGES, len(self.splits.train))  # small batches cost more per image
+            recalibrate_bn(self.model, self.splits, batch)  # warm-up, not timed
             tic = time.perf_counter()
-            recalibrate_bn(self.model, self.splits, images)
-            forward = (time.perf_counter() - tic) / min(images, len(self.splits.train))
+            recalibrate_bn(self.model, self.splits, batch)
+            forward = (time.perf_counter() - tic) / batch
             tic = time.perf_counter()
             evaluate_robustness(self.model, probe, self.robustness, device)
             attacks = (time.perf_counter() - tic) / len(probe)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from gennas.data import DatasetSplits
+from gennas.metrics.costs import cell_costs
 from gennas.space.cell import Cell
 from gennas.supernet.measure import SubnetMeasurer
 from gennas.supernet.train import SupernetTrainConfig, time_training_step
@@ -96,8 +97,19 @@ class RunPlan:
                 "verification_seconds": self.verification_seconds, "total_seconds": self.total_seconds}
 
 
+def _typical(seconds: Sequence[float], span: Sequence[Cell], network, typical_flops: float | None) -> float:
+    """A subnet's seconds at ``typical_flops``: the line through the span's (FLOPs, seconds), else their mean."""
+    if typical_flops is None or len(span) < 2:
+        return float(np.mean(seconds))
+    flops = [cell_costs(c, network)["flops"] for c in span]
+    if max(flops) - min(flops) <= 0:
+        return float(np.mean(seconds))
+    slope, intercept = np.polyfit(flops, seconds, 1)
+    return float(max(min(seconds), intercept + slope * typical_flops))
+
+
 def measure_unit_costs(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer: SubnetMeasurer,
-                       span: Sequence[Cell]) -> UnitCosts:
+                       span: Sequence[Cell], typical_flops: float | None = None) -> UnitCosts:
     """Time one supernet training step and one subnet's measurement on this machine.
 
     Args:
@@ -106,8 +118,10 @@ def measure_unit_costs(model, splits: DatasetSplits, recipe: SupernetTrainConfig
         recipe: the supernet training recipe (batch size, subnets per step).
         measurer: the run's subnet measurer (its attack and BN-recalibration settings).
         span: subnets that span the cost range (the smallest and the largest): the
-            measurement of one subnet is timed on each (a few images, one latency reading)
-            and averaged.
+            measurement of one subnet is timed on each (a few images, one latency reading).
+        typical_flops: the FLOPs of the subnet a measurement is costed at: the span's
+            timings are interpolated linearly in FLOPs (measurement time grows with the
+            network's work); None averages the span.
 
     Returns:
         The unit costs; nothing the run computes afterwards changes (copies, restored
@@ -116,10 +130,11 @@ def measure_unit_costs(model, splits: DatasetSplits, recipe: SupernetTrainConfig
     steps = steps_per_epoch(len(splits.train), recipe.batch_size)
     step = time_training_step(model, splits, recipe)
     timings = [measurer.time_per_image(cell) for cell in span]
-    forward, attacks = (float(np.mean(t)) for t in zip(*timings))
     device = next(measurer.model.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # a reading draws its input
-        latency = float(np.mean([_seconds(lambda c=cell: measurer.latency(c)) for cell in span]))
+        latencies = [_seconds(lambda c=cell: measurer.latency(c)) for cell in span]
+    forward, attacks, latency = (_typical(column, span, measurer.supernet.config, typical_flops)
+                                 for column in (*zip(*timings), latencies))
     recalibration = min(measurer.recalibration_images, len(splits.train))
     evaluated = len(splits.val) + len(splits.test)
     per_step = int(recipe.largest) + int(recipe.smallest) + recipe.random_subnets

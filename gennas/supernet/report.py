@@ -116,7 +116,7 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
              "Prune again with your own thresholds: `gennas prune RUN_DIR --max-flops F --max-memory-mb M "
              "--min-robustness R --maximize accuracy --json` (add `--verify` to retrain the choice standalone and "
              "check every threshold on that model).", "",
-             *_verification_lines(rows), "", *_round_lines(payload),
+             *_verification_lines(rows), "", *_round_lines(payload), *_time_lines(payload["plan"]),
              "![subnets](pareto.png)", "", "## Measured subnets", "",
              "| arch | why measured | FLOPs M | params M | memory MB | latency ms (± IQR) | val acc % | val PGD % | "
              "test acc % | test PGD % | standalone val acc / PGD % | front |",
@@ -130,6 +130,22 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
                      + (f"{r['standalone_val_accuracy']:.2f} / {r['standalone_val_pgd_accuracy']:.2f}"
                         if is_verified(r) else "") + f" | {'yes' if i in front else ''} |")
     write_text(out / "report.md", "\n".join(lines) + "\n")
+
+
+def _time_lines(plan: dict) -> list[str]:
+    """What the run took, stage by stage, beside the ``--budget-minutes`` plan when there was one."""
+    took = plan["seconds_this_call"]
+    lines = ["## Time", ""]
+    budget = plan.get("budget")
+    if budget:
+        chosen = ", ".join(f"`--{k.replace('_', '-')} {v}`" for k, v in budget["chosen"].items())
+        lines += [f"`--budget-minutes {budget['minutes']:g}` planned {chosen or 'nothing (all given)'} from a "
+                  f"timing probe on this machine, estimating {budget['estimate']['total'] + budget['spent_seconds']:.0f}"
+                  " s in all.", ""]
+    wall = plan.get("wall_seconds_this_call")
+    lines += [(f"This call took {wall:.0f} s" if wall is not None else "This call") + " (stages: "
+              + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s" for k, v in took.items()) + ").", ""]
+    return lines
 
 
 def _verification_lines(rows: list[dict]) -> list[str]:
