@@ -295,7 +295,8 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _compare_wallclock(args: argparse.Namespace) -> None:
     """The wall-clock form: equal search time per method, found cells retrained with one recipe."""
     from gennas.search.commands import parse_options
-    from gennas.search.wallclock import WallClockSpec, markdown_rows, parse_wallclock_methods, run_wallclock
+    from gennas.search.methods import parse_methods
+    from gennas.search.wallclock import WallClockSpec, markdown_rows, run_wallclock
 
     unsupported = [flag for flag, used in (("--prior transfer", args.prior != "none"),
                                            ("--objectives", args.objectives != "accuracy:max"),
@@ -306,7 +307,7 @@ def _compare_wallclock(args: argparse.Namespace) -> None:
                           "comparison selects on validation accuracy and trains cells one at a time on this machine")
     spec = WallClockSpec(dataset=args.dataset, space=args.space, minutes=args.budget_minutes, seeds=args.seeds,
                          seed=args.seed, epochs=args.epochs, device=args.device, options=parse_options(args.option))
-    payload = run_wallclock(spec, parse_wallclock_methods(args.methods), args.out, progress=not args.json)
+    payload = run_wallclock(spec, parse_methods(args.methods, wallclock=True), args.out, progress=not args.json)
     if args.json:
         print(json.dumps(payload["rows"], indent=2))
     else:

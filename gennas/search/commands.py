@@ -9,42 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gennas.errors import GennasError
 from gennas.io import write_json, write_text
 from gennas.lock import output_lock
 from gennas.provenance import provenance
 from gennas.search.indicators import Reference, nb201_reference
-from gennas.search.loop import SearchRun
-from gennas.search.methods import METHODS
-from gennas.search.options import check_options
+from gennas.search.journal import SearchRun
+from gennas.search.methods import check_options, parse_methods
+from gennas.search.options import parse_options
 from gennas.search.report import markdown_table, plot, summarise
 from gennas.search.runner import SearchSpec, run_method
 
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs for searcher options (numbers parsed, the rest kept as text)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise GennasError(f"--option {pair!r}: write KEY=VALUE, e.g. --option population_size=20")
-        for cast in (int, float):
-            try:
-                out[key] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = value
-    return out
-
-
-def parse_methods(spec: str) -> list[str]:
-    methods = [m.strip() for m in spec.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise GennasError(f"unknown method(s) {unknown or spec!r}; choose from {', '.join(METHODS)}")
-    return list(dict.fromkeys(methods))
+__all__ = ["parse_methods", "parse_options", "reference_for", "run_methods", "runs_json"]
 
 
 def reference_for(spec: SearchSpec) -> Reference | None:

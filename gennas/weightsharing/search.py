@@ -35,7 +35,8 @@ from gennas.weightsharing.derive import alpha_probabilities, derive_cell, op_mas
 from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, temperature
 from gennas.weightsharing.mixed import SuperNetwork, build_supernet
 
-METHODS: tuple[str, ...] = ("darts", "gdas")
+#: The bi-level algorithms of this loop (the CLI methods darts, darts2, gdas are in gennas.search.methods).
+ALGORITHMS: tuple[str, ...] = ("darts", "gdas")
 CHECKPOINT_FORMAT = "gennas-weightsharing-checkpoint/1"
 _RESUMABLE_DIFFERENCES = frozenset({"device"})
 
@@ -73,8 +74,8 @@ class WeightSharingConfig(DictConfig):
 
     def __post_init__(self) -> None:
         problems = []
-        if self.method not in METHODS:
-            problems.append(f"method must be one of {', '.join(METHODS)} (got {self.method!r})")
+        if self.method not in ALGORITHMS:
+            problems.append(f"method must be one of {', '.join(ALGORITHMS)} (got {self.method!r})")
         if self.order not in (1, 2):
             problems.append(f"order must be 1 (first order) or 2 (unrolled second order), got {self.order!r}")
         if self.method == "gdas" and self.order != 1:
