@@ -219,13 +219,14 @@ class FileFormat:
         record = {**stamp, **payload}
         return write_json_checked(path, record) if self.json else save_checked(path, record)
 
-    def load(self, path: str | Path, rebuild: str, wrong: str) -> dict[str, Any]:
+    def load(self, path: str | Path, rebuild: str, wrong: str | Callable[[dict[str, Any]], str]) -> dict[str, Any]:
         """Read a file of this format, verifying its hash and its tag.
 
         Args:
             path: the file.
             rebuild: how to make the file again once a damaged one is out of the way.
-            wrong: the whole message for a readable file of another format or version.
+            wrong: the whole message for a readable file of another format or version (or a function of
+                its payload that writes it).
 
         Returns:
             The payload without its digest.
@@ -237,7 +238,7 @@ class FileFormat:
         read = read_json_checked if self.json else load_checked
         payload = read(path, self.what, rebuild)
         if payload.get("format") != self.tag or (self.version is not None and payload.get("version") != self.version):
-            raise WrongFormat(wrong)
+            raise WrongFormat(wrong if isinstance(wrong, str) else wrong(payload))
         return payload
 
 
