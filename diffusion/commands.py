@@ -13,6 +13,7 @@ from gennas.metrics.flops import per_op_costs
 from gennas.objectives import Constraint, parse_constraint, parse_objectives
 from gennas.bench.nb201 import canonical_dataset
 from gennas.bench.tabular import nb201_network
+from gennas.metrics.task import task_name
 from gennas.errors import GennasError
 from gennas.nn.network import NetworkConfig
 from gennas.space.space import ENUMERATION_LIMIT, CellSpace, get_space
@@ -102,7 +103,7 @@ def run_generate(space_name: str, objectives: str, n: int, dataset: str | None =
         if predictor_path:
             predictor = load_predictor(predictor_path)
         else:  # the transfer prior: the other datasets' tables, never the target's
-            predictor = load_prior(dataset).fit_task(f"accuracy@{dataset}", [], None)
+            predictor = load_prior(dataset).fit_task(task_name("accuracy", dataset), [], None)
     else:
         network = NetworkConfig()
         predictor = load_predictor(predictor_path) if predictor_path else None

@@ -19,6 +19,7 @@ from gennas.objectives import Constraint, Objective, minimisation_matrix, pareto
 from gennas.errors import GennasError
 from gennas.metrics.costs import cell_costs
 from gennas.metrics.flops import per_op_costs
+from gennas.metrics.task import metric_of, task_name
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from predictors.gnn_predictor import GNNPredictor
@@ -32,10 +33,10 @@ PENALTY = 5.0
 def resolve_task(predictor: GNNPredictor | None, metric: str, dataset: str | None) -> str:
     """The predictor task that answers ``metric`` (``accuracy`` -> ``accuracy@cifar10`` when asked for cifar10)."""
     tasks = predictor.tasks if predictor is not None else []
-    for candidate in ([f"{metric}@{dataset}"] if dataset else []) + [metric]:
+    for candidate in ([task_name(metric, dataset)] if dataset else []) + [metric]:
         if candidate in tasks:
             return candidate
-    matches = [t for t in tasks if t.split("@", 1)[0] == metric]
+    matches = [t for t in tasks if metric_of(t) == metric]
     if len(matches) == 1:
         return matches[0]
     hint = f"; it predicts {tasks}" if predictor is not None else ""

@@ -25,11 +25,12 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from diffusion.schedule import OpNoiseSchedule
 from gennas.config import DictConfig
-from gennas.train.trainer import resolve_device
+from gennas.device import resolve_device
 from gennas.errors import GennasError
+from gennas.metrics.task import metric_of
 from gennas.space.cell import Cell
+from gennas.space.noise import OpNoiseSchedule
 from gennas.space.space import CellSpace
 from predictors.base import Prediction, target_matrix
 from predictors.encoding import line_graph, node_inputs, one_hot_ops
@@ -124,8 +125,8 @@ class GNNPredictor:
         cannot express it). The metric's other datasets then predict through that head too,
         so use it on a copy that serves this dataset alone.
         """
-        metric = task.split("@", 1)[0]
-        siblings = [t for t in self.tasks if t.split("@", 1)[0] == metric and t != task]
+        metric = metric_of(task)
+        siblings = [t for t in self.tasks if metric_of(t) == metric and t != task]
         if own_head:
             siblings = []
         new_head = task_key(metric) not in self.members[0].heads or not siblings

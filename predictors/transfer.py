@@ -18,6 +18,7 @@ import numpy as np
 from gennas.bench.nb201 import canonical_dataset
 from gennas.bench.tabular import TransferPrior, nb201_network
 from gennas.errors import GennasError
+from gennas.metrics.task import task_name
 from gennas.metrics.costs import COST_METRICS, CostTable
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
@@ -42,7 +43,7 @@ def pretrain_prior(target: str, prior: TransferPrior, config: GNNConfig = PRETRA
     cells = [Cell.from_string(a) for a in prior.archs]
     costs = CostTable.load_or_build(space, nb201_network(target))
     ordinals = np.array([space.ordinal(c) for c in cells])
-    targets = {f"accuracy@{d}": values for d, values in prior.accuracy.items()}
+    targets = {task_name("accuracy", d): values for d, values in prior.accuracy.items()}
     targets.update({m: costs.values[m][ordinals] for m in COST_METRICS})
     return GNNPredictor(space, list(targets), config).fit(cells, targets, progress=progress)
 

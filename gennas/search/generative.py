@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from gennas.errors import GennasError
+from gennas.metrics.task import Task, task_name
 from gennas.metrics.flops import LINEAR_COST_METRICS
 from gennas.objectives import minimisation_matrix, pareto_indices
 from gennas.search.acquisition import ehvi_batch
@@ -74,7 +75,7 @@ class GenerativeSearch(Searcher):
 
     # ------------------------------------------------------------- predictor
     def _task(self, metric: str) -> str:
-        return f"{metric}@{self.context.dataset}" if self.transfer else metric
+        return task_name(metric, self.context.dataset if self.transfer else None)
 
     def _load_prior(self) -> None:
         from predictors.transfer import load_prior
@@ -128,7 +129,7 @@ class GenerativeSearch(Searcher):
     def _source_weights(self) -> dict[str, float] | None:
         """How the few-shot fit weighs each source dataset (None: uniform, before any fit)."""
         mixture = self.predictor.mixtures.get(self._task("accuracy"))
-        return {task.split("@", 1)[1]: w for task, w in mixture.items()} if mixture else None
+        return {Task.parse(task).dataset: w for task, w in mixture.items()} if mixture else None
 
     def _with_source_tables(self, cells: list[Cell], predicted: np.ndarray) -> np.ndarray:
         """The prior's estimate from the exact source accuracies where the tables hold the cell."""
