@@ -24,12 +24,13 @@ from typing import Sequence
 import numpy as np
 
 from gennas.errors import GennasError
-from gennas.metrics.task import Task, task_name
 from gennas.metrics.flops import LINEAR_COST_METRICS
+from gennas.metrics.task import Task, task_name
 from gennas.objectives import minimisation_matrix, pareto_indices
 from gennas.search.acquisition import ehvi_batch
 from gennas.search.indicators import protocol_reference
 from gennas.search.searcher import Result, SearchContext, Searcher
+from gennas.seeds import EHVI_DRAWS_SALT, derive_seed
 from gennas.space.cell import Cell
 
 
@@ -56,7 +57,7 @@ class GenerativeSearch(Searcher):
         if self.acquisition == "ehvi" and len(self.objectives) == 1:
             self.acquisition = "ucb"  # one objective: hypervolume improvement is plain improvement
         # Its own stream, so the searcher's other draws do not depend on the acquisition.
-        draws = np.random.default_rng([self.context.seed, 0xE4F1])
+        draws = np.random.default_rng([self.context.seed, EHVI_DRAWS_SALT])
         self.draws = draws.standard_normal((int(options.get("ehvi_samples", 32)), len(self.objectives)))
         self.diffusion = CellDiffusion.load(options.get("generator") or generator_path(self.space.name))
         if self.diffusion.space.ops != self.space.ops or self.diffusion.space.n_nodes != self.space.n_nodes:
@@ -94,7 +95,7 @@ class GenerativeSearch(Searcher):
             return
         from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
-        seed = self.context.seed * 1000 + self.rounds
+        seed = derive_seed(self.context.seed, self.rounds)
         if self.predictor is not None and self.refit_steps > 0:
             self.predictor.fit(cells, values, warm_start=True, steps=self.refit_steps, seed=seed)
             return
@@ -105,7 +106,7 @@ class GenerativeSearch(Searcher):
     def _regenerate(self) -> None:
         from diffusion.guidance import generate
 
-        seed = self.context.seed * 1000 + self.rounds
+        seed = derive_seed(self.context.seed, self.rounds)
         # Guidance follows what it can differentiate: learned metrics and additive costs. A
         # cost like peak memory is not additive; it still counts exactly when candidates are picked.
         guided = [o for o in self.objectives if o.metric in self.modelled or o.metric in LINEAR_COST_METRICS]
