@@ -38,7 +38,7 @@ def train_generator(space_name: str, out: str | Path | None = None, steps: int |
                     n_sampled: int = 20_000, seed: int = 0, progress: bool = False) -> dict:
     space = get_space(space_name)
     if steps is not None and steps < 1:
-        raise GennasError(f"--steps must be at least 1, got {steps}")  # 0 used to mean the default 3,000
+        raise GennasError(f"--steps must be at least 1, got {steps}")  # 0 is not "the default"
     config = DiffusionConfig(seed=seed, **({"steps": steps} if steps is not None else {}))
     model = CellDiffusion(space, config)
     cells = training_cells(space, n_sampled, seed)

@@ -11,7 +11,7 @@ Sampling runs the reverse chain in ``sample_steps`` steps; at each step the post
 Guidance (DiGress-style classifier guidance) adds ``scale * Δ(x_t, t)`` to the
 log-posterior, where Δ[e, k] is how much the noise-aware predictor's score changes when
 edge e switches to op k. A guide may compute Δ exactly (``lookahead``: E*K evaluations,
-cheap for cells, and measured to guide far better than the gradient on NB201) or, by
+cheap for cells, and a far better guide than the gradient on NB201) or, by
 default, by its first-order estimate ``∇_{x_t} score``.
 """
 
@@ -43,8 +43,7 @@ CHECKPOINT = FileFormat(FORMAT, "generator checkpoint", version=VERSION)
 #: about the final cell, so the predictor's opinion of it is mostly noise (and costs as much).
 GUIDANCE_T_MAX = 0.6
 #: A chain whose draws are fewer than this fraction new has collapsed onto what is already
-#: found (strong guidance does that): more chains would cost far more than they add. Without
-#: this stop, a guided search's pool refill ran up to 200 chains and took minutes.
+#: found (strong guidance does that): more chains would cost far more than they add.
 MIN_NEW_FRACTION = 1 / 8
 
 

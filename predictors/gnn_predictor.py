@@ -1,6 +1,6 @@
 """`GNNPredictor`: a deep ensemble of multi-head cell GNNs with a differentiable soft path.
 
-Design choices, each for a measured reason (see experiments/results/predictor.md):
+Design choices, each for a measured reason (the predictor benchmark compares them):
 - one shared encoder, one head per task, and a loss that skips missing labels, so cheap
   metrics measured on every cell (FLOPs, params, memory are free) shape the encoder that
   the scarce accuracy labels then reuse;

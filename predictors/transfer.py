@@ -61,10 +61,8 @@ class SourceScores:
     """The source tables themselves, standardised: the prior's exact knowledge of the cells they cover.
 
     The GNN prior is trained to reproduce these tables, yet it misorders their top cells;
-    where a cell's source accuracies are known, using them beats predicting them (ours
-    with them: CIFAR-10 optimum at query 3 in 20/20 seeds, median 8 without; see
-    experiments/results/search_transfer.md and the issue 5 notes). A
-    target's estimate is a weighted mean of the sources' z-scores, weighted as the few-shot
+    where a cell's source accuracies are known, using them beats predicting them (the
+    search benchmark's transfer part compares both). A target's estimate is a weighted mean of the sources' z-scores, weighted as the few-shot
     fit weighs the source datasets (uniform before any measurement).
     """
 

@@ -12,9 +12,8 @@ One round:
 3. the best unmeasured candidates are asked for; their answers adapt the predictor.
 Without a prior the first cells are unguided samples, which match the space's own
 distribution, so the first fit sees an unbiased sample. The ensemble is refitted from
-scratch after each batch; ``refit_steps=N`` continues the last fit for N steps instead:
-about twice as fast per query, but later to the CIFAR-10 optimum in a 4-seed trial
-(figures and commands in the issue 5 notes), so not the default.
+scratch after each batch; ``refit_steps=N`` continues the last fit for N steps instead,
+faster per query but slower to reach the optimum, so not the default.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ``--option KEY=VALUE`` settings a search method understands, with their types.
 
-Searchers read their options with ``int(...)``/``float(...)`` when they are built; an
-unknown key used to be ignored and a mistyped value to end in a traceback. Checking the
+Searchers read their options with ``int(...)``/``float(...)`` when they are built, where an
+unknown key would be ignored and a mistyped value end in a traceback. Checking the
 options against the method's table first (:func:`gennas.search.methods.check_options`)
 gives one error that lists what the method accepts. Values are checked, never converted:
 the options as given are part of a journal's identity, so a resumed run must see exactly

@@ -7,12 +7,9 @@ built from (the Pareto-near cells users are most likely to deploy) with probabil
 lower half of the sandwich rule (Yu & Huang 2019; BigNAS; Once-for-All). The smallest
 subnet shares almost nothing but the skeleton and is the first to collapse when left
 out; the "largest" (the most expensive op on every edge) is a union nobody deploys, and
-in-place distillation from it did not pay for its cost. Measured on digits against
-standalone training of 8 subnets across the FLOPs range (test accuracy MAE, same
-recipe): 2 sampled subnets/step, 75 % sources, 16 epochs: 13.9 points; the full sandwich
-with distillation: 13.3; this default with 32 epochs: 0.91 (the committed comparison is
-experiments/results/supernet_digits.md). The full sandwich stays available (``largest``,
-``distill``). BN statistics are shared during training and recalibrated per subnet
+in-place distillation from it did not pay for its cost (the comparison against
+standalone training is in the supernet benchmark's results). The full sandwich stays
+available (``largest``, ``distill``). BN statistics are shared during training and recalibrated per subnet
 before measurement (:mod:`gennas.supernet.measure`).
 
 Everything else is the standalone trainer's: SGD + cosine, the same data order and
