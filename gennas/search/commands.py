@@ -29,6 +29,17 @@ def reference_for(spec: SearchSpec) -> Reference | None:
 
 def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *, backend=None,
                 progress: bool = False, wandb: bool = False) -> dict[str, Any]:
+    """Every seed of every method under one query budget, then one summary (and, with ``out``, its files).
+
+    Args:
+        spec: the options shared by every run.
+        methods: black-box method names (see :func:`~gennas.search.methods.parse_methods`).
+        out: journals, ``summary.json``/``.md`` and plots; None writes nothing.
+        backend, progress, wandb: where cells are measured, progress bars, wandb logging.
+
+    Returns:
+        ``{"settings", "skeleton", "summary": {method: ...}, "runs": {method: [SearchRun, ...]}}``.
+    """
     check_options(spec.options, methods)
     with output_lock(out):  # one writer per --out: journals, summary and plots
         return _run_methods(spec, methods, out, backend=backend, progress=progress, wandb=wandb)
@@ -60,5 +71,6 @@ def _run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *
 
 
 def runs_json(runs: list[SearchRun]) -> list[dict[str, Any]]:
+    """What ``--json`` prints of each run: its history in query order, why it stopped, and its time."""
     return [{"seed": r.seed, "history": r.history, "stopped": r.stopped,
              "searcher_seconds": r.searcher_seconds, "oracle_seconds": r.oracle_seconds} for r in runs]

@@ -156,7 +156,18 @@ def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, 
 
 def run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | None = None, *,
                   progress: bool = False, command: list[str] | None = None) -> dict[str, Any]:
-    """Every method × seed on the clock; returns ``{"settings", "rows", "provenance"}`` and writes OUT files."""
+    """Every method × seed on the clock, each found cell retrained with one recipe.
+
+    Args:
+        spec: the options shared by every (method, seed).
+        methods: registered methods, black-box or weight-sharing.
+        out: finished rows (reused by a rerun), ``compare.json`` and ``compare.md``; None writes nothing.
+        progress: say which (method, seed) is searching.
+        command: the command line recorded in the provenance (default: this process's).
+
+    Returns:
+        ``{"settings", "rows", "provenance"}``.
+    """
     check_options(spec.options, methods)
     with output_lock(out):  # one writer per --out
         return _run_wallclock(spec, methods, out, progress=progress, command=command)
