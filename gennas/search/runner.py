@@ -7,7 +7,7 @@ interrupted command re-run with the same options resumes every unfinished seed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from gennas.search.backends import EvaluationBackend
 from gennas.search.journal import SearchRun
 from gennas.search.methods import Problem, get_method
 from gennas.search.searcher import SearchContext
+from gennas.search.spec import RunSpec
 from gennas.search.stopping import Stopping, Target
 from gennas.space.space import get_space
 from gennas.tracking import RunLogger
@@ -30,18 +31,12 @@ TABLE_METRICS = ("accuracy", *COST_METRICS)
 
 
 @dataclass
-class SearchSpec:
-    """The options shared by every run of a search or comparison."""
+class SearchSpec(RunSpec):
+    """The options shared by every run of a search or comparison under a query budget."""
 
-    space: str = "nb201"
-    dataset: str = "cifar10"
     budget: int = 100
-    seeds: int = 1
-    seed: int = 0
     prior: str = "none"
     objectives: str = "accuracy:max"
-    options: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 4  # training oracle only (datasets without a table)
     stop_at: str | None = None  # METRIC:VALUE, end each run once a measured cell reaches it; not part of its identity
 
     def __post_init__(self) -> None:
@@ -64,9 +59,7 @@ class SearchSpec:
 
     def settings(self) -> dict[str, Any]:
         """What identifies a run (a resumed journal must match it)."""
-        keys = ("space", "dataset", "budget", "prior", "objectives", "options", "epochs")
-        out = {k: v for k, v in asdict(self).items() if k in keys}
-        out.pop("budget")
+        out = self.fields(("space", "dataset", "prior", "objectives", "options", "epochs"))
         out["dataset"] = self._nb201_dataset() or self.dataset
         return out
 
@@ -120,7 +113,7 @@ def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
             raise GennasError(f"objective {objective.metric!r} is not in the NB201 benchmark; it answers accuracy, "
                               "flops, params and memory_bytes")
     runs = []
-    for seed in range(spec.seed, spec.seed + spec.seeds):
+    for seed in spec.seed_range():
         oracle = spec.make_oracle()
         logger = RunLogger(wandb, name=f"{method}-seed{seed}", config={"method": method, "seed": seed,
                                                                       **spec.settings()},

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from gennas.objectives import parse_objectives
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.methods import PILOT_STEPS, Problem, check_options, get_method
 from gennas.search.searcher import SearchContext
+from gennas.search.spec import RunSpec
 from gennas.search.stopping import Stopping
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace, get_space
@@ -55,19 +56,17 @@ CONTRACT_KEYS = ("method", "arch", "accuracy", "pgd_accuracy", "flops", "memory_
 
 
 @dataclass
-class WallClockSpec:
-    """Options shared by every (method, seed) of a wall-clock comparison."""
+class WallClockSpec(RunSpec):
+    """Options shared by every (method, seed) of a wall-clock comparison.
+
+    ``epochs`` is the retraining recipe: epochs per standalone cell (the TrainingOracle's).
+    """
 
     dataset: str = "digits"
-    space: str = "nb201"
     minutes: float = 2.0
-    seeds: int = 1
-    seed: int = 0
-    epochs: int = 4  # the retraining recipe: epochs per standalone cell (the TrainingOracle's)
     device: str = "auto"
     channels: int = 16  # skeleton of the retrained cells and of the supernet
     cells_per_stage: int = 2
-    options: dict[str, Any] = field(default_factory=dict)  # black-box searcher options
     max_train: int | None = None
 
     def __post_init__(self) -> None:
@@ -78,7 +77,9 @@ class WallClockSpec:
         get_space(self.space)  # a clear error for a bad --space before any work
 
     def settings(self) -> dict[str, Any]:
-        return asdict(self)
+        """What identifies a finished row (a rerun reuses it only under the same settings)."""
+        return self.fields(("dataset", "space", "minutes", "seeds", "seed", "epochs", "device", "channels",
+                            "cells_per_stage", "options", "max_train"))
 
 
 def _oracle(spec: WallClockSpec, splits: DatasetSplits, space: CellSpace, use_cache: bool) -> TrainingOracle:
@@ -179,7 +180,7 @@ def _run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | No
     space = get_space(spec.space)
     out_dir = Path(out) if out else None
     rows = []
-    for seed in range(spec.seed, spec.seed + spec.seeds):
+    for seed in spec.seed_range():
         for method in methods:
             path = _row_path(out_dir, method, seed)
             row = _saved_row(path, spec)
