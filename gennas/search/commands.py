@@ -14,12 +14,9 @@ from gennas.lock import output_lock
 from gennas.provenance import provenance
 from gennas.search.indicators import Reference, nb201_reference
 from gennas.search.journal import SearchRun
-from gennas.search.methods import check_options, parse_methods
-from gennas.search.options import parse_options
+from gennas.search.methods import check_options
 from gennas.search.report import markdown_table, plot, summarise
 from gennas.search.runner import SearchSpec, run_method
-
-__all__ = ["parse_methods", "parse_options", "reference_for", "run_methods", "runs_json"]
 
 
 def reference_for(spec: SearchSpec) -> Reference | None:

@@ -89,7 +89,6 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 def add_cost(sub: argparse._SubParsersAction) -> None:
     """`gennas cost SPACE ARCH`: exact costs on the NB201 skeleton or that of --dataset."""
-
     p = sub.add_parser("cost", help="FLOPs, params and peak memory of a cell's network (free, exact)",
                        description="Exact costs of a cell's network. Without --dataset the network is the "
                                    "NAS-Bench-201 skeleton (C=16, N=5 cells per stage, 3x32x32 input, 10 classes); "
@@ -114,7 +113,6 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
 
 def add_query(sub: argparse._SubParsersAction) -> None:
     """`gennas query nb201 ARCH`: a tabular benchmark's entry."""
-
     p = sub.add_parser("query", help="look a cell up in a tabular benchmark (NAS-Bench-201 test accuracy)")
     p.add_argument("benchmark", help="tabular benchmark: nb201")
     p.add_argument("arch", help="cell in NAS-Bench-201 notation")
@@ -125,7 +123,6 @@ def add_query(sub: argparse._SubParsersAction) -> None:
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     """`gennas train ARCH`: train one cell's network on real data."""
-
     p = sub.add_parser("train", help="train a cell's network on real data; report accuracy, robustness and costs",
                        epilog=NPZ_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("arch", help="cell in NAS-Bench-201 notation")

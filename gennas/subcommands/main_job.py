@@ -44,7 +44,6 @@ def _cmd_prune(args: argparse.Namespace) -> None:
 
 def add_run(sub: argparse._SubParsersAction) -> None:
     """`gennas run`: generate, train one supernet, measure, prune to examples, export, report."""
-
     p = sub.add_parser("run", help="the main job: generate cells, build + train one supernet, measure every "
                                    "subnet, prune to example thresholds, export, report",
                        epilog=NPZ_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,7 +83,6 @@ def add_run(sub: argparse._SubParsersAction) -> None:
 
 def add_prune(sub: argparse._SubParsersAction) -> None:
     """`gennas prune RUN_DIR`: the best measured subnet under the thresholds, exported."""
-
     p = sub.add_parser("prune", help="after the search: the best measured subnet under your thresholds, exported",
                        description="Pick the best subnet of RUN_DIR (written by gennas run) that meets every "
                                    "threshold given, and export it. Costs are exact; accuracy and robustness "

@@ -94,7 +94,6 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 def add_generate(sub: argparse._SubParsersAction) -> None:
     """`gennas generate`: cells near the Pareto front by guided graph diffusion."""
-
     p = sub.add_parser("generate", help="generate cells near the Pareto front with guided graph diffusion")
     p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
     p.add_argument("--objectives", default="accuracy:max,flops:min", help="METRIC:max|min,... (default %(default)s)")
@@ -112,7 +111,6 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
 
 def add_generator(sub: argparse._SubParsersAction) -> None:
     """`gennas generator train`."""
-
     generator = sub.add_parser("generator", help="train the graph diffusion generator").add_subparsers(
         dest="generator_command", required=True, metavar="ACTION")
     p = generator.add_parser("train", help="train on every cell of a listable space, or on sampled cells")
@@ -128,7 +126,6 @@ def add_generator(sub: argparse._SubParsersAction) -> None:
 
 def add_predictor(sub: argparse._SubParsersAction) -> None:
     """`gennas predictor pretrain|fit|predict`."""
-
     predictor = sub.add_parser("predictor", help="train and use performance predictors").add_subparsers(
         dest="predictor_command", required=True, metavar="ACTION")
     p = predictor.add_parser("pretrain", help="pretrain the NB201 transfer prior for a target dataset "

@@ -11,7 +11,7 @@ from gennas.subcommands.common import add_device, add_json, add_seed, emit
 
 
 def _search_spec(args: argparse.Namespace):
-    from gennas.search.commands import parse_options
+    from gennas.search.options import parse_options
     from gennas.search.runner import SearchSpec
 
     return SearchSpec(space=args.space, dataset=args.dataset, budget=args.budget, seeds=args.seeds, seed=args.seed,
@@ -34,7 +34,8 @@ def _search_human(payload: dict) -> str:
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
-    from gennas.search.commands import parse_methods, run_methods, runs_json
+    from gennas.search.commands import run_methods, runs_json
+    from gennas.search.methods import parse_methods
 
     method = parse_methods(args.method)
     if len(method) != 1:
@@ -48,7 +49,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from gennas.search.commands import parse_methods, run_methods, runs_json
+    from gennas.search.commands import run_methods, runs_json
+    from gennas.search.methods import parse_methods
 
     if args.budget_minutes is not None:
         _compare_wallclock(args)
@@ -62,8 +64,8 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 def _compare_wallclock(args: argparse.Namespace) -> None:
     """The wall-clock form: equal search time per method, found cells retrained with one recipe."""
-    from gennas.search.commands import parse_options
     from gennas.search.methods import parse_methods
+    from gennas.search.options import parse_options
     from gennas.search.wallclock import WallClockSpec, markdown_rows, run_wallclock
 
     unsupported = [flag for flag, used in (("--prior transfer", args.prior != "none"),
@@ -108,7 +110,6 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 
 def add_search(sub: argparse._SubParsersAction) -> None:
     """`gennas search --method M`: one method over seeds."""
-
     p = sub.add_parser("search", help="run one search method against an oracle over seeds")
     p.add_argument("--method", required=True, help="ours, random, rea, reinforce, bo, ls or nsga2")
     _search_args(p)
@@ -117,7 +118,6 @@ def add_search(sub: argparse._SubParsersAction) -> None:
 
 def add_compare(sub: argparse._SubParsersAction) -> None:
     """`gennas compare --methods A,B`: several methods, one side-by-side table."""
-
     p = sub.add_parser("compare", help="run several search methods with the same options; one side-by-side table")
     p.add_argument("--methods", default="ours,rea,random",
                    help="comma-separated methods (default %(default)s); with --budget-minutes also darts, darts2 "
