@@ -1,5 +1,1 @@
-"""Graph diffusion over cell DAGs (noise schedule, denoiser, guided sampler).
-
-Filled by the generator work (issue 4); the package exists now because the design card
-fixes the top-level layout and the distribution ships it.
-"""
+"""Graph diffusion over cell DAGs: the denoiser and the guided sampler (the noise process is gennas.space.noise)."""

@@ -13,6 +13,7 @@ from gennas.metrics.flops import per_op_costs
 from gennas.objectives import Constraint, parse_constraint, parse_objectives
 from gennas.bench.nb201 import canonical_dataset
 from gennas.bench.tabular import nb201_network
+from gennas.metrics.task import task_name
 from gennas.errors import GennasError
 from gennas.nn.network import NetworkConfig
 from gennas.space.space import ENUMERATION_LIMIT, CellSpace, get_space
@@ -37,7 +38,7 @@ def train_generator(space_name: str, out: str | Path | None = None, steps: int |
                     n_sampled: int = 20_000, seed: int = 0, progress: bool = False) -> dict:
     space = get_space(space_name)
     if steps is not None and steps < 1:
-        raise GennasError(f"--steps must be at least 1, got {steps}")  # 0 used to mean the default 3,000
+        raise GennasError(f"--steps must be at least 1, got {steps}")  # 0 is not "the default"
     config = DiffusionConfig(seed=seed, **({"steps": steps} if steps is not None else {}))
     model = CellDiffusion(space, config)
     cells = training_cells(space, n_sampled, seed)
@@ -102,7 +103,7 @@ def run_generate(space_name: str, objectives: str, n: int, dataset: str | None =
         if predictor_path:
             predictor = load_predictor(predictor_path)
         else:  # the transfer prior: the other datasets' tables, never the target's
-            predictor = load_prior(dataset).fit_task(f"accuracy@{dataset}", [], None)
+            predictor = load_prior(dataset).fit_task(task_name("accuracy", dataset), [], None)
     else:
         network = NetworkConfig()
         predictor = load_predictor(predictor_path) if predictor_path else None

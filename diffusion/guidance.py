@@ -17,14 +17,14 @@ import torch
 from diffusion.model import CellDiffusion, mostly_repeats
 from gennas.objectives import Constraint, Objective, minimisation_matrix, pareto_indices
 from gennas.errors import GennasError
-from gennas.metrics.costs import cell_costs
+from gennas.metrics.costs import COST_METRICS, cell_costs
 from gennas.metrics.flops import per_op_costs
+from gennas.metrics.task import metric_of, task_name
 from gennas.nn.network import NetworkConfig
+from gennas.seeds import derive_seed
 from gennas.space.cell import Cell
 from predictors.gnn_predictor import GNNPredictor
 
-EXACT_LINEAR = ("flops", "params")
-EXACT_METRICS = ("flops", "params", "memory_bytes")
 UTOPIA_SHIFT = 3.0  # the ideal point sits 3 standard deviations beyond the mean of each objective
 PENALTY = 5.0
 
@@ -32,10 +32,10 @@ PENALTY = 5.0
 def resolve_task(predictor: GNNPredictor | None, metric: str, dataset: str | None) -> str:
     """The predictor task that answers ``metric`` (``accuracy`` -> ``accuracy@cifar10`` when asked for cifar10)."""
     tasks = predictor.tasks if predictor is not None else []
-    for candidate in ([f"{metric}@{dataset}"] if dataset else []) + [metric]:
+    for candidate in ([task_name(metric, dataset)] if dataset else []) + [metric]:
         if candidate in tasks:
             return candidate
-    matches = [t for t in tasks if t.split("@", 1)[0] == metric]
+    matches = [t for t in tasks if metric_of(t) == metric]
     if len(matches) == 1:
         return matches[0]
     hint = f"; it predicts {tasks}" if predictor is not None else ""
@@ -159,7 +159,7 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
     for round_ in range(max_rounds):
         if len(kept) >= n:
             break
-        cells = diffusion.sample(n, seed=seed * 1000 + round_, guide=guide if guidance > 0 else None, scale=guidance)
+        cells = diffusion.sample(n, seed=derive_seed(seed, round_), guide=guide if guidance > 0 else None, scale=guidance)
         fresh = [c for c in cells if c.canonical not in seen]
         if round_ > 0 and mostly_repeats(len(fresh), len(cells)):
             break  # the guided distribution keeps returning the same cells (see MIN_NEW_FRACTION)
@@ -185,14 +185,14 @@ def describe(cells: list[Cell], metrics: list[str], predictor: GNNPredictor | No
              dataset: str | None) -> list[dict]:
     """Per-cell values: exact costs where computable, predictor mean and spread otherwise."""
     rows = [{"arch": c.to_string()} for c in cells]
-    learned = [m for m in metrics if m not in EXACT_METRICS]
+    learned = [m for m in metrics if m not in COST_METRICS]
     if learned and cells:
         tasks = [resolve_task(predictor, m, dataset) for m in learned]
         predictions = predictor.predict(cells, tasks)
         for m, task in zip(learned, tasks):
             for row, mean, std in zip(rows, predictions[task].mean, predictions[task].std):
                 row[m], row[f"{m}_std"] = float(mean), float(std)
-    exact = [m for m in metrics if m in EXACT_METRICS]
+    exact = [m for m in metrics if m in COST_METRICS]
     if exact:
         for row, cell in zip(rows, cells):
             costs = cell_costs(cell, network)

@@ -11,7 +11,7 @@ Sampling runs the reverse chain in ``sample_steps`` steps; at each step the post
 Guidance (DiGress-style classifier guidance) adds ``scale * Δ(x_t, t)`` to the
 log-posterior, where Δ[e, k] is how much the noise-aware predictor's score changes when
 edge e switches to op k. A guide may compute Δ exactly (``lookahead``: E*K evaluations,
-cheap for cells, and measured to guide far better than the gradient on NB201) or, by
+cheap for cells, and a far better guide than the gradient on NB201) or, by
 default, by its first-order estimate ``∇_{x_t} score``.
 """
 
@@ -26,10 +26,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from diffusion.schedule import OpNoiseSchedule
+from gennas.space.noise import OpNoiseSchedule
 from gennas.config import DictConfig
 from gennas.errors import GennasError
-from gennas.io import load_checked, save_checked
+from gennas.io import FileFormat
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
 from predictors.encoding import line_graph, node_inputs, one_hot_ops
@@ -38,12 +38,12 @@ from predictors.gnn import GraphTrunk
 #: score(x_t one-hot (B, E, K), t (B,)) -> (B,) differentiable; higher is better.
 Guide = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FORMAT, VERSION = "gennas-generator", 1
+CHECKPOINT = FileFormat(FORMAT, "generator checkpoint", version=VERSION)
 #: Guidance acts once the chain is below this noise level; above it a state says little
 #: about the final cell, so the predictor's opinion of it is mostly noise (and costs as much).
 GUIDANCE_T_MAX = 0.6
 #: A chain whose draws are fewer than this fraction new has collapsed onto what is already
-#: found (strong guidance does that): more chains would cost far more than they add. Without
-#: this stop, a guided search's pool refill ran up to 200 chains and took minutes.
+#: found (strong guidance does that): more chains would cost far more than they add.
 MIN_NEW_FRACTION = 1 / 8
 
 
@@ -180,21 +180,21 @@ class CellDiffusion:
 
     # ------------------------------------------------------------- checkpoints
     def save(self, path: str | Path) -> Path:
-        payload = {"format": FORMAT, "version": VERSION, "config": self.config.to_dict(),
+        payload = {"config": self.config.to_dict(),
                    "space": {"name": self.space.name, "n_nodes": self.space.n_nodes, "ops": list(self.space.ops),
                              "require_connected": self.space.require_connected},
                    "prior": self.schedule.prior, "denoiser": self.denoiser.state_dict()}
-        return save_checked(path, payload)
+        return CHECKPOINT.save(path, payload)
 
     @classmethod
     def load(cls, path: str | Path) -> "CellDiffusion":
         path = Path(path)
         if not path.is_file():
             raise GennasError(f"generator checkpoint {path} not found; train one with `gennas generator train`")
-        payload = load_checked(path, "generator checkpoint", "retrain it with `gennas generator train`")  # committed weights predate the hash: unchecked
+        # The committed weights predate the hash: they load unchecked.
+        payload = CHECKPOINT.load(path, "retrain it with `gennas generator train`",
+                                  f"{path} is not a version-{VERSION} gennas generator checkpoint")
         try:
-            if payload.get("format") != FORMAT or payload.get("version") != VERSION:
-                raise GennasError(f"{path} is not a version-{VERSION} gennas generator checkpoint")
             s = payload["space"]
             space = CellSpace(s["n_nodes"], tuple(s["ops"]), s["require_connected"], s["name"])
             model = cls(space, DiffusionConfig.from_dict(payload["config"]), payload["prior"])

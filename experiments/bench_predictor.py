@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from diffusion.schedule import OpNoiseSchedule
+from gennas.space.noise import OpNoiseSchedule
 from gennas.bench.nb201 import canonical_dataset, load_table
 from gennas.bench.tabular import nb201_network
 from gennas.io import write_json, write_text

@@ -1,8 +1,8 @@
 """A Ctrl-C that a library swallowed still stops the command.
 
 scikit-learn's MLP catches ``KeyboardInterrupt``, warns and returns a half-fitted model,
-so a Ctrl-C during a BO surrogate fit used to continue the search on that model: a run
-that no uninterrupted run would make, journalled as if it were. The CLI's SIGINT handler
+so a Ctrl-C during a BO surrogate fit would otherwise continue the search on that model:
+a run that no uninterrupted run would make, journalled as if it were. The CLI's SIGINT handler
 records the interrupt here, and the search loop re-raises it after each ask and tell,
 before anything that depends on the swallowed fit is measured or journalled.
 """

@@ -1,4 +1,5 @@
-"""Atomic writes: a crash mid-write never leaves a half-written file where a good one was."""
+"""Atomic, hashed, versioned files: a crash mid-write never leaves a half-written file where a good one was,
+and a damaged or foreign file is refused with one message instead of being half-read."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -176,3 +178,81 @@ def read_json_checked(path: str | Path, what: str, rebuild: str = "rerun the com
         raise GennasError(f"{what} {path} is corrupt (a JSON {type(payload).__name__}, not an object); "
                           f"{_advice(path, rebuild)}")
     return _verified(payload, path, what, rebuild, _json_digest)
+
+
+# ------------------------------------------------------------------ versioned files
+class WrongFormat(GennasError):
+    """A readable, intact file that another format or version of gennas wrote."""
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """One versioned file kind: its tag, how it is stored, and what to tell a user who holds another.
+
+    Every checkpoint and journal of gennas is written through one of these, so each is
+    atomic, carries its content hash, and is refused with one clear message when it was
+    written by other code: the readers differ only in the words of that message.
+
+    Attributes:
+        tag: the value of the payload's ``format`` key.
+        what: what the file is, for messages ("search journal", "supernet").
+        version: the payload's ``version`` key, for formats that keep it apart from the tag.
+        json: JSON (journals, result rows) instead of ``torch.save`` (weights).
+    """
+
+    tag: str
+    what: str
+    version: int | None = None
+    json: bool = False
+
+    def save(self, path: str | Path, payload: dict[str, Any]) -> Path:
+        """Write ``payload`` under this format's tag, atomically and with its content hash.
+
+        Args:
+            path: the file; its folder is created when missing.
+            payload: the content; ``format`` (and ``version``) keys are set first.
+
+        Returns:
+            The path written.
+        """
+        stamp: dict[str, Any] = {"format": self.tag, **({"version": self.version} if self.version is not None else {})}
+        record = {**stamp, **payload}
+        return write_json_checked(path, record) if self.json else save_checked(path, record)
+
+    def load(self, path: str | Path, rebuild: str, wrong: str | Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+        """Read a file of this format, verifying its hash and its tag.
+
+        Args:
+            path: the file.
+            rebuild: how to make the file again once a damaged one is out of the way.
+            wrong: the whole message for a readable file of another format or version (or a function of
+                its payload that writes it).
+
+        Returns:
+            The payload without its digest.
+
+        Raises:
+            GennasError: when the file is unreadable or fails its hash; :class:`WrongFormat` when it has
+                another tag or version.
+        """
+        read = read_json_checked if self.json else load_checked
+        payload = read(path, self.what, rebuild)
+        if payload.get("format") != self.tag or (self.version is not None and payload.get("version") != self.version):
+            raise WrongFormat(wrong if isinstance(wrong, str) else wrong(payload))
+        return payload
+
+
+def config_differences(saved: dict[str, Any], now: dict[str, Any], ignored: frozenset[str] | set[str] = frozenset()
+                       ) -> list[str]:
+    """``key: checkpoint X, now Y`` for every setting a resumed run would change.
+
+    Args:
+        saved: the settings recorded in the file.
+        now: the settings of the run that wants to resume it.
+        ignored: keys that may differ (the device a run continues on).
+
+    Returns:
+        One line per differing key, in ``now``'s order; empty when the file may be resumed.
+    """
+    return [f"{key}: checkpoint {saved.get(key)!r}, now {value!r}" for key, value in now.items()
+            if key not in ignored and saved.get(key) != value]

@@ -1,7 +1,7 @@
 """One writer per output directory: an advisory ``flock`` on ``DIR/.gennas.lock``.
 
-Two commands writing the same directory used to both succeed, the last writer winning,
-so one of them reported files that no longer existed. The lock is taken before any work
+Without it two commands writing the same directory would both succeed, the last writer
+winning, so one of them would report files that no longer exist. The lock is taken before any work
 starts and released when the command ends (the kernel releases it if the process dies,
 so a killed command never leaves a stale lock).
 """

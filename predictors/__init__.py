@@ -7,7 +7,8 @@
 - :mod:`predictors.checkpoint` — versioned save/load.
 """
 
-from predictors.base import Prediction, Predictor, task_metric, task_name
+from gennas.metrics.task import task_name
+from predictors.base import Prediction, Predictor, task_metric
 from predictors.baselines import SklearnPredictor
 from predictors.checkpoint import load_predictor, save_predictor
 from predictors.gnn_predictor import GNNConfig, GNNPredictor

@@ -13,7 +13,8 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from gennas.errors import GennasError
-from gennas.metrics.registry import Metric, get_metric
+from gennas.metrics.registry import Metric
+from gennas.metrics.task import Task
 from gennas.space.cell import Cell
 
 
@@ -26,11 +27,8 @@ class Prediction:
 
 
 def task_metric(task: str) -> Metric:
-    return get_metric(task.split("@", 1)[0])
-
-
-def task_name(metric: str, dataset: str | None = None) -> str:
-    return f"{metric}@{dataset}" if dataset else metric
+    """The registered metric a task name refers to."""
+    return Task.parse(task).definition()
 
 
 class Predictor(Protocol):

@@ -11,23 +11,24 @@ from pathlib import Path
 
 
 from gennas.errors import GennasError
-from gennas.io import load_checked, save_checked
-from gennas.metrics.registry import Metric, get_metric, register_metric
+from gennas.io import FileFormat
+from gennas.metrics.registry import Metric, register_metric
+from gennas.metrics.task import Task
 from gennas.space.space import CellSpace
 from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
 FORMAT = "gennas-predictor"
 VERSION = 1
+CHECKPOINT = FileFormat(FORMAT, "predictor checkpoint", version=VERSION)
 
 
 def save_predictor(predictor: GNNPredictor, path: str | Path) -> Path:
     metrics = {}
     for task in predictor.tasks:
-        m = get_metric(task.split("@", 1)[0])
+        m = Task.parse(task).definition()
         metrics[m.name] = {"direction": m.direction, "unit": m.unit, "source": m.source, "description": m.description}
     space = predictor.space
     payload = {
-        "format": FORMAT, "version": VERSION,
         "space": {"name": space.name, "n_nodes": space.n_nodes, "ops": list(space.ops),
                   "require_connected": space.require_connected},
         "tasks": list(predictor.tasks), "metrics": metrics,
@@ -35,19 +36,18 @@ def save_predictor(predictor: GNNPredictor, path: str | Path) -> Path:
         "mixtures": predictor.mixtures, "config": predictor.config.to_dict(),
         "members": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in predictor.members],
     }
-    return save_checked(path, payload)
+    return CHECKPOINT.save(path, payload)
 
 
 def load_predictor(path: str | Path, device: str | None = None) -> GNNPredictor:
     path = Path(path)
     if not path.is_file():
         raise GennasError(f"predictor checkpoint {path} not found; train one with `gennas predictor fit`")
-    payload = load_checked(path, "predictor checkpoint", "retrain it with `gennas predictor fit`")  # committed weights predate the hash: unchecked
-    if payload.get("format") != FORMAT:
-        raise GennasError(f"{path} is not a gennas predictor checkpoint")
-    if payload.get("version") != VERSION:
-        raise GennasError(f"predictor checkpoint {path} has version {payload.get('version')}, this gennas reads "
-                          f"version {VERSION}; retrain it with `gennas predictor fit`")
+    # The committed weights predate the hash: they load unchecked.
+    payload = CHECKPOINT.load(path, "retrain it with `gennas predictor fit`", lambda payload: (
+        f"{path} is not a gennas predictor checkpoint" if payload.get("format") != FORMAT else
+        f"predictor checkpoint {path} has version {payload.get('version')}, this gennas reads version {VERSION}; "
+        "retrain it with `gennas predictor fit`"))
     try:
         for name, spec in payload["metrics"].items():
             register_metric(Metric(name, spec["direction"], spec["unit"], spec["source"], spec["description"]))

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import kendalltau
 
+from gennas.metrics.task import metric_of
 from gennas.errors import GennasError
 from gennas.metrics.registry import Metric, get_metric, register_metric
 from gennas.space.cell import Cell
@@ -22,7 +23,7 @@ from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
 def ensure_metric(task: str, direction: str | None, unit: str) -> Metric:
     """The task's metric, registering a user's new metric when its direction is given."""
-    name = task.split("@", 1)[0]
+    name = metric_of(task)
     try:
         return get_metric(name)
     except GennasError:

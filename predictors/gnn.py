@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch_geometric.nn import DenseGINConv
 
+from gennas.metrics.task import metric_of
+
 
 def _mlp(dim_in: int, dim_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim_in, dim_out), nn.LayerNorm(dim_out), nn.SiLU(), nn.Linear(dim_out, dim_out))
@@ -85,7 +87,7 @@ class MultiHeadNet(nn.Module):
 
     def add_task(self, task: str, embedding: torch.Tensor | None = None) -> None:
         """Create what ``task`` needs and does not have yet: its metric's head, its dataset embedding."""
-        metric = task.split("@", 1)[0]
+        metric = metric_of(task)
         if task_key(metric) not in self.heads:
             self.heads[task_key(metric)] = nn.Sequential(
                 nn.Linear(self.hidden + self.embed_dim, self.hidden), nn.SiLU(), nn.Linear(self.hidden, 1)
@@ -98,7 +100,7 @@ class MultiHeadNet(nn.Module):
         outs = []
         for task in tasks:
             e = self.embeddings[task_key(task)]
-            head = self.heads[task_key(task.split("@", 1)[0])]
+            head = self.heads[task_key(metric_of(task))]
             outs.append(head(torch.cat([z, e.expand(z.shape[0], -1)], dim=-1)))
         return torch.cat(outs, dim=1)
 

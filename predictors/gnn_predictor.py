@@ -1,6 +1,6 @@
 """`GNNPredictor`: a deep ensemble of multi-head cell GNNs with a differentiable soft path.
 
-Design choices, each for a measured reason (see experiments/results/predictor.md):
+Design choices, each for a measured reason (the predictor benchmark compares them):
 - one shared encoder, one head per task, and a loss that skips missing labels, so cheap
   metrics measured on every cell (FLOPs, params, memory are free) shape the encoder that
   the scarce accuracy labels then reuse;
@@ -25,11 +25,13 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
-from diffusion.schedule import OpNoiseSchedule
 from gennas.config import DictConfig
-from gennas.train.trainer import resolve_device
+from gennas.device import resolve_device
 from gennas.errors import GennasError
+from gennas.metrics.task import metric_of
+from gennas.seeds import HOLDOUT_SALT, REFIT_SALT, derive_seed
 from gennas.space.cell import Cell
+from gennas.space.noise import OpNoiseSchedule
 from gennas.space.space import CellSpace
 from predictors.base import Prediction, target_matrix
 from predictors.encoding import line_graph, node_inputs, one_hot_ops
@@ -83,7 +85,7 @@ class GNNPredictor:
         return 2 + len(self.space.ops)
 
     def _new_member(self, index: int) -> MultiHeadNet:
-        torch.manual_seed(self.config.seed * 1000 + index)
+        torch.manual_seed(derive_seed(self.config.seed, index))
         return MultiHeadNet(self.in_features, self.tasks, self.config.hidden, self.config.layers).to(self.device)
 
     def _forward(self, member: MultiHeadNet, ops: torch.Tensor, t: torch.Tensor, tasks: list[str]) -> torch.Tensor:
@@ -124,13 +126,13 @@ class GNNPredictor:
         cannot express it). The metric's other datasets then predict through that head too,
         so use it on a copy that serves this dataset alone.
         """
-        metric = task.split("@", 1)[0]
-        siblings = [t for t in self.tasks if t.split("@", 1)[0] == metric and t != task]
+        metric = metric_of(task)
+        siblings = [t for t in self.tasks if metric_of(t) == metric and t != task]
         if own_head:
             siblings = []
         new_head = task_key(metric) not in self.members[0].heads or not siblings
         for i, member in enumerate(self.members):
-            torch.manual_seed(self.config.seed * 1000 + 500 + i)
+            torch.manual_seed(derive_seed(self.config.seed, HOLDOUT_SALT, i))
             if new_head and task_key(metric) in member.heads and task not in siblings:
                 del member.heads[task_key(metric)]  # retraining a metric that only this task uses (or own_head)
             if task_key(task) in member.embeddings:
@@ -158,7 +160,7 @@ class GNNPredictor:
         # An embedding alone is a handful of numbers: it needs a larger step than a network does.
         lr = lr if lr is not None else (self.config.lr if new_head else 0.05)
         self._train(ops, y, [task], trainable=lambda name: any(name.startswith(o) for o in own),
-                    seed=self.config.seed + 7919, steps=steps, lr=lr, progress=progress)
+                    seed=derive_seed(self.config.seed, REFIT_SALT, stride=1), steps=steps, lr=lr, progress=progress)
         return self
 
     def _fit_mixture(self, task: str, siblings: list[str], ops: torch.Tensor, y: np.ndarray, steps: int) -> None:

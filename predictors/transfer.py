@@ -18,6 +18,7 @@ import numpy as np
 from gennas.bench.nb201 import canonical_dataset
 from gennas.bench.tabular import TransferPrior, nb201_network
 from gennas.errors import GennasError
+from gennas.metrics.task import task_name
 from gennas.metrics.costs import COST_METRICS, CostTable
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
@@ -42,7 +43,7 @@ def pretrain_prior(target: str, prior: TransferPrior, config: GNNConfig = PRETRA
     cells = [Cell.from_string(a) for a in prior.archs]
     costs = CostTable.load_or_build(space, nb201_network(target))
     ordinals = np.array([space.ordinal(c) for c in cells])
-    targets = {f"accuracy@{d}": values for d, values in prior.accuracy.items()}
+    targets = {task_name("accuracy", d): values for d, values in prior.accuracy.items()}
     targets.update({m: costs.values[m][ordinals] for m in COST_METRICS})
     return GNNPredictor(space, list(targets), config).fit(cells, targets, progress=progress)
 
@@ -60,10 +61,8 @@ class SourceScores:
     """The source tables themselves, standardised: the prior's exact knowledge of the cells they cover.
 
     The GNN prior is trained to reproduce these tables, yet it misorders their top cells;
-    where a cell's source accuracies are known, using them beats predicting them (ours
-    with them: CIFAR-10 optimum at query 3 in 20/20 seeds, median 8 without; see
-    experiments/results/search_transfer.md and the issue 5 notes). A
-    target's estimate is a weighted mean of the sources' z-scores, weighted as the few-shot
+    where a cell's source accuracies are known, using them beats predicting them (the
+    search benchmark's transfer part compares both). A target's estimate is a weighted mean of the sources' z-scores, weighted as the few-shot
     fit weighs the source datasets (uniform before any measurement).
     """
 

@@ -7,7 +7,7 @@ import torch
 from diffusion.guidance import MetricModel, ParetoGuide, generate
 from diffusion.model import CellDiffusion, DiffusionConfig
 from gennas.objectives import parse_constraint, parse_objectives
-from diffusion.schedule import OpNoiseSchedule
+from gennas.space.noise import OpNoiseSchedule
 from gennas.cli import main
 from gennas.errors import GennasError
 from gennas.metrics import cell_costs

@@ -73,15 +73,15 @@ def test_each_loader_checks_its_hash(tmp_path, loader):
         path = write_run_dir(tmp_path) / "supernet.pt"
         load = lambda: load_supernet(path)  # noqa: E731
     elif loader == "trainer":
-        from gennas.train.trainer import _load
+        from gennas.train.trainer import CHECKPOINT
 
         save_checked(path, {"format": "gennas-train-checkpoint/1", "model": {"w": torch.randn(500)}})
-        load = lambda: _load(path)  # noqa: E731
+        load = lambda: CHECKPOINT.load(path, "rerun", "not a training checkpoint")  # noqa: E731
     else:
-        from gennas.weightsharing.search import _load_checkpoint
+        from gennas.weightsharing.search import CHECKPOINT
 
         save_checked(path, {"format": "gennas-weightsharing-checkpoint/1", "model": {"w": torch.randn(500)}})
-        load = lambda: _load_checkpoint(path, None, {})  # noqa: E731
+        load = lambda: CHECKPOINT.load(path, "rerun", "not a DARTS/GDAS checkpoint")  # noqa: E731
     if loader not in ("trainer", "weightsharing"):
         load()  # a good file loads
     flip_bit(path)

@@ -1,7 +1,6 @@
 import csv
 
 import pytest
-import torch
 
 from gennas.bench.nb201 import load_table, nb201_cell, nb201_index
 from gennas.errors import GennasError
@@ -72,25 +71,6 @@ def test_malformed_strings_get_clear_errors(bad, fragment):
         Cell.from_string(bad)
 
 
-def test_dense_and_pyg_encodings():
-    cell = Cell.from_string(RESNET)
-    x, a = cell.to_dense()
-    assert x.shape == (8, 7) and a.shape == (8, 8)
-    assert (x.sum(1) == 1).all() and x[0, 0] == 1 and x[-1, 1] == 1
-    assert Cell.from_dense(x) == cell
-    # soft types decode by argmax
-    assert Cell.from_dense(x * 0.6 + 0.05) == cell
-    # input feeds edges out of node 0; edges into node 3 feed the output
-    assert a[0, 1:].tolist() == [1, 1, 0, 1, 0, 0, 0]
-    assert a[1:7, 7].tolist() == [0, 0, 0, 1, 1, 1]
-    data = cell.to_pyg()
-    assert data.x.shape == (8, 7)
-    src, dst = data.edge_index
-    none_nodes = {i + 1 for i, op in enumerate(cell.ops) if op == "none"}
-    assert not none_nodes & set(src.tolist()) and not none_nodes & set(dst.tolist())
-    assert torch.equal(data.x, torch.from_numpy(x))
-
-
 def test_space_sample_mutate_encode(rng):
     space = nb201_space()
     cells = space.sample(rng, 200)
@@ -116,8 +96,6 @@ def test_large_space_is_beyond_enumeration_and_samples_connected(rng):
     dead = Cell(("none",) * 15)
     with pytest.raises(GennasError, match="not reachable"):
         space.validate(dead)
-    x, a = space.sample(rng).to_dense()
-    assert x.shape == (17, 7) and a.shape == (17, 17)
 
 
 def test_space_errors():

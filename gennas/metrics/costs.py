@@ -19,13 +19,13 @@ from tqdm import tqdm
 from gennas.errors import GennasError
 from gennas.io import atomic_write
 from gennas.metrics.flops import analytic_flops_params, count_flops, count_params
+from gennas.metrics.registry import COST_METRICS
 from gennas.metrics.memory import analytic_peak_memory, measure_peak_memory
 from gennas.nn.network import NetworkConfig, build_network
 from gennas.settings import cache_dir
 from gennas.space.cell import Cell
 from gennas.space.space import ENUMERATION_LIMIT, CellSpace
 
-COST_METRICS: tuple[str, ...] = ("flops", "params", "memory_bytes")
 
 
 def cell_costs(cell: Cell, config: NetworkConfig = NetworkConfig()) -> dict[str, float]:

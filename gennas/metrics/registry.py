@@ -36,10 +36,6 @@ class Metric:
         """Whether value ``a`` is strictly better than ``b`` for this metric."""
         return a > b if self.direction == "max" else a < b
 
-    def to_minimise(self, value: float) -> float:
-        """The value on a minimisation scale (negated for maximised metrics)."""
-        return -value if self.direction == "max" else value
-
 
 _REGISTRY: dict[str, Metric] = {}
 _ALIASES: dict[str, str] = {"robustness": "pgd_accuracy", "memory": "memory_bytes", "latency": "latency_ms"}
@@ -78,3 +74,6 @@ for _m in (
     Metric("latency_ms", "min", "ms", "hardware", "median forward time at batch 1 on the chosen device"),
 ):
     register_metric(_m)
+
+#: The built-in metrics computed from the network alone (free, exact), in registration order.
+COST_METRICS: tuple[str, ...] = tuple(m.name for m in all_metrics() if m.source == "cost")

@@ -1,7 +1,12 @@
-"""One ask/tell search loop for every method: baselines and gennas' generative search."""
+"""Every search method behind one interface: black-box searchers through one ask/tell loop, and weight-sharing."""
 
-from gennas.search.loop import SearchRun, run_search
-from gennas.search.methods import METHODS, make_searcher
+from gennas.search.journal import Journal, SearchRun
+from gennas.search.loop import run_search
+from gennas.search.methods import (METHODS, REGISTRY, BlackBox, Method, Problem, SearchResult, WeightSharing,
+                                   get_method, make_searcher, parse_methods)
 from gennas.search.searcher import SearchContext, Searcher
+from gennas.search.stopping import Budget, Deadline, Idle, Stopping, Target
 
-__all__ = ["METHODS", "SearchContext", "SearchRun", "Searcher", "make_searcher", "run_search"]
+__all__ = ["METHODS", "REGISTRY", "BlackBox", "Budget", "Deadline", "Idle", "Journal", "Method", "Problem",
+           "SearchContext", "SearchResult", "SearchRun", "Searcher", "Stopping", "Target", "WeightSharing",
+           "get_method", "make_searcher", "parse_methods", "run_search"]

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from gennas.search.searcher import Result, SearchContext, Searcher
+from gennas.seeds import derive_seed
 from gennas.space.cell import Cell
 
 
@@ -56,7 +57,7 @@ class BayesianOptimisation(Searcher):
     def _fit(self, metrics: list[str]):
         cells = list(self.order)
         targets = {m: np.array([self.seen[c.to_string()][m] for c in cells]) for m in metrics}
-        seed = self.context.seed * 1000 + self.rounds
+        seed = derive_seed(self.context.seed, self.rounds)
         if self.surrogate == "gnn":
             from predictors.gnn_predictor import GNNConfig, GNNPredictor
 

@@ -9,42 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gennas.errors import GennasError
 from gennas.io import write_json, write_text
 from gennas.lock import output_lock
 from gennas.provenance import provenance
 from gennas.search.indicators import Reference, nb201_reference
-from gennas.search.loop import SearchRun
-from gennas.search.methods import METHODS
-from gennas.search.options import check_options
+from gennas.search.journal import SearchRun
+from gennas.search.methods import check_options
 from gennas.search.report import markdown_table, plot, summarise
 from gennas.search.runner import SearchSpec, run_method
-
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs for searcher options (numbers parsed, the rest kept as text)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise GennasError(f"--option {pair!r}: write KEY=VALUE, e.g. --option population_size=20")
-        for cast in (int, float):
-            try:
-                out[key] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = value
-    return out
-
-
-def parse_methods(spec: str) -> list[str]:
-    methods = [m.strip() for m in spec.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise GennasError(f"unknown method(s) {unknown or spec!r}; choose from {', '.join(METHODS)}")
-    return list(dict.fromkeys(methods))
 
 
 def reference_for(spec: SearchSpec) -> Reference | None:
@@ -54,6 +26,17 @@ def reference_for(spec: SearchSpec) -> Reference | None:
 
 def run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *, backend=None,
                 progress: bool = False, wandb: bool = False) -> dict[str, Any]:
+    """Every seed of every method under one query budget, then one summary (and, with ``out``, its files).
+
+    Args:
+        spec: the options shared by every run.
+        methods: black-box method names (see :func:`~gennas.search.methods.parse_methods`).
+        out: journals, ``summary.json``/``.md`` and plots; None writes nothing.
+        backend, progress, wandb: where cells are measured, progress bars, wandb logging.
+
+    Returns:
+        ``{"settings", "skeleton", "summary": {method: ...}, "runs": {method: [SearchRun, ...]}}``.
+    """
     check_options(spec.options, methods)
     with output_lock(out):  # one writer per --out: journals, summary and plots
         return _run_methods(spec, methods, out, backend=backend, progress=progress, wandb=wandb)
@@ -85,5 +68,6 @@ def _run_methods(spec: SearchSpec, methods: list[str], out: str | Path | None, *
 
 
 def runs_json(runs: list[SearchRun]) -> list[dict[str, Any]]:
+    """What ``--json`` prints of each run: its history in query order, why it stopped, and its time."""
     return [{"seed": r.seed, "history": r.history, "stopped": r.stopped,
              "searcher_seconds": r.searcher_seconds, "oracle_seconds": r.oracle_seconds} for r in runs]

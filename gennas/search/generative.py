@@ -12,9 +12,8 @@ One round:
 3. the best unmeasured candidates are asked for; their answers adapt the predictor.
 Without a prior the first cells are unguided samples, which match the space's own
 distribution, so the first fit sees an unbiased sample. The ensemble is refitted from
-scratch after each batch; ``refit_steps=N`` continues the last fit for N steps instead:
-about twice as fast per query, but later to the CIFAR-10 optimum in a 4-seed trial
-(figures and commands in the issue 5 notes), so not the default.
+scratch after each batch; ``refit_steps=N`` continues the last fit for N steps instead,
+faster per query but slower to reach the optimum, so not the default.
 """
 
 from __future__ import annotations
@@ -25,10 +24,12 @@ import numpy as np
 
 from gennas.errors import GennasError
 from gennas.metrics.flops import LINEAR_COST_METRICS
+from gennas.metrics.task import Task, task_name
 from gennas.objectives import minimisation_matrix, pareto_indices
 from gennas.search.acquisition import ehvi_batch
 from gennas.search.indicators import protocol_reference
 from gennas.search.searcher import Result, SearchContext, Searcher
+from gennas.seeds import EHVI_DRAWS_SALT, derive_seed
 from gennas.space.cell import Cell
 
 
@@ -55,7 +56,7 @@ class GenerativeSearch(Searcher):
         if self.acquisition == "ehvi" and len(self.objectives) == 1:
             self.acquisition = "ucb"  # one objective: hypervolume improvement is plain improvement
         # Its own stream, so the searcher's other draws do not depend on the acquisition.
-        draws = np.random.default_rng([self.context.seed, 0xE4F1])
+        draws = np.random.default_rng([self.context.seed, EHVI_DRAWS_SALT])
         self.draws = draws.standard_normal((int(options.get("ehvi_samples", 32)), len(self.objectives)))
         self.diffusion = CellDiffusion.load(options.get("generator") or generator_path(self.space.name))
         if self.diffusion.space.ops != self.space.ops or self.diffusion.space.n_nodes != self.space.n_nodes:
@@ -74,7 +75,7 @@ class GenerativeSearch(Searcher):
 
     # ------------------------------------------------------------- predictor
     def _task(self, metric: str) -> str:
-        return f"{metric}@{self.context.dataset}" if self.transfer else metric
+        return task_name(metric, self.context.dataset if self.transfer else None)
 
     def _load_prior(self) -> None:
         from predictors.transfer import load_prior
@@ -93,7 +94,7 @@ class GenerativeSearch(Searcher):
             return
         from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
-        seed = self.context.seed * 1000 + self.rounds
+        seed = derive_seed(self.context.seed, self.rounds)
         if self.predictor is not None and self.refit_steps > 0:
             self.predictor.fit(cells, values, warm_start=True, steps=self.refit_steps, seed=seed)
             return
@@ -104,7 +105,7 @@ class GenerativeSearch(Searcher):
     def _regenerate(self) -> None:
         from diffusion.guidance import generate
 
-        seed = self.context.seed * 1000 + self.rounds
+        seed = derive_seed(self.context.seed, self.rounds)
         # Guidance follows what it can differentiate: learned metrics and additive costs. A
         # cost like peak memory is not additive; it still counts exactly when candidates are picked.
         guided = [o for o in self.objectives if o.metric in self.modelled or o.metric in LINEAR_COST_METRICS]
@@ -128,7 +129,7 @@ class GenerativeSearch(Searcher):
     def _source_weights(self) -> dict[str, float] | None:
         """How the few-shot fit weighs each source dataset (None: uniform, before any fit)."""
         mixture = self.predictor.mixtures.get(self._task("accuracy"))
-        return {task.split("@", 1)[1]: w for task, w in mixture.items()} if mixture else None
+        return {Task.parse(task).dataset: w for task, w in mixture.items()} if mixture else None
 
     def _with_source_tables(self, cells: list[Cell], predicted: np.ndarray) -> np.ndarray:
         """The prior's estimate from the exact source accuracies where the tables hold the cell."""

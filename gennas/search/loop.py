@@ -1,4 +1,4 @@
-"""The one search loop: any searcher, any oracle, a query budget, a journal to resume from.
+"""The one search loop: any searcher, any oracle, composed stopping rules, a journal to resume from.
 
 The loop asks the searcher for at most what the budget has left, queries the oracle for
 every asked cell (repeats are free), tells the searcher the answers, and journals each
@@ -7,16 +7,15 @@ oracle, the searcher (same seed, same settings) is re-run against them, and the 
 checks that it asks for the journalled cells in the journalled order before it spends
 anything new — so a resumed run is the run that would have happened without the stop.
 
-A :class:`Target` ends a run early once a measured cell reaches a value ("good enough",
-or a benchmark's known optimum, where more queries cannot change the best found). The
-loop checks it on the oracle's answers; the searcher never sees it, so every query up to
-the stop is the one the run without a target makes.
+When to stop is a :class:`~gennas.search.stopping.Stopping`: a query budget, and
+optionally a deadline (equal search time) and a :class:`Target` ("good enough", or a
+benchmark's known optimum, where more queries cannot change the best found). The loop
+checks them on the oracle's answers; the searcher never sees them.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,85 +24,14 @@ from tqdm import tqdm
 from gennas import interrupt
 from gennas.bench.oracle import Oracle
 from gennas.errors import GennasError
-from gennas.io import read_json_checked, write_json_checked
 from gennas.search.backends import EvaluationBackend
+from gennas.search.journal import JOURNAL_FORMAT, JOURNAL_VERSION, Journal, SearchRun
 from gennas.search.searcher import Searcher
+from gennas.search.stopping import MAX_IDLE_ROUNDS, TARGET_STOP, LoopState, Stopping, Target
 from gennas.space.cell import Cell
 from gennas.tracking import RunLogger
 
-JOURNAL_FORMAT, JOURNAL_VERSION = "gennas-search-journal", 1
-#: Rounds in a row without a new cell after which a searcher is taken to have converged.
-MAX_IDLE_ROUNDS = 100
-#: Values this close to a target count as reaching it (tables store rounded floats).
-TARGET_TOLERANCE = 1e-6
-#: Seconds between journal writes (and always at the end, or when the run is interrupted):
-#: a table look-up is microseconds, rewriting the journal after each would dominate.
-JOURNAL_INTERVAL_S = 5.0
-
-
-#: How a journal says its run ended at a target (a later run without it may continue it).
-TARGET_STOP = "target reached:"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Stop once a measured cell has ``metric`` at ``value`` or better (``direction`` max or min)."""
-
-    metric: str
-    value: float
-    direction: str = "max"
-
-    def reached(self, row: dict[str, Any]) -> bool:
-        got = row.get(self.metric)
-        if got is None:
-            return False
-        return got >= self.value - TARGET_TOLERANCE if self.direction == "max" else got <= self.value + TARGET_TOLERANCE
-
-    def first_reached(self, history: list[dict[str, Any]]) -> int | None:
-        """1-based query at which ``history`` first reached the target, or None."""
-        return next((i + 1 for i, row in enumerate(history) if self.reached(row)), None)
-
-    def stop_reason(self, query: int) -> str:
-        return f"{TARGET_STOP} {self.metric} {'>=' if self.direction == 'max' else '<='} {self.value:g} at query {query}"
-
-
-@dataclass
-class SearchRun:
-    """One seed of one method: the queries in order and what the search cost."""
-
-    method: str
-    seed: int
-    budget: int
-    history: list[dict[str, Any]] = field(default_factory=list)  # {"arch": ..., metric: value, ...}
-    searcher_seconds: float = 0.0  # time spent inside ask/tell (the method's own overhead)
-    oracle_seconds: float = 0.0  # time spent measuring (table look-ups or training)
-    stopped: str = "budget"
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _load_journal(path: Path, run: SearchRun) -> list[dict[str, Any]]:
-    payload = read_json_checked(path, "search journal", "rerun: this seed's search starts over")  # old journals without a hash load unchecked
-    if payload.get("format") != JOURNAL_FORMAT or payload.get("version") != JOURNAL_VERSION:
-        raise GennasError(f"{path} is not a gennas search journal (version {JOURNAL_VERSION}); delete it or use another --out")
-    saved = payload["run"]
-    mine = {"method": run.method, "seed": run.seed, **run.settings}
-    theirs = {"method": saved["method"], "seed": saved["seed"], **saved.get("settings", {})}
-    if mine != theirs:
-        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        raise GennasError(f"{path} holds a run with other settings ({', '.join(diff)}); use another --out or delete it")
-    if len(saved["history"]) > run.budget:  # fewer (a run ended early) can go on under a smaller budget
-        raise GennasError(f"{path} already used {len(saved['history'])} queries of a budget of {saved['budget']}, "
-                          f"more than the {run.budget} asked for now")
-    run.searcher_seconds, run.oracle_seconds = saved["searcher_seconds"], saved["oracle_seconds"]
-    run.stopped = saved.get("stopped", "budget")
-    return saved["history"]
-
-
-def _save_journal(path: Path, run: SearchRun) -> None:
-    write_json_checked(path, {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION, "run": run.to_dict()})
+__all__ = ["JOURNAL_FORMAT", "JOURNAL_VERSION", "MAX_IDLE_ROUNDS", "SearchRun", "Target", "run_search"]
 
 
 def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, seed: int,
@@ -111,116 +39,140 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
                backend: EvaluationBackend | None = None, progress: bool = False,
                logger: RunLogger | None = None, deadline: float | None = None,
                target: Target | None = None) -> SearchRun:
-    """Run ``searcher`` until ``budget`` distinct cells are measured (or it stops proposing new ones).
+    """Run ``searcher`` until ``budget`` distinct cells are measured, or another stopping rule holds.
 
-    ``deadline`` (a :func:`time.monotonic` instant) adds a wall-clock stop for comparisons
-    under equal search time: no round starts after it, and within a round the cells are
-    measured one by one and the round is cut at the deadline, so a large batch cannot
-    overrun the budget by many trainings; a round that ends past the deadline is recorded
-    but not told to the searcher (its refit could only overrun the clock). An ask that
-    starts before the deadline runs to its end, so a searcher with an expensive ask can
-    still overrun by one ask: ``search_seconds`` reports the real time.
+    Args:
+        searcher: the method, freshly built from its context (a resumed run replays it).
+        oracle: where cells are measured; its budget is set to ``budget``.
+        budget: distinct cells to measure at most.
+        method, seed, settings: the run's identity; a journal must match it to be resumed.
+        journal: the run's journal and result file; resumed when it exists.
+        backend: where the cells of a round are measured (serial or Ray); unused with ``deadline``.
+        progress: show a progress bar.
+        logger: receives one record per new measurement.
+        deadline: a :func:`time.monotonic` instant. No round starts after it; within a round cells are
+            measured one by one and the round is cut at it; a round that ends past it is recorded but
+            not told to the searcher (its refit could only overrun the clock). An ask that starts
+            before it runs to its end: ``search_seconds`` reports the real time.
+        target: stop after the round whose answers reach it. A journal that already reaches it is
+            finished as it is, whatever budget it was written under.
 
-    ``target`` stops the run after the round whose answers reach it. A journal that
-    already reaches it is finished as it is, whatever budget it was written under.
+    Returns:
+        The run: every measurement in query order, the time spent, and why it stopped.
     """
     if budget < 1:
         raise GennasError(f"the budget must be at least 1 query, got {budget}")
+    stop = Stopping.of(budget, deadline, target)
     run = SearchRun(method, seed, budget, settings=dict(settings or {}))
-    journal = Path(journal) if journal else None
-    saved = _load_journal(journal, run) if journal and journal.exists() else []
-    reached = target.first_reached(saved) if target and saved else None
-    converged = run.stopped != "budget" and not run.stopped.startswith(TARGET_STOP)
-    if saved and (len(saved) >= budget or converged or reached):
-        run.history = [dict(r) for r in saved]  # a finished run: its journal is its result, no replay needed
-        if reached:  # the journal is left as written, so it still serves its own budget
-            run.stopped = target.stop_reason(reached)
+    book = Journal(journal)
+    saved = book.load(run)
+    if _finished(run, saved, stop):
         return run
     run.stopped = "budget"
     oracle.budget = budget
     oracle.preload([(searcher.space.parse(r["arch"]), {k: v for k, v in r.items() if k != "arch"}) for r in saved])
     run.history = [dict(r) for r in saved]
-    asked: dict[str, None] = {}  # distinct cells in the order the searcher first asked for them
-    idle = 0
-    reached = None  # the query that reached the target, once one has
-    saved_rows, last_save = len(run.history), time.monotonic()
+    loop = _Loop(searcher, oracle, run, stop, saved, book, backend, logger)
     bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
     try:
-        while len(asked) < budget and idle < MAX_IDLE_ROUNDS and not _past(deadline):
-            interrupt.check()  # swallowed in the last tell: its answers are journalled, no ask uses the cut fit
-            replaying = len(asked) < len(saved)
-            request = min(searcher.batch_size, budget - len(asked))
-            start = time.perf_counter()
-            cells = searcher.ask(request)
-            interrupt.check()  # a Ctrl-C swallowed inside ask (sklearn's MLP does) must not shape this round
-            ask_seconds = time.perf_counter() - start
-            if not cells or len(cells) > request:
-                raise GennasError(f"searcher {method!r} returned {len(cells)} cells for a request of {request}")
-            _check_replay(_first_asks(cells, asked), asked, saved, journal)
-            start = time.perf_counter()
-            if deadline is None:
-                results = oracle.query_many(cells, backend)
-            else:
-                cells, results = _query_until(oracle, cells, deadline)
-            oracle_seconds = time.perf_counter() - start
-            fresh = _first_asks(cells, asked)
-            if not cells:
-                break
-            start = time.perf_counter()
-            if not _past(deadline):  # past it, the search is over: a model refit would only overrun the clock
-                searcher.tell(cells, [oracle.for_searcher(r) for r in results])
-            tell_seconds = time.perf_counter() - start
-            answers = {cell.to_string(): result for cell, result in zip(cells, results)}
-            new_rows = []
-            for cell in fresh:
-                key = cell.to_string()
-                asked[key] = None
-                if len(asked) > len(saved):
-                    new_rows.append({"arch": key, **answers[key]})
-            if not replaying or new_rows:  # replayed rounds were paid for by the run that journalled them
-                run.searcher_seconds += ask_seconds + tell_seconds
-                run.oracle_seconds += oracle_seconds
-            if new_rows:
-                run.history.extend(new_rows)
-                bar.update(len(new_rows))
-                if journal and time.monotonic() - last_save >= JOURNAL_INTERVAL_S:
-                    _save_journal(journal, run)
-                    saved_rows, last_save = len(run.history), time.monotonic()
-                if logger is not None:
-                    for row in new_rows:
-                        logger.log({"query": len(run.history), **{k: v for k, v in row.items() if k != "arch"}})
-            idle = 0 if fresh else idle + 1
-            hit = target.first_reached(new_rows) if target else None
-            if hit:
-                reached = len(run.history) - len(new_rows) + hit
-                break
-        if reached:
-            run.stopped = target.stop_reason(reached)
-        elif _past(deadline):
-            run.stopped = "time budget"
-        elif len(asked) < budget:
-            run.stopped = f"no new cell in {MAX_IDLE_ROUNDS} rounds (searcher converged)"
+        while (reason := stop.reason(loop.state)) is None and loop.round(bar):
+            pass
+        run.stopped = reason or stop.reason(loop.state) or "budget"
     finally:  # an interrupted run keeps every measurement it made
         bar.close()
-        if journal and (len(run.history) > saved_rows or not journal.exists() or run.stopped != "budget"):
-            _save_journal(journal, run)
+        book.close(run)
     return run
 
 
-def _past(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
+def _finished(run: SearchRun, saved: list[dict[str, Any]], stop: Stopping) -> bool:
+    """True (with ``run`` filled) when the journal is a finished run: its journal is its result, no replay needed."""
+    if not saved:
+        return False
+    reached = stop.target.first_reached(saved) if stop.target else None
+    converged = run.stopped != "budget" and not run.stopped.startswith(TARGET_STOP)
+    if not (len(saved) >= stop.budget.queries or converged or reached):
+        return False
+    run.history = [dict(r) for r in saved]
+    if reached:  # the journal is left as written, so it still serves its own budget
+        run.stopped = stop.target.stop_reason(reached)
+    return True
 
 
-def _query_until(oracle: Oracle, cells: list[Cell], deadline: float) -> tuple[list[Cell], list[dict[str, Any]]]:
-    """Measure ``cells`` in order until the deadline passes; the measured prefix and its answers."""
-    done: list[Cell] = []
-    results: list[dict[str, Any]] = []
-    for cell in cells:
-        if _past(deadline):
-            break
-        results.append(oracle.query(cell))
-        done.append(cell)
-    return done, results
+class _Loop:
+    """One run's rounds: ask, measure, tell, record; the state the stopping rules read."""
+
+    def __init__(self, searcher: Searcher, oracle: Oracle, run: SearchRun, stop: Stopping,
+                 saved: list[dict[str, Any]], journal: Journal, backend: EvaluationBackend | None,
+                 logger: RunLogger | None) -> None:
+        self.searcher, self.oracle, self.run, self.stop = searcher, oracle, run, stop
+        self.saved, self.journal, self.backend, self.logger = saved, journal, backend, logger
+        self.asked: dict[str, None] = {}  # distinct cells in the order the searcher first asked for them
+        self.state = LoopState(queries=len(run.history))
+
+    def round(self, bar: tqdm) -> bool:
+        """One ask/measure/tell round; False when the deadline cut it before any cell was measured."""
+        interrupt.check()  # swallowed in the last tell: its answers are journalled, no ask uses the cut fit
+        self.state.new_rows = []
+        replaying = len(self.asked) < len(self.saved)
+        cells, ask_seconds = self._ask()
+        start = time.perf_counter()
+        cells, results = self._measure(cells)
+        oracle_seconds = time.perf_counter() - start
+        if not cells:
+            return False
+        fresh = _first_asks(cells, self.asked)
+        start = time.perf_counter()
+        if not self.stop.past_deadline():  # past it, the search is over: a model refit would only overrun the clock
+            self.searcher.tell(cells, [self.oracle.for_searcher(r) for r in results])
+        tell_seconds = time.perf_counter() - start
+        new_rows = self._record(fresh, dict(zip((c.to_string() for c in cells), results)))
+        if not replaying or new_rows:  # replayed rounds were paid for by the run that journalled them
+            self.run.searcher_seconds += ask_seconds + tell_seconds
+            self.run.oracle_seconds += oracle_seconds
+        bar.update(len(new_rows))
+        self.state.idle = 0 if fresh else self.state.idle + 1
+        return True
+
+    def _ask(self) -> tuple[list[Cell], float]:
+        request = min(self.searcher.batch_size, self.stop.budget.queries - len(self.asked))
+        start = time.perf_counter()
+        cells = self.searcher.ask(request)
+        interrupt.check()  # a Ctrl-C swallowed inside ask (sklearn's MLP does) must not shape this round
+        seconds = time.perf_counter() - start
+        if not cells or len(cells) > request:
+            raise GennasError(f"searcher {self.run.method!r} returned {len(cells)} cells for a request of {request}")
+        _check_replay(_first_asks(cells, self.asked), self.asked, self.saved, self.journal.path)
+        return cells, seconds
+
+    def _measure(self, cells: list[Cell]) -> tuple[list[Cell], list[dict[str, Any]]]:
+        """Every cell's answer; under a deadline cell by cell, the measured prefix only."""
+        if self.stop.deadline is None:
+            return cells, self.oracle.query_many(cells, self.backend)
+        done: list[Cell] = []
+        results: list[dict[str, Any]] = []
+        for cell in cells:
+            if self.stop.deadline.passed():
+                break
+            results.append(self.oracle.query(cell))
+            done.append(cell)
+        return done, results
+
+    def _record(self, fresh: list[Cell], answers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """History rows for the cells first asked this round that the journal did not already hold."""
+        new_rows = []
+        for cell in fresh:
+            key = cell.to_string()
+            self.asked[key] = None
+            if len(self.asked) > len(self.saved):
+                new_rows.append({"arch": key, **answers[key]})
+        self.state.asked, self.state.new_rows = len(self.asked), new_rows
+        if new_rows:
+            self.run.history.extend(new_rows)
+            self.state.queries = len(self.run.history)
+            self.journal.save_if_due(self.run)
+            for row in new_rows if self.logger is not None else ():
+                self.logger.log({"query": len(self.run.history), **{k: v for k, v in row.items() if k != "arch"}})
+        return new_rows
 
 
 def _first_asks(cells: list[Cell], asked: dict[str, None]) -> list[Cell]:

@@ -1,29 +1,246 @@
-"""Every searcher by its CLI name: one place to add a method."""
+"""Every search method by its CLI name, black-box and weight-sharing alike: one place to add a method.
+
+A method is a :class:`Method`: ``search(problem, stop) -> SearchResult``. Black-box methods
+(:class:`BlackBox`) wrap an ask/tell :class:`~gennas.search.searcher.Searcher` run by the one
+loop against the problem's oracle; weight-sharing methods (:class:`WeightSharing`, DARTS
+and GDAS) train a supernet on the problem's data and derive a cell from α. Adding a method
+is one :data:`REGISTRY` entry plus its class; every command, benchmark and report reads
+the registry.
+"""
 
 from __future__ import annotations
 
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from gennas.bench.oracle import Oracle
+from gennas.data import DatasetSplits
 from gennas.errors import GennasError
+from gennas.search.backends import EvaluationBackend
 from gennas.search.bo import BayesianOptimisation
 from gennas.search.evolution import RegularizedEvolution
 from gennas.search.generative import GenerativeSearch
+from gennas.search.journal import SearchRun
 from gennas.search.local_search import LocalSearch
+from gennas.search.loop import run_search
 from gennas.search.nsga2 import NSGA2Searcher
+from gennas.search.options import Option, check_option_tables, choice, real, whole
 from gennas.search.random_search import RandomSearch
 from gennas.search.reinforce import Reinforce
 from gennas.search.searcher import SearchContext, Searcher
+from gennas.search.stopping import Stopping
+from gennas.space.cell import Cell
+from gennas.tracking import RunLogger
+from gennas.weightsharing import WeightSharingConfig, search_cell
 
-METHODS: dict[str, type[Searcher]] = {
-    "ours": GenerativeSearch,
-    "random": RandomSearch,
-    "rea": RegularizedEvolution,
-    "reinforce": Reinforce,
-    "bo": BayesianOptimisation,
-    "ls": LocalSearch,
-    "nsga2": NSGA2Searcher,
-}
+#: Steps of the timed pilot from which a weight-sharing method plans its epochs under a deadline.
+PILOT_STEPS = 3
+
+
+@dataclass
+class Problem:
+    """What one (method, seed) searches and where it measures.
+
+    Attributes:
+        context: what a searcher may know up front (space, goal, seed, free costs, prior, options).
+        oracle: where black-box methods measure cells.
+        splits: the data weight-sharing methods train their supernet on.
+        channels, cells_per_stage, device: the supernet skeleton and device of weight-sharing methods.
+        journal, settings: a black-box run's journal and the identity a resumed journal must match.
+        backend, progress, logger: where cells are measured, a progress bar, per-query logging.
+        select: the metric whose best measured cell is a black-box result's cell (None: no selection).
+    """
+
+    context: SearchContext
+    oracle: Oracle | None = None
+    splits: DatasetSplits | None = None
+    channels: int = 16
+    cells_per_stage: int = 2
+    device: str = "auto"
+    journal: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    backend: EvaluationBackend | None = None
+    progress: bool = False
+    logger: RunLogger | None = None
+    select: str | None = None
+
+
+@dataclass
+class SearchResult:
+    """What a method found: a cell (None when nothing was measured), why it stopped, and its trace.
+
+    Attributes:
+        cell: the derived cell (weight-sharing) or the best measured under ``Problem.select`` (black-box).
+        stopped: why the search ended ("budget", "time budget", "epochs", a target, ...).
+        run: black-box only: every query in order, with the time spent.
+        details: method-specific figures for reports (queries, epochs, α mass, ...).
+    """
+
+    cell: Cell | None
+    stopped: str
+    run: SearchRun | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method(ABC):
+    """A search method: its name, its ``--option`` table and how it searches."""
+
+    name: str
+    options: dict[str, Option] = field(default_factory=dict)
+    check: Callable[[dict[str, Any]], None] | None = None  # cross-option rules beyond the table
+    kind: ClassVar[str] = ""
+
+    @abstractmethod
+    def search(self, problem: Problem, stop: Stopping) -> SearchResult:
+        """Search ``problem`` until ``stop`` says so."""
+
+
+@dataclass(frozen=True)
+class BlackBox(Method):
+    """An ask/tell searcher run by the one loop (:func:`~gennas.search.loop.run_search`)."""
+
+    searcher: type[Searcher] = RandomSearch
+    kind: ClassVar[str] = "black-box"
+
+    def make(self, context: SearchContext) -> Searcher:
+        return self.searcher(context)
+
+    def search(self, problem: Problem, stop: Stopping) -> SearchResult:
+        if problem.oracle is None:
+            raise GennasError(f"{self.name} measures cells: the problem needs an oracle")
+        run = run_search(self.make(problem.context), problem.oracle, stop.budget.queries, method=self.name,
+                         seed=problem.context.seed, settings=problem.settings, journal=problem.journal,
+                         backend=problem.backend, progress=problem.progress, logger=problem.logger,
+                         deadline=stop.deadline.at if stop.deadline else None, target=stop.target)
+        if problem.select is None or not run.history:
+            return SearchResult(None, run.stopped, run, {"queries": len(run.history), "stopped": run.stopped})
+        best = max(run.history, key=lambda row: row[problem.select])  # the first measured among ties
+        return SearchResult(problem.context.space.parse(best["arch"]), run.stopped, run,
+                            {"queries": len(run.history), "stopped": run.stopped,
+                             f"search_{problem.select}": best[problem.select]})
+
+
+@dataclass(frozen=True)
+class WeightSharing(Method):
+    """DARTS or GDAS: one supernet trained bi-level on the problem's data, the cell derived from α.
+
+    Under a deadline a :data:`PILOT_STEPS`-step pilot is timed first, then the search runs for as
+    many epochs as fit into what is left (a fixed epoch count, so the lr and τ schedules
+    complete), with the deadline as a hard stop.
+    """
+
+    algorithm: str = "darts"
+    order: int = 1
+    kind: ClassVar[str] = "weight-sharing"
+
+    def config(self, problem: Problem, **fields: Any) -> WeightSharingConfig:
+        return WeightSharingConfig(method=self.algorithm, order=self.order, channels=problem.channels,
+                                   cells_per_stage=problem.cells_per_stage, seed=problem.context.seed,
+                                   device=problem.device, **fields)
+
+    def plan_epochs(self, problem: Problem, deadline: float) -> int:
+        """Epochs that fit before ``deadline``, from a timed pilot."""
+        splits = problem.splits
+        pilot = search_cell(splits, problem.context.space,
+                            self.config(problem, epochs=1, max_steps=PILOT_STEPS)).trajectory[0]
+        steps = max(1, len(splits.train) // min(WeightSharingConfig().batch_size, len(splits.train)))
+        # Steps scale with the train split; the per-epoch evaluation of the supernet does not.
+        epoch_seconds = pilot["train_seconds"] / pilot["steps"] * steps + pilot["seconds"] - pilot["train_seconds"]
+        return max(1, int((deadline - time.monotonic()) / epoch_seconds))
+
+    def search(self, problem: Problem, stop: Stopping) -> SearchResult:
+        if problem.splits is None:
+            raise GennasError(f"{self.name} trains a supernet: the problem needs data splits")
+        deadline = stop.deadline.at if stop.deadline else None
+        epochs = self.plan_epochs(problem, deadline) if deadline is not None else WeightSharingConfig().epochs
+        result = search_cell(problem.splits, problem.context.space, self.config(problem, epochs=epochs),
+                             deadline=deadline, progress=problem.progress)
+        final = result.trajectory[-1] if result.trajectory else {}
+        return SearchResult(result.cell, result.stopped, None, {
+            "epochs_planned": epochs, "epochs": len(result.trajectory), "stopped": result.stopped,
+            "label": result.label, "op_mass": final.get("op_mass"),
+            "supernet_val_accuracy": final.get("supernet_val_accuracy")})
+
+
+def _tournament_fits(options: dict[str, Any]) -> None:
+    population, tournament = options.get("population_size", 10), options.get("tournament_size", 3)  # REA's defaults
+    if tournament > population:
+        raise GennasError(f"--option tournament_size={tournament} is larger than population_size={population}; "
+                          "a tournament draws from the population")
+
+
+#: Every method; keep each option table in step with the ``options.get`` calls of its searcher.
+REGISTRY: dict[str, Method] = {m.name: m for m in (
+    BlackBox("ours", {"batch": whole(), "n_init": whole(0), "pool": whole(), "guidance": real(), "kappa": real(),
+                      "parents": whole(), "regenerate_every": whole(), "fit_steps": whole(), "refit_steps": whole(0),
+                      "acquisition": choice("ehvi", "ucb", "chebyshev"), "ehvi_samples": whole(),
+                      "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0)},
+             searcher=GenerativeSearch),
+    BlackBox("random", searcher=RandomSearch),
+    BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1)}, _tournament_fits,
+             searcher=RegularizedEvolution),
+    BlackBox("reinforce", {"lr": Option("float", 1e-12)}, searcher=Reinforce),
+    BlackBox("bo", {"n_init": whole(), "surrogate": choice("mlp", "gbr", "rf", "gnn")}, searcher=BayesianOptimisation),
+    BlackBox("ls", searcher=LocalSearch),
+    BlackBox("nsga2", {"pop_size": whole(2)}, searcher=NSGA2Searcher),
+    WeightSharing("darts", algorithm="darts", order=1),
+    WeightSharing("darts2", algorithm="darts", order=2),
+    WeightSharing("gdas", algorithm="gdas", order=1),
+)}
+#: The black-box methods at import (those a query budget applies to); the registry is the truth.
+METHODS: dict[str, type[Searcher]] = {n: m.searcher for n, m in REGISTRY.items() if isinstance(m, BlackBox)}
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``."""
+    if name not in REGISTRY:
+        raise GennasError(f"unknown search method {name!r}; choose from {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
 
 def make_searcher(method: str, context: SearchContext) -> Searcher:
-    if method not in METHODS:
-        raise GennasError(f"unknown search method {method!r}; choose from {', '.join(METHODS)}")
-    return METHODS[method](context)
+    """A fresh ask/tell searcher of the black-box ``method`` for ``context``."""
+    entry = REGISTRY.get(method)
+    if not isinstance(entry, BlackBox):
+        known = [n for n, m in REGISTRY.items() if isinstance(m, BlackBox)]
+        raise GennasError(f"unknown search method {method!r}; choose from {', '.join(known)}")
+    return entry.make(context)
+
+
+def parse_methods(text: str, *, wallclock: bool = False) -> list[str]:
+    """Comma-separated method names, in the order given, without repeats.
+
+    Args:
+        text: e.g. ``"ours,rea,random"``.
+        wallclock: the ``--budget-minutes`` form, where weight-sharing methods run too.
+
+    Returns:
+        The names, each registered (and black-box unless ``wallclock``).
+
+    Raises:
+        GennasError: listing the methods of the form when a name is unknown or none is given.
+    """
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    known = [n for n, m in REGISTRY.items() if wallclock or m.kind == BlackBox.kind]
+    unknown = [m for m in methods if m not in known]
+    if unknown or not methods:
+        form = "with --budget-minutes " if wallclock else ""
+        raise GennasError(f"unknown method(s) {unknown or text!r}; {form}choose from {', '.join(known)}")
+    return list(dict.fromkeys(methods))
+
+
+def check_options(options: dict[str, Any], methods: list[str]) -> None:
+    """Raise a :class:`GennasError` unless every option is known to one of ``methods`` and well typed.
+
+    Args:
+        options: parsed ``--option`` pairs (numbers already parsed, the rest text).
+        methods: the methods that will run; weight-sharing methods take none.
+    """
+    check_option_tables(options, {m: REGISTRY[m].options for m in methods})
+    for m in methods:
+        if REGISTRY[m].check is not None:
+            REGISTRY[m].check(options)

@@ -1,10 +1,11 @@
-"""The ``--option KEY=VALUE`` settings each search method understands, with their types.
+"""The ``--option KEY=VALUE`` settings a search method understands, with their types.
 
-Searchers read their options with ``int(...)``/``float(...)`` when they are built; an
-unknown key used to be ignored and a mistyped value to end in a traceback. Checking the
-options against this table first gives one error that lists what the method accepts.
-Values are checked, never converted: the options as given are part of a journal's
-identity, so a resumed run must see exactly what the first run saw.
+Searchers read their options with ``int(...)``/``float(...)`` when they are built, where an
+unknown key would be ignored and a mistyped value end in a traceback. Checking the
+options against the method's table first (:func:`gennas.search.methods.check_options`)
+gives one error that lists what the method accepts. Values are checked, never converted:
+the options as given are part of a journal's identity, so a resumed run must see exactly
+what the first run saw.
 """
 
 from __future__ import annotations
@@ -44,40 +45,57 @@ class Option:
         return f"{name} ({what})"
 
 
-def _int(low: int = 1) -> Option:
+def whole(low: int = 1) -> Option:
+    """An integer option of at least ``low``."""
     return Option("int", low)
 
 
-def _float(low: float = 0.0) -> Option:
+def real(low: float = 0.0) -> Option:
+    """A finite float option of at least ``low``."""
     return Option("float", low)
 
 
-#: Every method's options; keep in step with the ``options.get`` calls of its searcher.
-OPTIONS: dict[str, dict[str, Option]] = {
-    "ours": {"batch": _int(), "n_init": _int(0), "pool": _int(), "guidance": _float(), "kappa": _float(),
-             "parents": _int(), "regenerate_every": _int(), "fit_steps": _int(), "refit_steps": _int(0),
-             "acquisition": Option("choice", choices=("ehvi", "ucb", "chebyshev")), "ehvi_samples": _int(),
-             "generator": Option("path"), "table_candidates": _int(0), "source_tables": _int(0)},
-    "random": {},
-    "rea": {"population_size": _int(2), "tournament_size": _int(1)},
-    "reinforce": {"lr": Option("float", 1e-12)},
-    "bo": {"n_init": _int(), "surrogate": Option("choice", choices=("mlp", "gbr", "rf", "gnn"))},
-    "ls": {},
-    "nsga2": {"pop_size": _int(2)},
-}
+def choice(*choices: str) -> Option:
+    """One of ``choices``, as text."""
+    return Option("choice", choices=choices)
 
 
-def check_options(options: dict[str, Any], methods: list[str]) -> None:
-    """Raise a :class:`GennasError` unless every option is known to one of ``methods`` and well typed.
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs for searcher options (numbers parsed, the rest kept as text).
+
+    Args:
+        pairs: the ``--option`` values as given.
+
+    Returns:
+        The options by key; ints, then floats, then text.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GennasError(f"--option {pair!r}: write KEY=VALUE, e.g. --option population_size=20")
+        for cast in (int, float):
+            try:
+                out[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def check_option_tables(options: dict[str, Any], tables: dict[str, dict[str, Option]]) -> None:
+    """Raise a :class:`GennasError` unless every option is known to one of the methods and well typed.
 
     Args:
         options: parsed ``--option`` pairs (numbers already parsed, the rest text).
-        methods: the methods that will run; methods without a table entry (DARTS, GDAS) take none.
+        tables: the option table of every method that will run, by method name.
 
     Raises:
         GennasError: naming the bad option and listing the valid options of the methods.
     """
-    tables = {m: OPTIONS.get(m, {}) for m in methods}
+    methods = list(tables)
     for name, value in options.items():
         owners = [m for m, table in tables.items() if name in table]
         if not owners:
@@ -89,7 +107,3 @@ def check_options(options: dict[str, Any], methods: list[str]) -> None:
             if problem:
                 raise GennasError(f"--option {name}={value}: {name} {problem} (method {method}; its options: "
                                   f"{', '.join(o.describe(k) for k, o in tables[method].items())})")
-    population, tournament = options.get("population_size", 10), options.get("tournament_size", 3)  # REA's defaults
-    if "rea" in methods and tournament > population:
-        raise GennasError(f"--option tournament_size={tournament} is larger than population_size={population}; "
-                          "a tournament draws from the population")

@@ -7,37 +7,36 @@ interrupted command re-run with the same options resumes every unfinished seed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gennas.bench.nb201 import DATASETS, canonical_dataset
 from gennas.bench.oracle import Oracle
 from gennas.errors import GennasError
+from gennas.metrics.costs import COST_METRICS
 from gennas.objectives import Objective, parse_objectives
 from gennas.search.backends import EvaluationBackend
-from gennas.search.loop import SearchRun, Target, run_search
-from gennas.search.methods import make_searcher
+from gennas.search.journal import SearchRun
+from gennas.search.methods import Problem, get_method
 from gennas.search.searcher import SearchContext
+from gennas.search.spec import RunSpec
+from gennas.search.stopping import Stopping, Target
 from gennas.space.space import get_space
 from gennas.tracking import RunLogger
 
 PRIORS = ("none", "transfer")
+#: What the NB201 table answers: its accuracy and the free cost metrics.
+TABLE_METRICS = ("accuracy", *COST_METRICS)
 
 
 @dataclass
-class SearchSpec:
-    """The options shared by every run of a search or comparison."""
+class SearchSpec(RunSpec):
+    """The options shared by every run of a search or comparison under a query budget."""
 
-    space: str = "nb201"
-    dataset: str = "cifar10"
     budget: int = 100
-    seeds: int = 1
-    seed: int = 0
     prior: str = "none"
     objectives: str = "accuracy:max"
-    options: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 4  # training oracle only (datasets without a table)
     stop_at: str | None = None  # METRIC:VALUE, end each run once a measured cell reaches it; not part of its identity
 
     def __post_init__(self) -> None:
@@ -60,9 +59,7 @@ class SearchSpec:
 
     def settings(self) -> dict[str, Any]:
         """What identifies a run (a resumed journal must match it)."""
-        keys = ("space", "dataset", "budget", "prior", "objectives", "options", "epochs")
-        out = {k: v for k, v in asdict(self).items() if k in keys}
-        out.pop("budget")
+        out = self.fields(("space", "dataset", "prior", "objectives", "options", "epochs"))
         out["dataset"] = self._nb201_dataset() or self.dataset
         return out
 
@@ -100,23 +97,32 @@ def parse_target(text: str, goal: list[Objective]) -> Target:
 
 def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
                backend: EvaluationBackend | None = None, progress: bool = False, wandb: bool = False) -> list[SearchRun]:
-    """Every seed of one method; finished seeds found under ``out`` are reused, unfinished ones resumed."""
+    """Every seed of one black-box method; finished seeds found under ``out`` are reused, unfinished ones resumed.
+
+    Args:
+        spec: the options shared by every run.
+        method: a black-box method of the registry.
+        out: journals go to ``OUT/<method>/seed_<k>.json``; None keeps nothing.
+        backend, progress, wandb: where cells are measured, a progress bar, wandb logging.
+
+    Returns:
+        One run per seed, in seed order.
+    """
     for objective in spec.goal:
-        if spec.tabular and objective.metric not in ("accuracy", "flops", "params", "memory_bytes"):
+        if spec.tabular and objective.metric not in TABLE_METRICS:
             raise GennasError(f"objective {objective.metric!r} is not in the NB201 benchmark; it answers accuracy, "
                               "flops, params and memory_bytes")
     runs = []
-    for seed in range(spec.seed, spec.seed + spec.seeds):
+    for seed in spec.seed_range():
         oracle = spec.make_oracle()
-        searcher = make_searcher(method, spec.context(oracle, seed))
-        journal = Path(out) / method / f"seed_{seed}.json" if out else None
         logger = RunLogger(wandb, name=f"{method}-seed{seed}", config={"method": method, "seed": seed,
                                                                       **spec.settings()},
                            directory=Path(out) if out else None)
+        problem = Problem(spec.context(oracle, seed), oracle=oracle, settings=spec.settings(), backend=backend,
+                          journal=Path(out) / method / f"seed_{seed}.json" if out else None, progress=progress,
+                          logger=logger)
         try:
-            runs.append(run_search(searcher, oracle, spec.budget, method=method, seed=seed,
-                                   settings=spec.settings(), journal=journal, backend=backend,
-                                   progress=progress, logger=logger, target=spec.target))
+            runs.append(get_method(method).search(problem, Stopping.of(spec.budget, target=spec.target)).run)
         finally:
             logger.finish()
     return runs

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,48 +34,39 @@ import numpy as np
 from gennas.bench.training import TrainingOracle
 from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
-from gennas.io import read_json_checked, write_json, write_json_checked, write_text
+from gennas.io import FileFormat, WrongFormat, write_json, write_text
 from gennas.lock import output_lock
-from gennas.search.options import check_options
+from gennas.markdown import code_cell
 from gennas.objectives import parse_objectives
 from gennas.provenance import provenance, provenance_markdown
-from gennas.search.loop import run_search
-from gennas.search.methods import METHODS, make_searcher
+from gennas.search.methods import PILOT_STEPS, Problem, check_options, get_method
 from gennas.search.searcher import SearchContext
+from gennas.search.spec import RunSpec
+from gennas.search.stopping import Stopping
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace, get_space
 from gennas.train import TrainConfig
-from gennas.weightsharing import WeightSharingConfig, search_cell
-from gennas.markdown import code_cell
 
-#: Weight-sharing methods by CLI name: WeightSharingConfig fields.
-WEIGHT_SHARING: dict[str, dict[str, Any]] = {
-    "darts": {"method": "darts", "order": 1},
-    "darts2": {"method": "darts", "order": 2},
-    "gdas": {"method": "gdas", "order": 1},
-}
 #: Query cap of a black-box run on the clock: never the binding limit in practice.
 QUERY_CAP = 100_000
-PILOT_STEPS = 3
 ROW_FORMAT = "gennas-wallclock-row/1"
+ROW = FileFormat(ROW_FORMAT, "comparison row", json=True)
 #: Columns of the contract, in table order (more keys follow them in each row).
 CONTRACT_KEYS = ("method", "arch", "accuracy", "pgd_accuracy", "flops", "memory_bytes", "search_seconds")
 
 
 @dataclass
-class WallClockSpec:
-    """Options shared by every (method, seed) of a wall-clock comparison."""
+class WallClockSpec(RunSpec):
+    """Options shared by every (method, seed) of a wall-clock comparison.
+
+    ``epochs`` is the retraining recipe: epochs per standalone cell (the TrainingOracle's).
+    """
 
     dataset: str = "digits"
-    space: str = "nb201"
     minutes: float = 2.0
-    seeds: int = 1
-    seed: int = 0
-    epochs: int = 4  # the retraining recipe: epochs per standalone cell (the TrainingOracle's)
     device: str = "auto"
     channels: int = 16  # skeleton of the retrained cells and of the supernet
     cells_per_stage: int = 2
-    options: dict[str, Any] = field(default_factory=dict)  # black-box searcher options
     max_train: int | None = None
 
     def __post_init__(self) -> None:
@@ -86,17 +77,9 @@ class WallClockSpec:
         get_space(self.space)  # a clear error for a bad --space before any work
 
     def settings(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def parse_wallclock_methods(spec: str) -> list[str]:
-    """Black-box methods and ``darts``/``darts2``/``gdas``, in the order given, without repeats."""
-    methods = [m.strip() for m in spec.split(",") if m.strip()]
-    known = [*METHODS, *WEIGHT_SHARING]
-    unknown = [m for m in methods if m not in known]
-    if unknown or not methods:
-        raise GennasError(f"unknown method(s) {unknown or spec!r}; with --budget-minutes choose from {', '.join(known)}")
-    return list(dict.fromkeys(methods))
+        """What identifies a finished row (a rerun reuses it only under the same settings)."""
+        return self.fields(("dataset", "space", "minutes", "seeds", "seed", "epochs", "device", "channels",
+                            "cells_per_stage", "options", "max_train"))
 
 
 def _oracle(spec: WallClockSpec, splits: DatasetSplits, space: CellSpace, use_cache: bool) -> TrainingOracle:
@@ -105,33 +88,13 @@ def _oracle(spec: WallClockSpec, splits: DatasetSplits, space: CellSpace, use_ca
                           progress=False)
 
 
-def _black_box(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, space: CellSpace,
-               deadline: float) -> tuple[Cell, dict[str, Any]]:
+def _problem(spec: WallClockSpec, seed: int, splits: DatasetSplits, space: CellSpace) -> Problem:
+    """One (method, seed) on the clock: an uncached training oracle for black-box methods, the data for the rest."""
     oracle = _oracle(spec, splits, space, use_cache=False)
     context = SearchContext(space=space, objectives=parse_objectives("accuracy:max"), seed=seed, costs=oracle.cost,
                             network=oracle.network, dataset=splits.name, options=dict(spec.options))
-    run = run_search(make_searcher(method, context), oracle, QUERY_CAP, method=method, seed=seed, deadline=deadline)
-    if not run.history:
-        raise GennasError(f"{method} measured no cell within {spec.minutes} minutes; raise --budget-minutes")
-    best = max(run.history, key=lambda row: row["val_accuracy"])
-    return space.parse(best["arch"]), {"queries": len(run.history), "stopped": run.stopped,
-                                       "search_val_accuracy": best["val_accuracy"]}
-
-
-def _weight_sharing(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, space: CellSpace,
-                    deadline: float) -> tuple[Cell, dict[str, Any]]:
-    base = dict(**WEIGHT_SHARING[method], channels=spec.channels, cells_per_stage=spec.cells_per_stage, seed=seed,
-                device=spec.device)
-    pilot = search_cell(splits, space, WeightSharingConfig(**base, epochs=1, max_steps=PILOT_STEPS)).trajectory[0]
-    steps = max(1, len(splits.train) // min(WeightSharingConfig().batch_size, len(splits.train)))
-    # Steps scale with the train split; the per-epoch evaluation of the supernet does not.
-    epoch_seconds = pilot["train_seconds"] / pilot["steps"] * steps + pilot["seconds"] - pilot["train_seconds"]
-    epochs = max(1, int((deadline - time.monotonic()) / epoch_seconds))
-    result = search_cell(splits, space, WeightSharingConfig(**base, epochs=epochs), deadline=deadline)
-    final = result.trajectory[-1] if result.trajectory else {}
-    return result.cell, {"epochs_planned": epochs, "epochs": len(result.trajectory), "stopped": result.stopped,
-                         "label": result.label, "op_mass": final.get("op_mass"),
-                         "supernet_val_accuracy": final.get("supernet_val_accuracy")}
+    return Problem(context, oracle=oracle, splits=splits, channels=spec.channels,
+                   cells_per_stage=spec.cells_per_stage, device=spec.device, select="val_accuracy")
 
 
 def nb201_transfer(cell: Cell) -> dict[str, float]:
@@ -156,21 +119,31 @@ def _saved_row(path: Path | None, spec: WallClockSpec) -> dict[str, Any] | None:
     if path is None or not path.exists():
         return None
     try:
-        payload = read_json_checked(path, "comparison row")
+        payload = ROW.load(path, "rerun the command that wrote it", f"{path} holds a comparison run with other "
+                           "settings; use another --out or delete it")
+    except WrongFormat:
+        raise
     except GennasError:
         return None  # unreadable or failing its hash: measure again and overwrite it
-    if payload.get("format") != ROW_FORMAT or payload.get("settings") != spec.settings():
+    if payload.get("settings") != spec.settings():
         raise GennasError(f"{path} holds a comparison run with other settings; use another --out or delete it")
     return payload["row"]
 
 
 def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
-    """Search ``method`` for ``spec.minutes``, retrain the found cell standalone, and measure it."""
+    """Search ``method`` for ``spec.minutes``, retrain the found cell standalone, and measure it.
+
+    Returns:
+        The comparison row: the contract columns, the retrained cell's other figures, the NB201 transfer view
+        and the method's own search details.
+    """
     start = time.monotonic()
-    deadline = start + 60.0 * spec.minutes
-    find = _weight_sharing if method in WEIGHT_SHARING else _black_box
-    cell, extra = find(method, seed, spec, splits, space, deadline)
+    stop = Stopping.of(QUERY_CAP, deadline=start + 60.0 * spec.minutes)
+    found = get_method(method).search(_problem(spec, seed, splits, space), stop)
+    if found.cell is None:
+        raise GennasError(f"{method} measured no cell within {spec.minutes} minutes; raise --budget-minutes")
     search_seconds = time.monotonic() - start
+    cell = found.cell
     metrics = _oracle(spec, splits, space, use_cache=True).query(cell)
     return {
         "method": method, "arch": cell.to_string(), "accuracy": metrics["accuracy"],
@@ -178,13 +151,24 @@ def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, 
         "search_seconds": search_seconds, "seed": seed, "val_accuracy": metrics["val_accuracy"],
         "fgsm_accuracy": metrics["fgsm_accuracy"], "noise_accuracy": metrics["noise_accuracy"],
         "params": metrics["params"], "latency_ms": metrics["latency_ms"], "retrain_seconds": metrics["seconds"],
-        **nb201_transfer(cell), **extra,
+        **nb201_transfer(cell), **found.details,
     }
 
 
 def run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | None = None, *,
                   progress: bool = False, command: list[str] | None = None) -> dict[str, Any]:
-    """Every method × seed on the clock; returns ``{"settings", "rows", "provenance"}`` and writes OUT files."""
+    """Every method × seed on the clock, each found cell retrained with one recipe.
+
+    Args:
+        spec: the options shared by every (method, seed).
+        methods: registered methods, black-box or weight-sharing.
+        out: finished rows (reused by a rerun), ``compare.json`` and ``compare.md``; None writes nothing.
+        progress: say which (method, seed) is searching.
+        command: the command line recorded in the provenance (default: this process's).
+
+    Returns:
+        ``{"settings", "rows", "provenance"}``.
+    """
     check_options(spec.options, methods)
     with output_lock(out):  # one writer per --out
         return _run_wallclock(spec, methods, out, progress=progress, command=command)
@@ -196,7 +180,7 @@ def _run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | No
     space = get_space(spec.space)
     out_dir = Path(out) if out else None
     rows = []
-    for seed in range(spec.seed, spec.seed + spec.seeds):
+    for seed in spec.seed_range():
         for method in methods:
             path = _row_path(out_dir, method, seed)
             row = _saved_row(path, spec)
@@ -205,7 +189,7 @@ def _run_wallclock(spec: WallClockSpec, methods: list[str], out: str | Path | No
                     print(f"[compare] {method} seed {seed}: searching for {spec.minutes:g} min", flush=True)
                 row = run_one(method, seed, spec, splits, space)
                 if path is not None:
-                    write_json_checked(path, {"format": ROW_FORMAT, "settings": spec.settings(), "row": row})
+                    ROW.save(path, {"settings": spec.settings(), "row": row})
             rows.append(row)
     payload = {"settings": {**spec.settings(), "methods": methods}, "rows": rows, "provenance": provenance(command)}
     if out_dir is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from gennas.data import load_dataset
 from gennas.errors import GennasError
 from gennas.lock import output_lock
+from gennas.metrics.registry import COST_METRICS
 from gennas.space.cell import Cell
 from gennas.supernet.export import computed_metrics, deployable, export_subnet, finetune
 from gennas.supernet.prune import make_thresholds, read_subnets, select, verified_view
@@ -58,7 +59,7 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
     # figures hold unless fine-tuning (or, for a subnet first verified now, training) moved them.
     broken = [t for t in limits if t.violation(metrics) > 0]
     violated = [t.describe(metrics) for t in broken]
-    cost_violations = [t.describe(metrics) for t in broken if t.column in ("flops", "params", "memory_bytes")]
+    cost_violations = [t.describe(metrics) for t in broken if t.column in COST_METRICS]
     if cost_violations:
         raise GennasError(f"internal error: the exported model breaks cost thresholds {cost_violations}")
     if verify and violated:

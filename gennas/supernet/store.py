@@ -7,22 +7,23 @@ from pathlib import Path
 from torch import nn
 
 from gennas.errors import GennasError
-from gennas.io import load_checked, save_checked
+from gennas.io import FileFormat
 from gennas.nn.network import NetworkConfig
 from gennas.supernet.model import Supernet
 from gennas.supernet.subnets import SubnetSpace
 from gennas.train import Normalize
 
 FORMAT = "gennas-supernet/1"
+SUPERNET = FileFormat(FORMAT, "supernet")
 
 
 def save_supernet(path: str | Path, model: nn.Sequential, meta: dict) -> Path:
     """``model`` is Normalize + Supernet; ``meta`` holds the dataset spec and measurement settings."""
     supernet: Supernet = model[-1]
-    payload = {"format": FORMAT, "space": supernet.space.to_dict(), "network": supernet.config.to_dict(),
+    payload = {"space": supernet.space.to_dict(), "network": supernet.config.to_dict(),
                "mean": model[0].mean.flatten().tolist(), "std": model[0].std.flatten().tolist(),
                "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}
-    return save_checked(path, payload)
+    return SUPERNET.save(path, payload)
 
 
 def load_supernet(path: str | Path) -> tuple[nn.Sequential, dict]:
@@ -30,10 +31,9 @@ def load_supernet(path: str | Path) -> tuple[nn.Sequential, dict]:
     if not path.exists():
         raise GennasError(f"{path} does not exist: RUN_DIR must be a directory written by `gennas run`")
     rebuild = f"rerun `gennas run --out {path.parent}` with its settings (it retrains the supernet, resuming its checkpoint)"
-    payload = load_checked(path, "supernet", rebuild)  # a flipped bit is an error, never a silently wrong figure
     again = f"delete or move {path}, then {rebuild}"
-    if payload.get("format") != FORMAT:
-        raise GennasError(f"{path} is not a gennas supernet ({FORMAT}); {again}")
+    # A flipped bit is an error, never a silently wrong figure.
+    payload = SUPERNET.load(path, rebuild, f"{path} is not a gennas supernet ({FORMAT}); {again}")
     try:
         supernet = Supernet(SubnetSpace.from_dict(payload["space"]), NetworkConfig(**payload["network"]))
         model = nn.Sequential(Normalize(payload["mean"], payload["std"]), supernet)

@@ -7,12 +7,9 @@ built from (the Pareto-near cells users are most likely to deploy) with probabil
 lower half of the sandwich rule (Yu & Huang 2019; BigNAS; Once-for-All). The smallest
 subnet shares almost nothing but the skeleton and is the first to collapse when left
 out; the "largest" (the most expensive op on every edge) is a union nobody deploys, and
-in-place distillation from it did not pay for its cost. Measured on digits against
-standalone training of 8 subnets across the FLOPs range (test accuracy MAE, same
-recipe): 2 sampled subnets/step, 75 % sources, 16 epochs: 13.9 points; the full sandwich
-with distillation: 13.3; this default with 32 epochs: 0.91 (the committed comparison is
-experiments/results/supernet_digits.md). The full sandwich stays available (``largest``,
-``distill``). BN statistics are shared during training and recalibrated per subnet
+in-place distillation from it did not pay for its cost (the comparison against
+standalone training is in the supernet benchmark's results). The full sandwich stays
+available (``largest``, ``distill``). BN statistics are shared during training and recalibrated per subnet
 before measurement (:mod:`gennas.supernet.measure`).
 
 Everything else is the standalone trainer's: SGD + cosine, the same data order and
@@ -44,15 +41,13 @@ from gennas.space.cell import Cell
 from gennas.supernet.measure import recalibrate_bn
 from gennas.supernet.model import Supernet
 from gennas.supernet.subnets import SubnetSpace
+from gennas.device import autocast_dtype, resolve_device
 from gennas.train.trainer import (
     TrainConfig,
-    _amp_dtype,
-    _Run,
-    _save,
+    TrainingRun,
     augment_batch,
     dataset_tensors,
     evaluate_accuracy,
-    resolve_device,
     steps_per_epoch,
     training_run,
 )
@@ -175,7 +170,7 @@ def train_supernet(
     model.to(device)
     x_train, y_train = (t.to(device) for t in dataset_tensors(splits.train))
     steps = steps_per_epoch(len(y_train), config.batch_size)
-    amp_dtype = _amp_dtype(config, device)
+    amp_dtype = autocast_dtype(config.amp, device)
     sampler = SubnetSampler(supernet.space, supernet.config, config)
     step_loss = SandwichLoss(model, config.distill and config.largest, config.label_smoothing)
     if world > 1:
@@ -193,14 +188,14 @@ def train_supernet(
                                 amp_dtype, rank, world, on_step=lambda: bar.update(1))
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", largest=f"{record['val_accuracy_largest']:.1f}%")
                 if path is not None and rank == 0:
-                    _save(run, path, config, splits)
+                    run.save(path, config, splits)
                 if on_epoch_end is not None:
                     on_epoch_end(dict(record))
     model.eval()
     return run.history
 
 
-def _epoch(run: _Run, step_loss: nn.Module, supernet: Supernet, sampler: SubnetSampler, epoch: int,
+def _epoch(run: TrainingRun, step_loss: nn.Module, supernet: Supernet, sampler: SubnetSampler, epoch: int,
            x: torch.Tensor, y: torch.Tensor, config: SupernetTrainConfig, steps: int, splits: DatasetSplits,
            amp_dtype: torch.dtype | None, rank: int, world: int,
            on_step: Callable[[], None] = lambda: None) -> dict[str, float]:
@@ -256,7 +251,7 @@ def time_training_step(model: nn.Sequential, splits: DatasetSplits, config: Supe
         step_loss = SandwichLoss(probe, config.distill and config.largest, config.label_smoothing)
         x, y = dataset_tensors(splits.train)
         xb, yb = x[:config.batch_size].to(device), y[:config.batch_size].to(device)
-        amp_dtype = _amp_dtype(config, device)
+        amp_dtype = autocast_dtype(config.amp, device)
         times = []
         for step in range(max(repeats, 2)):
             tic = time.perf_counter()

@@ -5,13 +5,15 @@ resume); :mod:`gennas.train.attacks` measures FGSM / PGD / noise robustness.
 """
 
 from gennas.train.attacks import RobustnessConfig, evaluate_robustness, fgsm_attack, pgd_attack
+from gennas.device import resolve_device
 from gennas.train.trainer import (
     Normalize,
     TrainConfig,
+    TrainingRun,
     TrainResult,
     evaluate_accuracy,
-    resolve_device,
     train_model,
+    training_run,
     with_normalization,
 )
 
@@ -20,11 +22,13 @@ __all__ = [
     "RobustnessConfig",
     "TrainConfig",
     "TrainResult",
+    "TrainingRun",
     "evaluate_accuracy",
     "evaluate_robustness",
     "fgsm_attack",
     "pgd_attack",
     "resolve_device",
     "train_model",
+    "training_run",
     "with_normalization",
 ]

@@ -21,7 +21,8 @@ from torch.utils.data import TensorDataset
 
 from gennas.config import DictConfig
 from gennas.errors import GennasError
-from gennas.train.trainer import _model_device, dataset_tensors, eval_mode, resolve_device
+from gennas.device import model_device, resolve_device
+from gennas.train.trainer import dataset_tensors, eval_mode
 
 
 @dataclass
@@ -161,7 +162,7 @@ def evaluate_robustness(
     x, y = dataset_tensors(dataset)
     if len(y) == 0:
         raise GennasError("cannot evaluate robustness on an empty dataset")
-    target = _model_device(model) if device is None else resolve_device(device)
+    target = model_device(model) if device is None else resolve_device(device)
     model.to(target)
     generator = torch.Generator(device=target)
     generator.manual_seed(config.seed)

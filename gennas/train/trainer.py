@@ -30,13 +30,16 @@ from tqdm.auto import tqdm
 
 from gennas.config import DictConfig
 from gennas.errors import GennasError
-from gennas.io import load_checked, save_checked
+from gennas.device import autocast_dtype, model_device, resolve_device
+from gennas.io import FileFormat, config_differences
+from gennas.seeds import RESUME_STRIDE, derive_seed
 
 if TYPE_CHECKING:
     from gennas.data import DatasetSplits
 
 SCHEDULERS: tuple[str, ...] = ("cosine", "constant")
 CHECKPOINT_FORMAT = "gennas-train-checkpoint/1"
+CHECKPOINT = FileFormat(CHECKPOINT_FORMAT, "checkpoint")
 #: Config fields that may differ between a checkpoint and the run resuming it.
 _RESUMABLE_DIFFERENCES = frozenset({"device"})
 
@@ -110,40 +113,6 @@ class TrainResult:
     def val_accuracy(self) -> float:
         """Validation accuracy (percent) after the last epoch."""
         return self.history[-1]["val_accuracy"] if self.history else float("nan")
-
-
-# ------------------------------------------------------------------- devices
-def resolve_device(spec: str | torch.device = "auto") -> torch.device:
-    """``'auto'`` → CUDA if available else CPU; ``'cpu'``, ``'cuda'``, ``'cuda:N'`` as given."""
-    text = str(spec).strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(text)
-    except RuntimeError as exc:
-        raise GennasError(f"unknown device {spec!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
-        raise GennasError(f"device type {device.type!r} is not supported; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if not torch.cuda.is_available():
-        raise GennasError(
-            f"device {spec!r} was requested but CUDA is not available (this PyTorch build: "
-            f"{torch.__version__}); use device='cpu' or 'auto', or install a CUDA build of PyTorch"
-        )
-    if device.index is not None and device.index >= torch.cuda.device_count():
-        raise GennasError(
-            f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s) visible; "
-            f"use cuda:0..cuda:{torch.cuda.device_count() - 1}"
-        )
-    return device
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    tensor = next(model.parameters(), None)
-    if tensor is None:
-        tensor = next(model.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 # ------------------------------------------------------------- normalisation
@@ -232,7 +201,7 @@ def evaluate_accuracy(
         raise GennasError("cannot evaluate accuracy on an empty dataset")
     if batch_size < 1:
         raise GennasError(f"batch_size must be >= 1, got {batch_size}")
-    target = _model_device(model) if device is None else resolve_device(device)
+    target = model_device(model) if device is None else resolve_device(device)
     model.to(target)
     correct = torch.zeros((), dtype=torch.int64, device=target)
     with eval_mode(model):
@@ -259,15 +228,13 @@ def _lr_factor(scheduler: str, total_steps: int) -> Callable[[int], float]:
     return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
-def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if not config.amp or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
 @dataclass
-class _Run:
-    """Everything that evolves during training and therefore goes into a checkpoint."""
+class TrainingRun:
+    """Everything that evolves during training and therefore goes into a checkpoint.
+
+    Standalone and supernet training both step through one of these (from :func:`training_run`),
+    so both checkpoint and resume the same exact way.
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -308,13 +275,21 @@ class _Run:
         else:
             # Another device type's generator state cannot be transplanted; continue
             # from a fresh stream that is still a pure function of (seed, epoch).
-            self.generator.manual_seed(seed * 1_000_003 + epoch)
-            self.seed_global(seed * 1_000_003 + epoch)
+            self.generator.manual_seed(derive_seed(seed, epoch, stride=RESUME_STRIDE))
+            self.seed_global(derive_seed(seed, epoch, stride=RESUME_STRIDE))
+
+    def save(self, path: Path, config: TrainConfig, splits: DatasetSplits) -> None:
+        """Write the whole state atomically, with a content hash checked on resume."""
+        CHECKPOINT.save(path, {
+            "config": config.to_dict(), "data": _data_fingerprint(splits), "epoch": len(self.history),
+            "history": self.history, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": self.rng_state(),
+        })
 
 
 @contextlib.contextmanager
 def training_run(model: nn.Module, splits: DatasetSplits, config: TrainConfig, steps: int, device: torch.device,
-                 path: Path | None) -> Iterator[_Run]:
+                 path: Path | None) -> Iterator[TrainingRun]:
     """The state of one training run (SGD + schedule + scaler + data generator), seeded, resumed
     from ``path`` when it exists, with the caller's global RNG state forked away for the block.
 
@@ -322,11 +297,11 @@ def training_run(model: nn.Module, splits: DatasetSplits, config: TrainConfig, s
     """
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
-    run = _Run(
+    run = TrainingRun(
         model=model,
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config.scheduler, config.epochs * steps)),
-        scaler=torch.amp.GradScaler(device.type, enabled=_amp_dtype(config, device) == torch.float16),
+        scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype(config.amp, device) == torch.float16),
         generator=torch.Generator(device=device),
         device=device,
         history=[],
@@ -367,7 +342,7 @@ def train_model(
     model.to(device)
     x_train, y_train = (t.to(device) for t in dataset_tensors(splits.train))
     steps = steps_per_epoch(len(y_train), config.batch_size)
-    amp_dtype = _amp_dtype(config, device)
+    amp_dtype = autocast_dtype(config.amp, device)
     with training_run(model, splits, config, steps, device, path) as run:
         start = len(run.history)
         with tqdm(total=config.epochs, initial=start, disable=not progress, desc="train", unit="epoch") as bar:
@@ -376,7 +351,7 @@ def train_model(
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_accuracy']:.1f}%")
                 if path is not None:
-                    _save(run, path, config, splits)
+                    run.save(path, config, splits)
                 if on_epoch_end is not None:
                     on_epoch_end(dict(record))
     model.eval()
@@ -389,7 +364,7 @@ def train_model(
 
 
 def _epoch(
-    run: _Run,
+    run: TrainingRun,
     epoch: int,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -420,7 +395,7 @@ def _epoch(
 
 
 def _train_epoch(
-    run: _Run,
+    run: TrainingRun,
     x: torch.Tensor,
     y: torch.Tensor,
     config: TrainConfig,
@@ -455,47 +430,18 @@ def _data_fingerprint(splits: DatasetSplits) -> dict[str, Any]:
     return {"name": splits.name, "train_size": len(splits.train), "num_classes": splits.num_classes}
 
 
-def _save(run: _Run, path: Path, config: TrainConfig, splits: DatasetSplits) -> None:
-    """Write the checkpoint to a temporary file, then rename: never a half-written file."""
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "config": config.to_dict(),
-        "data": _data_fingerprint(splits),
-        "epoch": len(run.history),
-        "history": run.history,
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(),
-        "scaler": run.scaler.state_dict(),
-        "rng": run.rng_state(),
-    }
-    save_checked(path, payload)  # atomic, with a content hash checked on resume
-
-
-def _load(path: Path) -> dict[str, Any]:
-    payload = load_checked(path, "checkpoint", "rerun: training starts from scratch")
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise GennasError(
-            f"{path} is not a gennas training checkpoint ({CHECKPOINT_FORMAT}); "
-            "delete it or pass another checkpoint_path"
-        )
-    return payload
-
-
 def _config_differences(saved: Mapping[str, Any], config: TrainConfig) -> list[str]:
     current = config.to_dict()
     ignored = set(_RESUMABLE_DIFFERENCES)
     if current["scheduler"] == saved.get("scheduler") == "constant" and current["epochs"] >= saved.get("epochs", 0):
         ignored.add("epochs")  # a constant schedule does not depend on the run length
-    return [
-        f"{key}: checkpoint {saved.get(key)!r}, now {value!r}"
-        for key, value in current.items()
-        if key not in ignored and saved.get(key) != value
-    ]
+    return config_differences(dict(saved), current, ignored)
 
 
-def _resume(run: _Run, path: Path, config: TrainConfig, splits: DatasetSplits) -> None:
-    payload = _load(path)
+def _resume(run: TrainingRun, path: Path, config: TrainConfig, splits: DatasetSplits) -> None:
+    payload = CHECKPOINT.load(path, "rerun: training starts from scratch",
+                              f"{path} is not a gennas training checkpoint ({CHECKPOINT_FORMAT}); "
+                              "delete it or pass another checkpoint_path")
     differences = _config_differences(payload.get("config", {}), config)
     if differences:
         raise GennasError(

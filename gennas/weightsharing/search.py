@@ -26,17 +26,20 @@ from tqdm.auto import tqdm
 from gennas.config import DictConfig
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
-from gennas.io import load_checked, save_checked
+from gennas.device import autocast_dtype, resolve_device
+from gennas.io import FileFormat, config_differences
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
-from gennas.train.trainer import augment_batch, dataset_tensors, evaluate_accuracy, resolve_device
+from gennas.train.trainer import augment_batch, dataset_tensors, evaluate_accuracy
 from gennas.weightsharing.darts import softmax_weights, unrolled_arch_gradient
 from gennas.weightsharing.derive import alpha_probabilities, derive_cell, op_mass
 from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, temperature
 from gennas.weightsharing.mixed import SuperNetwork, build_supernet
 
-METHODS: tuple[str, ...] = ("darts", "gdas")
+#: The bi-level algorithms of this loop (the CLI methods darts, darts2, gdas are in gennas.search.methods).
+ALGORITHMS: tuple[str, ...] = ("darts", "gdas")
 CHECKPOINT_FORMAT = "gennas-weightsharing-checkpoint/1"
+CHECKPOINT = FileFormat(CHECKPOINT_FORMAT, "checkpoint")
 _RESUMABLE_DIFFERENCES = frozenset({"device"})
 
 
@@ -73,8 +76,8 @@ class WeightSharingConfig(DictConfig):
 
     def __post_init__(self) -> None:
         problems = []
-        if self.method not in METHODS:
-            problems.append(f"method must be one of {', '.join(METHODS)} (got {self.method!r})")
+        if self.method not in ALGORITHMS:
+            problems.append(f"method must be one of {', '.join(ALGORITHMS)} (got {self.method!r})")
         if self.order not in (1, 2):
             problems.append(f"order must be 1 (first order) or 2 (unrolled second order), got {self.order!r}")
         if self.method == "gdas" and self.order != 1:
@@ -131,7 +134,7 @@ class _State:
     trajectory: list[dict[str, Any]]
 
     def payload(self, config: WeightSharingConfig, fingerprint: dict[str, Any]) -> dict[str, Any]:
-        return {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "data": fingerprint,
+        return {"config": config.to_dict(), "data": fingerprint,
                 "epoch": len(self.trajectory), "trajectory": self.trajectory, "model": self.model.state_dict(),
                 "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state()}
@@ -155,24 +158,14 @@ def _fingerprint(splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
 
 
 def _load_checkpoint(path: Path, config: WeightSharingConfig, fingerprint: dict[str, Any]) -> dict[str, Any]:
-    payload = load_checked(path, "checkpoint", "rerun: the search starts from scratch")
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise GennasError(f"{path} is not a gennas DARTS/GDAS checkpoint ({CHECKPOINT_FORMAT}); delete it or "
-                          "pass another checkpoint path")
-    saved, now = payload.get("config", {}), config.to_dict()
-    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {v!r}" for k, v in now.items()
-            if k not in _RESUMABLE_DIFFERENCES and saved.get(k) != v]
+    payload = CHECKPOINT.load(path, "rerun: the search starts from scratch",
+                              f"{path} is not a gennas DARTS/GDAS checkpoint ({CHECKPOINT_FORMAT}); delete it or "
+                              "pass another checkpoint path")
+    diff = config_differences(payload.get("config", {}), config.to_dict(), _RESUMABLE_DIFFERENCES)
     if diff or payload.get("data") != fingerprint:
         what = "; ".join(diff) if diff else f"data {payload.get('data')} vs {fingerprint}"
         raise GennasError(f"checkpoint {path} was written by another search ({what}); delete it to start over")
     return payload
-
-
-def _amp_dtype(config: WeightSharingConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA when supported; otherwise fp32 (no GradScaler needed for α's tiny steps)."""
-    if config.amp and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
 
 
 def search_cell(
@@ -223,8 +216,7 @@ def search_cell(
                 bar.update(1)
                 bar.set_postfix(val=f"{record['supernet_val_accuracy']:.1f}%", cell=record["arch"][:40])
                 if path is not None:
-                    payload = state.payload(config, fingerprint)
-                    save_checked(path, payload)
+                    CHECKPOINT.save(path, state.payload(config, fingerprint))
                 if on_epoch_end is not None:
                     on_epoch_end(dict(record))
     alpha = state.model.alpha.detach().float().cpu()
@@ -262,54 +254,67 @@ class _DeviceData:
             yield (self.x_train[t], self.y_train[t]), (self.x_val[v], self.y_val[v])
 
 
+class _Step:
+    """The relaxation and the two alternating steps of one epoch (its τ and lr fixed)."""
+
+    def __init__(self, state: _State, config: WeightSharingConfig, epoch: int, device: torch.device) -> None:
+        self.state, self.config, self.model = state, config, state.model
+        amp = autocast_dtype(config.amp, device, fallback=None)  # no GradScaler needed for α's tiny steps
+        self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
+        self.tau = temperature(epoch, config.epochs, config.tau_max, config.tau_min)
+        self.lr = state.w_opt.param_groups[0]["lr"]
+
+    def relax(self, alpha: torch.Tensor):
+        if self.config.method == "gdas":
+            return gumbel_hard_weights(alpha, self.tau, self.state.generator)
+        return softmax_weights(alpha)
+
+    def arch(self, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor]) -> float:
+        """α step on the validation batch (unrolled through one weight step for second order); its loss."""
+        model, config = self.model, self.config
+        self.state.a_opt.zero_grad(set_to_none=True)
+        if config.order == 2:
+            params = model.weight_parameters()
+            buffers = [self.state.w_opt.state.get(p, {}).get("momentum_buffer") for p in params]
+            model.alpha.grad, arch_loss = unrolled_arch_gradient(
+                model.alpha, params, lambda: _fp32_loss(model, train), lambda: _fp32_loss(model, val),
+                xi=self.lr, momentum=config.momentum, weight_decay=config.weight_decay, momentum_buffers=buffers)
+        else:
+            weights, chosen = self.relax(model.alpha)
+            with self.autocast():
+                logits = model(val[0], weights, chosen)
+            val_loss = F.cross_entropy(logits.float(), val[1])
+            model.alpha.grad = torch.autograd.grad(val_loss, model.alpha)[0]
+            arch_loss = float(val_loss.detach())
+        self.state.a_opt.step()
+        return arch_loss
+
+    def weights(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight step on the train batch with α held fixed; (loss, logits)."""
+        self.state.w_opt.zero_grad(set_to_none=True)
+        weights, chosen = self.relax(self.model.alpha.detach())
+        with self.autocast():
+            logits = self.model(xb, weights, chosen)
+        loss = F.cross_entropy(logits.float(), yb)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.weight_parameters(), self.config.grad_clip)
+        self.state.w_opt.step()
+        return loss, logits
+
+
 def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSharingConfig, epoch: int,
            device: torch.device, splits: DatasetSplits) -> dict[str, Any]:
     """One epoch of alternating α and weight steps; appends and returns the epoch's record."""
     tic = time.perf_counter()
     model = state.model
     model.train()
-    amp = _amp_dtype(config, device)
-    autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
-    tau = temperature(epoch, config.epochs, config.tau_max, config.tau_min)
-    lr = state.w_opt.param_groups[0]["lr"]
-
-    def relax(alpha: torch.Tensor):
-        if config.method == "gdas":
-            return gumbel_hard_weights(alpha, tau, state.generator)
-        return softmax_weights(alpha)
-
-    def loss_on(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        weights, chosen = relax(model.alpha)
-        with autocast():
-            logits = model(batch[0], weights, chosen)
-        return F.cross_entropy(logits.float(), batch[1])
-
+    step = _Step(state, config, epoch, device)
     sums = {"train_loss": 0.0, "arch_loss": 0.0, "correct": 0, "seen": 0, "steps": 0}
     for (xb, yb), val in data.batches(config.batch_size, config.max_steps, state.generator):
         if data.augment:
             xb = augment_batch(xb, state.generator)
-        # α step on the validation batch.
-        state.a_opt.zero_grad(set_to_none=True)
-        if config.order == 2:
-            params = model.weight_parameters()
-            buffers = [state.w_opt.state.get(p, {}).get("momentum_buffer") for p in params]
-            model.alpha.grad, arch_loss = unrolled_arch_gradient(
-                model.alpha, params, lambda: _fp32_loss(model, (xb, yb)), lambda: _fp32_loss(model, val),
-                xi=lr, momentum=config.momentum, weight_decay=config.weight_decay, momentum_buffers=buffers)
-        else:
-            val_loss = loss_on(val)
-            model.alpha.grad = torch.autograd.grad(val_loss, model.alpha)[0]
-            arch_loss = float(val_loss.detach())
-        state.a_opt.step()
-        # Weight step on the train batch (α held fixed).
-        state.w_opt.zero_grad(set_to_none=True)
-        weights, chosen = relax(model.alpha.detach())
-        with autocast():
-            logits = model(xb, weights, chosen)
-        loss = F.cross_entropy(logits.float(), yb)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.weight_parameters(), config.grad_clip)
-        state.w_opt.step()
+        arch_loss = step.arch((xb, yb), val)
+        loss, logits = step.weights(xb, yb)
         sums["train_loss"] += loss.item() * len(yb)
         sums["arch_loss"] += arch_loss * len(yb)
         sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
@@ -321,18 +326,12 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
         raise GennasError(f"{config.label} diverged in epoch {epoch + 1} (non-finite loss or α); lower lr or arch_lr")
     probabilities = alpha_probabilities(model.alpha, space)
     record = {
-        "epoch": epoch + 1,
-        "train_loss": sums["train_loss"] / sums["seen"],
-        "train_accuracy": 100.0 * sums["correct"] / sums["seen"],
-        "arch_loss": sums["arch_loss"] / sums["seen"],
-        "supernet_val_accuracy": _supernet_accuracy(model, splits, config, device),
-        "lr": lr,
-        **({"tau": tau} if config.method == "gdas" else {}),
-        "arch": derive_cell(model.alpha, space).to_string(),
-        "op_mass": op_mass(probabilities),
-        "alpha_softmax": probabilities,
-        "steps": sums["steps"],
-        "train_seconds": train_seconds,
+        "epoch": epoch + 1, "train_loss": sums["train_loss"] / sums["seen"],
+        "train_accuracy": 100.0 * sums["correct"] / sums["seen"], "arch_loss": sums["arch_loss"] / sums["seen"],
+        "supernet_val_accuracy": _supernet_accuracy(model, splits, config, device), "lr": step.lr,
+        **({"tau": step.tau} if config.method == "gdas" else {}),
+        "arch": derive_cell(model.alpha, space).to_string(), "op_mass": op_mass(probabilities),
+        "alpha_softmax": probabilities, "steps": sums["steps"], "train_seconds": train_seconds,
         "seconds": time.perf_counter() - tic,
     }
     state.trajectory.append(record)

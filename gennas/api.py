@@ -1,0 +1,140 @@
+"""The Python API in a few calls, in the spirit of pymoo's ``minimize``: design, find, compare.
+
+Each function is what one ``gennas`` command does, with the same defaults, returning what
+that command prints with ``--json``::
+
+    import gennas
+    cells = gennas.generate("accuracy:max,flops:min", n=10, dataset="cifar10")
+    found = gennas.find("rea", dataset="cifar10", budget=50)
+    table = gennas.compare(["rea", "random"], dataset="cifar10", budget=50, seeds=3)
+    summary = gennas.design("digits", out="runs/digits")          # generate -> supernet -> measure
+    model = gennas.prune("runs/digits", max_flops=1.0, maximize="accuracy")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def cost(arch: str, space: str = "nb201") -> dict[str, float]:
+    """Exact FLOPs (M), params (M) and peak memory (bytes) of a cell on the NAS-Bench-201 skeleton.
+
+    Args:
+        arch: the cell in NAS-Bench-201 notation.
+        space: ``nb201`` or ``dagN``.
+
+    Returns:
+        ``{"flops", "params", "memory_bytes"}``.
+    """
+    from gennas.metrics import cell_costs
+    from gennas.space import get_space
+
+    return cell_costs(get_space(space).parse(arch))
+
+
+def generate(objectives: str = "accuracy:max,flops:min", n: int = 100, *, space: str = "nb201",
+             dataset: str | None = None, constraints: Sequence[str] = (), guidance: float = 60.0, seed: int = 0,
+             predictor: str | None = None, generator: str | None = None) -> list[dict[str, Any]]:
+    """Cells near the Pareto front of ``objectives``, by guided graph diffusion (``gennas generate``).
+
+    Args:
+        objectives: ``METRIC:max|min,...``.
+        n: distinct cells to return.
+        space: ``nb201`` or ``dagN``.
+        dataset: NB201 target whose transfer prior guides accuracy (its own table is never used).
+        constraints: hard limits such as ``"flops<=100"``.
+        guidance: guidance scale; 0 samples unguided.
+        seed: the sampler's seed.
+        predictor, generator: checkpoints (default: the committed ones).
+
+    Returns:
+        One row per cell: ``arch``, the objectives' predicted values, and ``pareto``.
+    """
+    from diffusion.commands import run_generate
+
+    return run_generate(space, objectives, n, dataset, list(constraints), guidance, seed, predictor, generator)["cells"]
+
+
+def compare(methods: Sequence[str], *, dataset: str = "cifar10", space: str = "nb201", budget: int = 100,
+            seeds: int = 1, seed: int = 0, objectives: str = "accuracy:max", prior: str = "none",
+            options: dict[str, Any] | None = None, epochs: int = 4, stop_at: str | None = None,
+            out: str | Path | None = None) -> dict[str, Any]:
+    """Several methods on equal terms, one summary (``gennas compare``).
+
+    Args:
+        methods: registered black-box method names (see :data:`gennas.search.REGISTRY`).
+        dataset: an NB201 table (cifar10, cifar100, ImageNet16-120) or a dataset to train on.
+        space, budget, seeds, seed, objectives, prior, options, epochs, stop_at: as the command's flags.
+        out: journals (resume), summary and plots; None keeps nothing.
+
+    Returns:
+        ``{"settings", "skeleton", "summary": {method: ...}, "runs": {method: [SearchRun, ...]}}``.
+    """
+    from gennas.search.commands import run_methods
+    from gennas.search.methods import parse_methods
+    from gennas.search.runner import SearchSpec
+
+    spec = SearchSpec(space=space, dataset=dataset, budget=budget, seeds=seeds, seed=seed, prior=prior,
+                      objectives=objectives, options=dict(options or {}), epochs=epochs, stop_at=stop_at)
+    return run_methods(spec, parse_methods(",".join(methods)), out)
+
+
+def find(method: str, **settings: Any) -> dict[str, Any]:
+    """One method over seeds (``gennas search``); ``settings`` as for :func:`compare`.
+
+    Named ``find`` because ``gennas.search`` is the package of the methods themselves.
+
+    Returns:
+        ``{"settings", "skeleton", "summary", "runs": [SearchRun, ...]}`` for this method.
+    """
+    payload = compare([method], **settings)
+    return {**payload, "summary": payload["summary"][method], "runs": payload["runs"][method]}
+
+
+def design(dataset: str = "digits", out: str | Path = "runs/digits", *, device: str = "auto", progress: bool = False,
+           **settings: Any) -> dict[str, Any]:
+    """The main job (``gennas run``): generate cells, train one supernet, measure its subnets, export an example.
+
+    Args:
+        dataset: ``digits``, ``cifar10``, ``npz:PATH``, ...
+        out: the run directory (what :func:`prune` reads); an interrupted run resumes from it.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        progress: show progress bars.
+        settings: further :class:`~gennas.supernet.run_settings.RunSettings` fields (``epochs``, ``n_cells``, ...).
+
+    Returns:
+        The run's summary (``gennas run --json``).
+    """
+    from gennas.supernet.pipeline import RunSettings, run_pipeline
+
+    return run_pipeline(RunSettings(dataset=dataset, **settings), out, device=device, progress=progress)
+
+
+def prune(run_dir: str | Path, *, maximize: str | None = None, minimize: str | None = None,
+          out: str | Path | None = None, device: str = "auto", verify: bool = False,
+          **thresholds: float | str | None) -> dict[str, Any]:
+    """After the search: the best measured subnet of ``run_dir`` under ``thresholds``, exported (``gennas prune``).
+
+    Args:
+        run_dir: written by :func:`design`.
+        maximize, minimize: what to rank feasible subnets by (default: maximise accuracy).
+        out: export directory (default ``RUN_DIR/export/<arch hash>``).
+        device: where a verification retrains.
+        verify: retrain the chosen subnet standalone and check every threshold on it.
+        thresholds: ``max_flops``, ``max_params``, ``max_memory_mb``, ``max_latency_ms``, ``min_accuracy``,
+            ``min_robustness``.
+
+    Returns:
+        The choice and the export (``gennas prune --json``).
+    """
+    from gennas.supernet.commands import prune_run
+
+    names = ("max_flops", "max_params", "max_memory_mb", "max_latency_ms", "min_accuracy", "min_robustness")
+    unknown = sorted(set(thresholds) - set(names))
+    if unknown:
+        from gennas.errors import GennasError
+
+        raise GennasError(f"unknown threshold(s) {unknown}; use {', '.join(names)}")
+    return prune_run(run_dir, {n: thresholds.get(n) for n in names}, minimize or maximize or "accuracy", out=out,
+                     device=device, verify=verify)

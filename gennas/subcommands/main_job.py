@@ -1,0 +1,119 @@
+"""`gennas run` (the main job) and `gennas prune` (choose and export a subnet after it)."""
+
+from __future__ import annotations
+
+import argparse
+
+from gennas import validate as v
+from gennas.errors import GennasError
+from gennas.subcommands.common import add_device, add_json, add_network, add_seed, emit
+from gennas.npz_format import NPZ_FORMAT
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from gennas.supernet.pipeline import RunSettings, run_pipeline
+    from gennas.supernet.run_settings import BUDGET_KNOBS
+    from gennas.lock import output_lock
+    from gennas.supernet.train import init_distributed, rank_and_world
+
+    init_distributed(args.device)  # a no-op unless launched by torchrun with several processes
+    rank, _ = rank_and_world()
+    if args.space != "nb201":
+        raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
+    planned = {name: getattr(args, name) for name in BUDGET_KNOBS}  # None: not given
+    settings = RunSettings(
+        dataset=args.dataset, objectives=args.objectives, candidates=args.candidates, guidance=args.guidance,
+        seed=args.seed, channels=args.channels, cells_per_stage=args.cells_per_stage, rounds=args.rounds,
+        robustness_data=args.robustness_data, budget_minutes=args.budget_minutes,
+        planned=tuple(n for n, value in planned.items() if value is None) if args.budget_minutes else (),
+        **{n: value for n, value in planned.items() if value is not None})
+    with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
+        summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
+                               progress=not args.json, wandb=args.wandb)
+    emit(summary, args.json, human=lambda s: s["text"])
+
+
+def _cmd_prune(args: argparse.Namespace) -> None:
+    from gennas.supernet.commands import prune_run
+
+    thresholds = {name: getattr(args, name) for name in
+                  ("max_flops", "max_params", "max_memory_mb", "max_latency_ms", "min_accuracy", "min_robustness")}
+    goal = args.minimize or args.maximize
+    result = prune_run(args.run_dir, thresholds, goal, out=args.out, finetune_epochs=args.finetune,
+                       device=args.device, verify=args.verify)
+    emit(result, args.json, human=lambda r: r["text"])
+
+
+def add_run(sub: argparse._SubParsersAction) -> None:
+    """`gennas run`: generate, train one supernet, measure, prune to examples, export, report."""
+    p = sub.add_parser("run", help="the main job: generate cells, build + train one supernet, measure every "
+                                   "subnet, prune to example thresholds, export, report",
+                       epilog=NPZ_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="digits", help="digits (embedded), cifar10, mnist, npz:PATH, ... (default %(default)s)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--space", default="nb201")
+    p.add_argument("--objectives", default="accuracy:max,flops:min,memory:min,robustness:max",
+                   help="what generation is guided by (default %(default)s)")
+    p.add_argument("--out", type=v.output_dir, default="runs/digits", help="run directory, what gennas prune reads (default %(default)s)")
+    p.add_argument("--n-cells", type=v.positive_int, default=None,
+                   help="generated cells merged into the supernet (default 12; planned with --budget-minutes)")
+    p.add_argument("--candidates", type=v.cells_int, default=64, help="cells generated to choose them from (default %(default)s)")
+    p.add_argument("--guidance", type=v.nonneg_float, default=60.0, help="guidance scale of generation (default %(default)s)")
+    p.add_argument("--budget-minutes", type=v.positive_float, default=None, metavar="M",
+                   help="finish within about M minutes on this machine: --epochs, --probe-cells, --n-cells, "
+                        "--max-subnets and --finalists are planned from a short timing probe unless given (an error "
+                        "below the smallest run it can plan)")
+    p.add_argument("--epochs", type=v.epochs_int, default=None,
+                   help="supernet (and standalone) training epochs (default 32; planned with --budget-minutes)")
+    p.add_argument("--max-subnets", type=v.positive_int, default=None,
+                   help="measure every reachable subnet up to this many, else a FLOPs-stratified subset "
+                        "(default 40; planned with --budget-minutes)")
+    p.add_argument("--probe-cells", type=v.nonneg_int, default=None,
+                   help="round 0: cells trained standalone on the dataset (spread over the prior's ranking and the "
+                        "FLOPs range) to adapt the predictor's accuracy and fit its robustness; 0 = zero-shot "
+                        "(default 8; planned with --budget-minutes)")
+    p.add_argument("--rounds", type=v.positive_int, default=1,
+                   help="generate -> supernet -> measure -> verify rounds; each later round's predictor also learns "
+                        "from what the earlier ones measured (default %(default)s)")
+    p.add_argument("--finalists", type=v.nonneg_int, default=None,
+                   help="subnets along the measured front retrained standalone from scratch with the run's recipe, "
+                        "to verify the supernet's readings; prune chooses on these figures where they exist "
+                        "(default 3; planned with --budget-minutes)")
+    p.add_argument("--robustness-data", type=v.existing_file, default=None,
+                   help="CSV arch,value of PGD accuracies you measured on this dataset; they join the probes' "
+                        "measurements that teach the predictor robustness")
+    add_seed(p)
+    add_device(p)
+    p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")
+    add_network(p, {"channels": 16, "cells_per_stage": 2})
+    add_json(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def add_prune(sub: argparse._SubParsersAction) -> None:
+    """`gennas prune RUN_DIR`: the best measured subnet under the thresholds, exported."""
+    p = sub.add_parser("prune", help="after the search: the best measured subnet under your thresholds, exported",
+                       description="Pick the best subnet of RUN_DIR (written by gennas run) that meets every "
+                                   "threshold given, and export it. Costs are exact; accuracy and robustness "
+                                   "thresholds and the ranking use validation figures (test figures are reported).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--max-flops", type=float, help="MFLOPs (millions of multiply-adds at batch 1)")
+    p.add_argument("--max-params", type=float, help="millions of parameters")
+    p.add_argument("--max-memory-mb", type=float, help="MB (10^6 bytes) of peak inference memory at batch 1")
+    p.add_argument("--max-latency-ms", type=float, help="ms, median batch-1 latency measured during the run")
+    p.add_argument("--min-accuracy", help="percent validation accuracy (0-100; '97' or '97%%')")
+    p.add_argument("--min-robustness",
+                   help="fraction (0-1) of validation images still classified correctly under PGD, or the same "
+                        "as a percentage with its sign ('0.45' or '45%%')")
+    goal = p.add_mutually_exclusive_group()
+    goal.add_argument("--maximize", default="accuracy", choices=("accuracy", "robustness"),
+                      help="what to maximise among feasible subnets (default %(default)s)")
+    goal.add_argument("--minimize", choices=("flops", "params", "memory", "latency"), help="or what to minimise")
+    p.add_argument("--finetune", type=int, default=0, metavar="EPOCHS", help="fine-tune the exported model standalone")
+    p.add_argument("--verify", action="store_true",
+                   help="retrain the chosen subnet standalone (unless the run already did), export that model and "
+                        "check every threshold on it: an error, and no export, when one fails")
+    p.add_argument("--out", default=None, help="export directory (default RUN_DIR/export/<arch hash>)")
+    add_device(p)
+    add_json(p)
+    p.set_defaults(func=_cmd_prune)
