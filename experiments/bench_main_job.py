@@ -17,6 +17,8 @@ experiments/results/main_job_truth_<dataset>.csv):
   side    side by side in one run, at equal wall-clock: `gennas run --budget-minutes W` and
           random search, REA and NSGA-II measuring cells with the TrainingOracle (the run's
           recipe, the same objectives, validation figures only), all four started together
+          (gennas keeps the recipe's epochs, so every method trains cells alike, and the
+          budget plans its probes, cells, subnets and finalists)
           so they share the machine alike, W minutes each. Each method's front is chosen on
           validation figures among the cells it trained standalone (gennas: its probes and
           verified finalists), scored on their test figures: HV ratio against the ground
@@ -451,6 +453,8 @@ def run_side(args, work: Path) -> dict:
     import os
     import subprocess
 
+    from gennas.supernet.run_settings import RunSettings
+
     truth = read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv")
     references = _references(truth)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
@@ -462,7 +466,7 @@ def run_side(args, work: Path) -> dict:
         run_dir = folder / "gennas"
         launches = {"gennas": [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
                                "--out", str(run_dir), "--budget-minutes", f"{args.minutes:g}", "--seed", str(seed),
-                               "--device", args.device, "--json"]}
+                               "--epochs", str(RunSettings.epochs), "--device", args.device, "--json"]}
         for method in SIDE_BASELINES:
             launches[method] = [sys.executable, __file__, "--part", "baseline", "--method", method, "--seed", str(seed),
                                 "--dataset", args.dataset, "--minutes", f"{args.minutes:g}", "--work", str(work),

@@ -44,7 +44,7 @@ def test_the_estimate_is_the_sum_of_counts_times_unit_costs() -> None:
 
 def test_the_plan_fills_the_budget_without_passing_it_and_grows_with_it() -> None:
     previous = None
-    for minutes in (8, 15, 30, 60, 240):
+    for minutes in (15, 30, 60, 240):
         planned, plan = _planned(minutes)
         total = plan["estimate"]["total"] + plan["spent_seconds"]
         assert total <= minutes * 60 * TARGET_FRACTION + 1e-6
@@ -65,6 +65,13 @@ def test_settings_the_user_gave_are_kept_and_the_rest_planned_around_them() -> N
 def test_a_budget_below_the_smallest_plan_is_refused_with_what_it_needs() -> None:
     with pytest.raises(GennasError, match=r"--budget-minutes 2 is below the smallest run .* about \d+ min"):
         _planned(2)
+
+
+def test_a_tight_budget_still_trains_enough_steps() -> None:
+    from gennas.supernet.budget import MIN_TRAINING_STEPS
+
+    planned, _ = _planned(9)
+    assert planned.epochs * COSTS.steps_per_epoch >= MIN_TRAINING_STEPS and planned.probe_cells <= 2
 
 
 def test_a_resumed_run_keeps_its_plan_and_a_different_budget_does_not(tmp_path: Path) -> None:
@@ -109,17 +116,23 @@ def test_a_budget_too_small_for_the_data_exits_2_and_writes_no_run(small_npz: Pa
 
 def test_a_budgeted_run_plans_says_so_keeps_the_plan_and_resumes_it(small_npz: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    argv = _tiny_argv(small_npz, out, "--budget-minutes", "0.6", "--max-subnets", "4")
+    argv = _tiny_argv(small_npz, out, "--budget-minutes", "0.6", "--max-subnets", "4", "--epochs", "1")
     assert main(argv) == 0
     first = capsys.readouterr()
     planned_line = next(line for line in first.err.splitlines() if line.startswith("budget 0.6 min: planned"))
-    assert "--epochs" in planned_line and "--max-subnets" not in planned_line
+    assert "--probe-cells" in planned_line and "--max-subnets" not in planned_line and "--epochs" not in planned_line
     results = json.loads((out / "results.json").read_text())
     budget = results["plan"]["budget"]
     settings = results["settings"]
-    assert set(budget["chosen"]) == {"epochs", "finalists", "probe_cells"} and settings["max_subnets"] == 4
+    assert set(budget["chosen"]) == {"finalists", "probe_cells"} and settings["max_subnets"] == 4
     assert all(settings[k] == v for k, v in budget["chosen"].items())
     assert budget["estimate"]["total"] + budget["spent_seconds"] <= 0.6 * 60  # may pass the 90 % target, not M
+    from gennas.supernet.prune import is_verified
+    from gennas.supernet.table import read_subnet_table
+
+    verified = sum(is_verified(r) for r in read_subnet_table(out / "subnets.csv"))
+    assert verified >= min(settings["finalists"], len(read_subnet_table(out / "subnets.csv")))
+    assert (verified > settings["finalists"]) == ("more subnet(s) along the front were verified" in first.err)
     assert main(argv) == 0  # every stage's output exists: the rerun resumes the same plan
     second = capsys.readouterr()
     assert "resuming the plan for --budget-minutes 0.6" in second.err

@@ -12,6 +12,7 @@ from gennas.npz_format import NPZ_FORMAT
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from gennas.supernet.pipeline import RunSettings, run_pipeline
+    from gennas.search.backends import get_backend
     from gennas.supernet.run_settings import BUDGET_KNOBS
     from gennas.lock import output_lock
     from gennas.supernet.train import init_distributed, rank_and_world
@@ -29,7 +30,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
         **{n: value for n, value in planned.items() if value is not None})
     with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
         summary = run_pipeline(settings, args.out, device=args.device, data_root=args.data_root,
-                               progress=not args.json, wandb=args.wandb)
+                               progress=not args.json, wandb=args.wandb,
+                               backend=get_backend(args.backend, args.ray_address))
     emit(summary, args.json, human=lambda s: s["text"])
 
 
@@ -79,6 +81,10 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                    help="subnets along the measured front retrained standalone from scratch with the run's recipe, "
                         "to verify the supernet's readings; prune chooses on these figures where they exist "
                         "(default 3; planned with --budget-minutes)")
+    p.add_argument("--backend", default="serial", choices=("serial", "ray"),
+                   help="where the standalone trainings (probes, finalists) run: in this process, or in parallel "
+                        "on Ray (pip install 'gennas[ray]'); the results are the same")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
     p.add_argument("--robustness-data", type=v.existing_file, default=None,
                    help="CSV arch,value of PGD accuracies you measured on this dataset; they join the probes' "
                         "measurements that teach the predictor robustness")

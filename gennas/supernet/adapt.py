@@ -22,6 +22,7 @@ import numpy as np
 from scipy.stats import kendalltau, qmc, rankdata
 
 from gennas.metrics.costs import cell_costs
+from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
@@ -147,7 +148,7 @@ def adapt_predictor(prior, dataset: str, rows: Sequence[dict], metrics: Sequence
     for metric, column, supernet_column in ADAPTED:
         if metric not in metrics:
             continue
-        task = f"{metric}@{dataset}"
+        task = task_name(metric, dataset)
         cells, values, line = training_data(rows, column, supernet_column)
         if len(cells) < 2:
             continue

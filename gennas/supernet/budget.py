@@ -8,8 +8,9 @@ supernet of cells spread over the cost range, and a short generation), so the pl
 the data, the skeleton and the hardware the run actually has.
 
 The settings the user left free move together along one scale ``λ``: at 0 each takes its
-smallest value that still delivers a verified front (one epoch, no probes, four generated
-cells, four subnets measured, three finalists), at 1 the defaults, above 1 more of
+smallest value that still delivers a verified front (epochs enough for
+:data:`MIN_TRAINING_STEPS` optimiser steps, no probes, four generated cells, four subnets
+measured, three finalists), at 1 the defaults, above 1 more of
 everything up to a cap. The planner takes the largest ``λ`` whose estimate fits the
 budget, and refuses a budget below the smallest plan with an error that says what that
 plan needs. Probes reach their default early on the scale: a predictor that has seen the
@@ -27,6 +28,7 @@ import torch
 
 from gennas.errors import GennasError
 from gennas.io import read_json_checked
+from gennas.metrics.task import task_name
 from gennas.supernet.plan import UnitCosts, measure_unit_costs, minutes_text
 from gennas.supernet.run_settings import RunSettings
 
@@ -60,6 +62,9 @@ KNOBS = {"epochs": Knob(1, RunSettings.epochs, 200),
          "n_cells": Knob(4, RunSettings.n_cells, 24),
          "max_subnets": Knob(4, RunSettings.max_subnets, 200),
          "finalists": Knob(3, RunSettings.finalists, 10)}
+#: The fewest optimiser steps a training gets under a budget: much fewer leave the cells of a small
+#: dataset far from what they reach (experiments/results/main_job_side_*.md), so small data keeps more epochs.
+MIN_TRAINING_STEPS = 300
 #: The largest scale tried: beyond it every knob is at its cap or the budget is generous anyway.
 MAX_SCALE = 50.0
 
@@ -135,9 +140,11 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
         GennasError: when even the smallest plan does not fit, naming what it needs.
     """
     available = minutes * 60 - spent_seconds
+    knobs = {**KNOBS, "epochs": replace(KNOBS["epochs"], smallest=min(
+        KNOBS["epochs"].default, math.ceil(MIN_TRAINING_STEPS / costs.steps_per_epoch)))}
 
     def at(scale: float) -> RunSettings:
-        values = {name: KNOBS[name].at(scale) for name in free}
+        values = {name: knobs[name].at(scale) for name in free}
         if "n_cells" in values:  # the supernet's cells are chosen among the candidates
             values["n_cells"] = min(values["n_cells"], settings.candidates)
         return replace(settings, **values)
@@ -233,7 +240,7 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
     settings = ctx.settings
     device = resolve_device(ctx.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        cells = choose_probes(prior, f"accuracy@{ctx.splits.name}", ctx.network, max(settings.n_cells, 2),
+        cells = choose_probes(prior, task_name("accuracy", ctx.splits.name), ctx.network, max(settings.n_cells, 2),
                               settings.seed)
         space = SubnetSpace.from_cells(cells)
         supernet = Supernet(space, ctx.network)

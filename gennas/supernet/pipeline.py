@@ -28,9 +28,11 @@ import numpy as np
 from gennas.data import load_dataset
 from gennas.errors import GennasError
 from gennas.io import write_json, write_json_checked
+from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import parse_objectives
 from gennas.provenance import provenance
+from gennas.search.backends import SerialBackend
 from gennas.space.space import nb201_space
 from gennas.supernet.adapt import adapt_predictor, held_out_tau
 from gennas.supernet.export import computed_metrics, deployable, export_subnet
@@ -40,6 +42,7 @@ from gennas.supernet.rounds import (RoundOutcome, RunContext, check_stage_files,
                                     zero_shot_prior)
 from gennas.supernet.budget import settle_budget
 from gennas.supernet.run_settings import RunSettings, adopt_planned, check_resumable
+from gennas.supernet.stages import timed
 from gennas.supernet.train import rank_and_world
 from gennas.tracking import RunLogger
 
@@ -78,10 +81,10 @@ def guidance(prior, dataset: str, measured: list[dict], goals) -> tuple[object, 
     """The predictor a round generates with: the prior adapted on everything measured so far, and why."""
     metrics = {g.metric for g in goals}
     predictor, notes = adapt_predictor(prior, dataset, measured, sorted(metrics & {"accuracy", "pgd_accuracy"}))
-    if f"accuracy@{dataset}" in predictor.tasks and not any(n.startswith("accuracy") for n in notes):
+    if task_name("accuracy", dataset) in predictor.tasks and not any(n.startswith("accuracy") for n in notes):
         notes.insert(0, f"accuracy is guided by the NB201 transfer prior (pretrained on the CIFAR-10/100 tables) "
                         f"zero-shot on {dataset}: its ranking transfers, its scale does not (--probe-cells 0)")
-    if "pgd_accuracy" in metrics and f"pgd_accuracy@{dataset}" not in predictor.tasks:
+    if "pgd_accuracy" in metrics and task_name("pgd_accuracy", dataset) not in predictor.tasks:
         notes.append("no PGD measurements for this dataset (--probe-cells 0 and no --robustness-data): robustness "
                      "is not guided during generation, only measured on every subnet")
     return predictor, notes
@@ -98,67 +101,57 @@ def _user_measurements(settings: RunSettings) -> list[dict]:
 
 
 def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto", data_root: str | None = None,
-                 progress: bool = True, wandb: bool = False) -> dict:
+                 progress: bool = True, wandb: bool = False, backend=None) -> dict:
+    """Run the main job into ``out`` (resuming what an earlier call left there).
+
+    Args:
+        settings: everything that decides the results (kept in ``run.json``).
+        out: the run directory.
+        device: auto (CUDA with AMP when present), cpu or cuda.
+        data_root: where datasets that are read from disk live.
+        progress: progress bars and plan lines on stderr.
+        wandb: log to Weights & Biases (offline unless WANDB_MODE says otherwise).
+        backend: where standalone trainings (probes, finalists) run: None in this process, or a
+            :class:`gennas.search.backends.RayBackend`; the results are the same either way.
+
+    Returns:
+        Paths of the report, the subnet table and the exported model, the example pick and a summary text.
+    """
     started = time.perf_counter()
     settings.check()
     out = Path(out)
     rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
-    if world > 1 and settings.rounds > 1:
-        raise GennasError("under torchrun gennas run trains one supernet: use --rounds 1")
-    if world > 1 and settings.budget_minutes is not None:
-        raise GennasError("--budget-minutes plans a run of one process; under torchrun set --epochs, --probe-cells, "
-                          "--max-subnets and --finalists yourself")
+    _check_launch(settings, world)
     say = functools.partial(_say, progress and rank == 0)
     saved = out / "run.json"
     settings = adopt_planned(saved, settings)
     check_resumable(saved, settings)
     goals = parse_objectives(settings.objectives)  # bad input fails before anything is written
-    splits = load_dataset(settings.dataset, data_root)
-    network = _network(settings, splits)
-    for note in splits.notes:
-        say(f"data: {note}")
-    say(f"network: {network.describe()} (FLOPs, params and memory are counted on it)")
+    splits, network = _data_and_network(settings, data_root, say)
     context = functools.partial(RunContext, splits=splits, network=network, out=out, device=device,
-                                progress=progress, say=say, rank=rank, world=world, data_root=data_root)
+                                progress=progress, say=say, rank=rank, world=world, data_root=data_root,
+                                backend=backend or SerialBackend())
     prior = zero_shot_prior(splits.name)
     settings, budget = settle_budget(saved, settings, context(settings, logger=RunLogger(False)), prior, started)
     if rank == 0:
         write_json_checked(saved, {"settings": asdict(settings), "budget": budget, "provenance": provenance()})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
-    ctx = context(settings, logger=logger)
+    ctx = context(settings, logger=logger, deadline=None if settings.budget_minutes is None else
+                  time.monotonic() - (time.perf_counter() - started) + settings.budget_minutes * 60)
     check_stage_files(ctx)
+    seconds: dict[str, float] = {}
     try:
-        tic = time.perf_counter()
-        measured = (measure_probes(ctx, prior) if rank == 0 else []) + _user_measurements(settings)
-        probe_seconds = time.perf_counter() - tic
-        rounds: list[dict] = []
-        for index in range(1, settings.rounds + 1):
-            predictor, notes = guidance(prior, splits.name, measured, goals) if rank == 0 else (prior, [])
-            outcome = run_round(ctx, index, predictor, notes)
-            if outcome is None:
-                return {"rank": rank, "out": str(out), "text": f"rank {rank}: training done"}
-            rounds.append(_round_record(outcome, predictor, prior, splits.name))
-            measured += outcome.rows
-        final = outcome
-        tic = time.perf_counter()
-        thresholds = example_thresholds(final.rows)
-        try:
-            pick = select(verified_view(final.rows), make_thresholds(thresholds), "accuracy")
-        except GennasError:  # the medians come from different subnets: none may meet all three
-            say(f"the example thresholds {thresholds} fit no measured subnet: the example exports the most "
-                "accurate one instead")
-            thresholds = {}
-            pick = select(verified_view(final.rows), [], "accuracy")
-        exported = deployable(final.model, pick, splits, out, settings.recalibration_images)
-        metrics = computed_metrics(exported, splits, final.measurer.robustness)
-        paths = export_subnet(exported, out / "export", metrics,
-                              {"dataset": splits.name, "thresholds": thresholds, "maximize": "accuracy",
-                               "figures": pick["figures"]})
-        export_seconds = time.perf_counter() - tic
+        with timed(seconds, "probes"):
+            measured = (measure_probes(ctx, prior) if rank == 0 else []) + _user_measurements(settings)
+        rounds, final = _run_rounds(ctx, prior, measured, goals)
+        if final is None:
+            return {"rank": rank, "out": str(out), "text": f"rank {rank}: training done"}
+        with timed(seconds, "export"):
+            thresholds, metrics, paths = _example_export(ctx, final)
     finally:
         logger.finish()
-    payload = _results(settings, splits, network, final, rounds, measured, thresholds, metrics, paths,
-                       {"probes": probe_seconds, "export": export_seconds}, budget)
+    payload = _results(settings, splits, network, final, rounds, measured, thresholds, metrics, paths, seconds,
+                       budget)
     payload["plan"]["wall_seconds_this_call"] = time.perf_counter() - started
     write_json(out / "results.json", payload)
     write_report(out, payload, final.rows)
@@ -167,12 +160,72 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
                                                                               paths, network)}
 
 
+def _run_rounds(ctx: RunContext, prior, measured: list[dict], goals) -> tuple[list[dict], RoundOutcome | None]:
+    """Every round, each guided by the prior adapted on all measured so far (``measured`` grows in place).
+
+    Returns:
+        (each round's record, the last round's outcome); the outcome is None on the other
+        ranks of a torchrun launch once training is done.
+    """
+    rounds: list[dict] = []
+    outcome = None
+    for index in range(1, ctx.settings.rounds + 1):
+        predictor, notes = guidance(prior, ctx.splits.name, measured, goals) if ctx.rank == 0 else (prior, [])
+        outcome = run_round(ctx, index, predictor, notes)
+        if outcome is None:
+            return rounds, None
+        rounds.append(_round_record(outcome, predictor, prior, ctx.splits.name))
+        measured += outcome.rows
+    return rounds, outcome
+
+
+def _check_launch(settings: RunSettings, world: int) -> None:
+    """What a torchrun launch (``world`` > 1 processes) cannot do."""
+    if world > 1 and settings.rounds > 1:
+        raise GennasError("under torchrun gennas run trains one supernet: use --rounds 1")
+    if world > 1 and settings.budget_minutes is not None:
+        raise GennasError("--budget-minutes plans a run of one process; under torchrun set --epochs, --probe-cells, "
+                          "--max-subnets and --finalists yourself")
+
+
+def _data_and_network(settings: RunSettings, data_root: str | None, say) -> tuple:
+    """The run's data and skeleton, and what the person watching should know of them."""
+    splits = load_dataset(settings.dataset, data_root)
+    network = _network(settings, splits)
+    for note in splits.notes:
+        say(f"data: {note}")
+    say(f"network: {network.describe()} (FLOPs, params and memory are counted on it)")
+    return splits, network
+
+
+def _example_export(ctx: RunContext, final: RoundOutcome) -> tuple[dict, dict, dict]:
+    """The example prune: the most accurate subnet under the median thresholds, exported and re-measured.
+
+    Returns:
+        (thresholds used, metrics computed on the exported model, exported files).
+    """
+    thresholds = example_thresholds(final.rows)
+    try:
+        pick = select(verified_view(final.rows), make_thresholds(thresholds), "accuracy")
+    except GennasError:  # the medians come from different subnets: none may meet all three
+        ctx.say(f"the example thresholds {thresholds} fit no measured subnet: the example exports the most "
+                "accurate one instead")
+        thresholds = {}
+        pick = select(verified_view(final.rows), [], "accuracy")
+    exported = deployable(final.model, pick, ctx.splits, ctx.out, ctx.settings.recalibration_images)
+    metrics = computed_metrics(exported, ctx.splits, final.measurer.robustness)
+    paths = export_subnet(exported, ctx.out / "export", metrics,
+                          {"dataset": ctx.splits.name, "thresholds": thresholds, "maximize": "accuracy",
+                           "figures": pick["figures"]})
+    return thresholds, metrics, paths
+
+
 def _round_record(outcome: RoundOutcome, predictor, prior, dataset: str) -> dict:
     """One round for the report: what it generated and measured, and how well its predictor ranked the
     finalists it had not seen (their standalone figures), beside the zero-shot prior's ranking of them."""
     taus = {}
     for metric, column in (("accuracy", "standalone_val_accuracy"), ("pgd_accuracy", "standalone_val_pgd_accuracy")):
-        task = f"{metric}@{dataset}"
+        task = task_name(metric, dataset)
         tau, n = held_out_tau(predictor, task, outcome.rows, column)
         zero_shot, _ = held_out_tau(prior, task, outcome.rows, column)  # NaN where the prior lacks the task
         taus[metric] = {"kendall_tau": tau, "zero_shot_kendall_tau": zero_shot, "cells": n}

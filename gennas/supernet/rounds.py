@@ -1,7 +1,8 @@
 """The stages of one ``gennas run``: round 0's probes, then rounds of generate → supernet → measure → verify.
 
-Each stage writes its output into the run directory and is skipped when that output
-exists, so an interrupted run resumes where it stopped: standalone trainings (probes and
+Each stage writes its output into the run directory and is read back when that output
+exists (:class:`gennas.supernet.stages.Stage`, the one resume rule), so an interrupted
+run resumes where it stopped: standalone trainings (probes and
 finalists) under ``standalone/``, each round's ``generated.json``, ``supernet.ckpt``,
 ``supernet.pt`` and ``subnets.csv`` (the last round in the run directory itself, earlier
 ones under ``round_<r>/``).
@@ -9,6 +10,7 @@ ones under ``round_<r>/``).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,11 +21,14 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from tqdm.auto import tqdm
 
 from gennas.data import DatasetSplits
+from gennas.search.backends import EvaluationBackend, SerialBackend
 from gennas.errors import GennasError
-from gennas.io import load_checked, read_json_checked, write_json, write_json_checked
+from gennas.io import read_json_checked, write_json, write_json_checked
 from gennas.metrics.costs import cell_costs
+from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import minimisation_matrix, parse_objectives
+from gennas.seeds import derive_seed
 from gennas.space.cell import Cell
 from gennas.supernet.adapt import choose_probes
 from gennas.supernet.measure import SubnetMeasurer, choose_subnets, measure_all, remeasure_latency_outliers
@@ -32,13 +37,16 @@ from gennas.supernet.plan import RunPlan, plan_run
 from gennas.supernet.prune import is_verified
 from gennas.supernet.report import FRONT
 from gennas.supernet.run_settings import RunSettings
-from gennas.supernet.standalone import choose_finalists, standalone_recipe, train_standalone
+from gennas.supernet.stages import Stage, timed
+from gennas.supernet.standalone import (STANDALONE, choose_finalists, standalone_recipe, train_standalone,
+                                        weights_path)
 from gennas.supernet.store import load_supernet, save_supernet
 from gennas.supernet.subnets import SubnetSpace
 from gennas.supernet.table import read_subnet_table, write_subnet_table
-from gennas.supernet.train import SupernetTrainConfig, train_supernet
+from gennas.supernet.train import SupernetTrainConfig, rank_zero_first, train_supernet
 from gennas.tracking import RunLogger
 from gennas.train import RobustnessConfig, resolve_device, with_normalization
+from gennas.train.trainer import CHECKPOINT
 
 #: The prior a new dataset starts from: pretrained on the CIFAR-10 and CIFAR-100 tables.
 PRIOR_FOR_NEW_DATASETS = "ImageNet16-120"
@@ -59,6 +67,9 @@ class RunContext:
     rank: int = 0
     world: int = 1
     data_root: str | None = None
+    backend: EvaluationBackend = field(default_factory=SerialBackend)  # where standalone trainings run
+    deadline: float | None = None  # time.monotonic() by which --budget-minutes wants the run done
+    standalone_seconds: list[float] = field(default_factory=list)  # standalone trainings this call ran
 
     @property
     def recipe(self) -> SupernetTrainConfig:
@@ -78,15 +89,38 @@ class RunContext:
         return self.out if index == self.settings.rounds else self.out / f"round_{index}"
 
     def train_standalone(self, cell: Cell):
-        return train_standalone(cell, self.splits, self.network, standalone_recipe(self.recipe), self.robustness,
-                                self.standalone_dir)
+        """``cell`` trained standalone with the run's recipe (read back when the run trained it before)."""
+        fresh = not weights_path(self.standalone_dir, cell).exists()
+        tic = time.perf_counter()
+        trained = train_standalone(cell, self.splits, self.network, standalone_recipe(self.recipe), self.robustness,
+                                   self.standalone_dir)
+        if fresh:
+            self.standalone_seconds.append(time.perf_counter() - tic)
+        return trained
+
+    def standalone_figures(self, cells: list[Cell], desc: str) -> list[dict[str, float]]:
+        """The standalone figures of ``cells``: one after another with a progress bar, or spread over the
+        backend's workers (``--backend ray``); each cell's training is seeded alone, so both give the same."""
+        if isinstance(self.backend, SerialBackend):
+            return [self.train_standalone(c).figures for c in tqdm(cells, desc=desc, unit="cell",
+                                                                   disable=not self.progress)]
+        self.say(f"{desc}: {len(cells)} standalone training(s) on the {type(self.backend).__name__}")
+        train = functools.partial(_standalone_figures, splits=self.splits, network=self.network,
+                                  recipe=standalone_recipe(self.recipe), robustness=self.robustness,
+                                  directory=self.standalone_dir)
+        return self.backend.map(train, cells)
+
+
+def _standalone_figures(cell: Cell, **kwargs) -> dict[str, float]:
+    """A backend worker's job: one standalone training (kept in the run directory), its figures returned."""
+    return train_standalone(cell, **kwargs).figures
 
 
 def zero_shot_prior(dataset: str):
     """The NB201 transfer prior with ``accuracy@dataset`` added zero-shot (the mean of the known datasets)."""
     from predictors.transfer import load_prior
 
-    return load_prior(PRIOR_FOR_NEW_DATASETS).fit_task(f"accuracy@{dataset}", [], None)
+    return load_prior(PRIOR_FOR_NEW_DATASETS).fit_task(task_name("accuracy", dataset), [], None)
 
 
 #: Keys a round's ``generated.json`` must hold.
@@ -100,7 +134,8 @@ def check_stage_files(ctx: RunContext) -> None:
     once, not after minutes of probes or training, and never a silently wrong figure.
     """
     for path in sorted(ctx.standalone_dir.glob("*.pt")):
-        load_checked(path, "standalone training", "rerun: the cell is trained again")
+        STANDALONE.load(path, "rerun: the cell is trained again",
+                        f"{path} is not a standalone training of gennas run; delete or move it, then rerun")
     for index in range(1, ctx.settings.rounds + 1):
         directory = ctx.round_dir(index)
         if (directory / "generated.json").exists():
@@ -128,14 +163,11 @@ def measure_probes(ctx: RunContext, prior) -> list[dict]:
     count = ctx.settings.probe_cells
     if count == 0:
         return []
-    cells = choose_probes(prior, f"accuracy@{ctx.splits.name}", ctx.network, count, ctx.settings.seed)
+    cells = choose_probes(prior, task_name("accuracy", ctx.splits.name), ctx.network, count, ctx.settings.seed)
     ctx.say(f"round 0: training {len(cells)} probe cells standalone on {ctx.splits.name} ({ctx.settings.epochs} "
             "epochs each, spread over the prior's ranking and the FLOPs range) to adapt the predictor")
-    rows = []
-    for cell in tqdm(cells, desc="round 0 probes", unit="cell", disable=not ctx.progress):
-        trained = ctx.train_standalone(cell)
-        rows.append({"arch": cell.to_string(), "selected_because": "probe", **cell_costs(cell, ctx.network),
-                     **trained.figures})
+    rows = [{"arch": cell.to_string(), "selected_because": "probe", **cell_costs(cell, ctx.network), **figures}
+            for cell, figures in zip(cells, ctx.standalone_figures(cells, "round 0 probes"))]
     write_json(ctx.out / "probes.json", rows)
     return rows
 
@@ -165,7 +197,7 @@ def generate_cells(ctx: RunContext, predictor, notes: list[str], seed: int) -> d
 
     settings, name = ctx.settings, ctx.splits.name
     goals = parse_objectives(settings.objectives)
-    guided = [g for g in goals if g.metric != "pgd_accuracy" or f"pgd_accuracy@{name}" in predictor.tasks]
+    guided = [g for g in goals if g.metric != "pgd_accuracy" or task_name("pgd_accuracy", name) in predictor.tasks]
     diffusion = CellDiffusion.load(generator_path("nb201"))
     result = generate(diffusion, guided, [], settings.candidates, predictor, ctx.network, name, settings.guidance, seed)
     rows = [r for r in result["cells"] if Cell.from_string(r["arch"]).is_connected()]
@@ -187,9 +219,7 @@ def run_round(ctx: RunContext, index: int, predictor, notes: list[str]) -> Round
         the supernet they help train is trained.
     """
     directory, seconds = ctx.round_dir(index), {}
-    tic = time.perf_counter()
-    generated = _generated(ctx, directory, index, predictor, notes)
-    seconds["generation"] = time.perf_counter() - tic
+    generated = _generated(ctx, directory, index, predictor, notes, seconds)
     space = SubnetSpace.from_cells([Cell.from_string(a) for a in generated["chosen"]])
     torch.manual_seed(ctx.settings.seed)
     supernet = Supernet(space, ctx.network)
@@ -198,61 +228,75 @@ def run_round(ctx: RunContext, index: int, predictor, notes: list[str]) -> Round
     subnets = choose_subnets(space, ctx.network, ctx.settings.max_subnets, ctx.settings.seed)
     csv_path = directory / "subnets.csv"
     done = {r["arch"]: r for r in read_subnet_table(csv_path)} if csv_path.exists() else {}
-    weights, checkpoint = directory / "supernet.pt", directory / "supernet.ckpt"
-    plan = None
-    if ctx.rank == 0:
-        epochs_done = len(_trained_history(checkpoint)) if checkpoint.exists() else 0
-        finalists_done = sum(is_verified(r) for r in done.values())
-        plan = plan_run(model, ctx.splits, ctx.recipe, measurer, [space.smallest(ctx.network), space.largest()],
-                        0 if weights.exists() else max(ctx.settings.epochs - epochs_done, 0),
-                        sum(c.cell.to_string() not in done for c in subnets),
-                        max(ctx.settings.finalists - finalists_done, 0))
-        rounds_left = ctx.settings.rounds - index
-        ctx.say(f"round {index} of {ctx.settings.rounds}: " + plan.describe()
-                + (f"\n  {rounds_left} more round(s) like this one follow" if rounds_left else ""))
-
-    tic = time.perf_counter()
-    if weights.exists():
-        model, _ = load_supernet(weights)
-        measurer.supernet, measurer.model = model[-1], model
-        history = _trained_history(checkpoint) if checkpoint.exists() else []
-    else:
-        history = train_supernet(supernet, model, ctx.splits, ctx.recipe, checkpoint_path=checkpoint,
-                                 progress=ctx.progress, on_epoch_end=ctx.logger.log)
-        if ctx.rank == 0:
-            save_supernet(weights, model, _supernet_meta(ctx))
-    seconds["training"] = time.perf_counter() - tic
+    training = _training_stage(ctx, directory, supernet, model)
+    plan = _announce_plan(ctx, index, model, measurer, space, subnets, done, training) if ctx.rank == 0 else None
+    model, history = training.run(seconds)
+    measurer.supernet, measurer.model = model[-1], model
     if ctx.world > 1:
         torch.distributed.barrier()
         if ctx.rank > 0:
             return None
     model.to(resolve_device(ctx.device))
-
-    tic = time.perf_counter()
-    rows = _measure(ctx, measurer, subnets, csv_path, done)
-    seconds["measurement"] = time.perf_counter() - tic
-    tic = time.perf_counter()
-    _verify_finalists(ctx, rows)
-    write_subnet_table(csv_path, rows)
-    ctx.logger.table(f"subnets_round_{index}", rows)
-    seconds["verification"] = time.perf_counter() - tic
+    with timed(seconds, "measurement"):
+        rows = _measure(ctx, measurer, subnets, csv_path, done)
+    with timed(seconds, "verification"):
+        _verify_finalists(ctx, rows)
+        if ctx.deadline is not None and index == ctx.settings.rounds:
+            write_subnet_table(csv_path, rows)
+            _verify_while_time_lasts(ctx, rows, csv_path, seconds["measurement"] / max(len(subnets), 1))
+        write_subnet_table(csv_path, rows)
+        ctx.logger.table(f"subnets_round_{index}", rows)
     return RoundOutcome(index, directory, generated, space, model, measurer, rows, history, plan, seconds)
 
 
-def _generated(ctx: RunContext, directory: Path, index: int, predictor, notes: list[str]) -> dict:
+def _training_stage(ctx: RunContext, directory: Path, supernet: Supernet, model) -> Stage:
+    """Train the round's supernet (resuming its checkpoint), or read the trained one back."""
+    weights, checkpoint = directory / "supernet.pt", directory / "supernet.ckpt"
+
+    def make():
+        history = train_supernet(supernet, model, ctx.splits, ctx.recipe, checkpoint_path=checkpoint,
+                                 progress=ctx.progress, on_epoch_end=ctx.logger.log)
+        if ctx.rank == 0:
+            save_supernet(weights, model, _supernet_meta(ctx))
+        return model, history
+
+    def read():
+        return load_supernet(weights)[0], (_trained_history(checkpoint) if checkpoint.exists() else [])
+
+    return Stage("training", weights, make, read)
+
+
+def _announce_plan(ctx: RunContext, index: int, model, measurer: SubnetMeasurer, space: SubnetSpace, subnets,
+                   done: dict, training: Stage) -> RunPlan:
+    """Time this machine, estimate what is left of the round, and say it."""
+    checkpoint = training.output.with_suffix(".ckpt")
+    epochs_done = len(_trained_history(checkpoint)) if checkpoint.exists() else 0
+    finalists_done = sum(is_verified(r) for r in done.values())
+    plan = plan_run(model, ctx.splits, ctx.recipe, measurer, [space.smallest(ctx.network), space.largest()],
+                    0 if training.done else max(ctx.settings.epochs - epochs_done, 0),
+                    sum(c.cell.to_string() not in done for c in subnets),
+                    max(ctx.settings.finalists - finalists_done, 0))
+    rounds_left = ctx.settings.rounds - index
+    ctx.say(f"round {index} of {ctx.settings.rounds}: " + plan.describe()
+            + (f"\n  {rounds_left} more round(s) like this one follow" if rounds_left else ""))
+    return plan
+
+
+def _generated(ctx: RunContext, directory: Path, index: int, predictor, notes: list[str],
+               seconds: dict[str, float]) -> dict:
     """The round's generated cells: read back when they exist, else generated by rank 0 (others wait)."""
     path = directory / "generated.json"
-    if ctx.world > 1 and ctx.rank > 0:
-        torch.distributed.barrier()  # wait for rank 0's generation
-    if path.exists():
-        generated = read_json_checked(path, "generated cells", "rerun: the cells are generated again")
-    else:
+
+    def make() -> dict:
         ctx.say(f"round {index}: generating {ctx.settings.candidates} cells with guided diffusion, keeping the "
                 f"{ctx.settings.n_cells} most Pareto-near")
-        generated = generate_cells(ctx, predictor, notes, ctx.settings.seed + index - 1)
+        generated = generate_cells(ctx, predictor, notes, derive_seed(ctx.settings.seed, index - 1, stride=1))
         write_json_checked(path, generated)
-    if ctx.world > 1 and ctx.rank == 0:
-        torch.distributed.barrier()
+        return generated
+
+    with rank_zero_first():  # the other ranks read what rank 0 generated
+        generated = Stage("generation", path, make, lambda: read_json_checked(
+            path, "generated cells", "rerun: the cells are generated again")).run(seconds)
     for note in generated["notes"]:
         ctx.say(f"guidance: {note}")
     for objective in generated["objectives"]:
@@ -291,11 +335,45 @@ def _verify_finalists(ctx: RunContext, rows: list[dict]) -> list[str]:
         ctx.say(f"verifying {len(finalists)} finalist(s) along the front by standalone training with the run's "
                 f"recipe ({ctx.settings.epochs} epochs each, from scratch)")
     by_arch = {r["arch"]: r for r in rows}
-    for arch in tqdm(finalists, desc="standalone finalists", unit="cell", disable=not ctx.progress):
-        by_arch[arch].update(ctx.train_standalone(Cell.from_string(arch)).figures)
+    figures = ctx.standalone_figures([Cell.from_string(a) for a in finalists], "standalone finalists")
+    for arch, measured in zip(finalists, figures):
+        by_arch[arch].update(measured)
     return finalists
+
+
+#: Seconds kept back at the deadline for what follows verification (export, report, plots), beyond
+#: one subnet's measurement (the export measures its model once more).
+EXPORT_RESERVE_SECONDS = 10.0
+
+
+def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, subnet_seconds: float) -> None:
+    """With a budget, keep verifying the next subnets along the front while another training fits the time left.
+
+    A budget's plan is an estimate; what it leaves at the end is spent on more verified
+    points of the front (each one a model ``gennas prune`` can deploy on its own figures),
+    not given back. A training is expected to take as long as the longest this call ran;
+    none ran (all were read back) means no estimate, and nothing more is trained.
+    """
+    from gennas.supernet.prune import is_verified
+
+    extra = 0
+    for count in range(ctx.settings.finalists + 1, len(rows) + 1):
+        verified = {r["arch"] for r in rows if is_verified(r)}
+        fresh = [a for a in choose_finalists(rows, count, FRONT) if a not in verified]
+        if not fresh:
+            continue
+        if not ctx.standalone_seconds or time.monotonic() + max(ctx.standalone_seconds) + subnet_seconds \
+                + EXPORT_RESERVE_SECONDS > ctx.deadline:
+            break
+        next(r for r in rows if r["arch"] == fresh[0]).update(ctx.train_standalone(Cell.from_string(fresh[0])).figures)
+        extra += 1
+        write_subnet_table(csv_path, rows)
+    if extra:
+        ctx.say(f"budget: time was left, so {extra} more subnet(s) along the front were verified standalone")
 
 
 def _trained_history(checkpoint: Path) -> list[dict]:
     """The per-epoch history in a training checkpoint (its length is the epochs already trained)."""
-    return load_checked(checkpoint, "training checkpoint", "rerun: training restarts from scratch").get("history", [])
+    return CHECKPOINT.load(checkpoint, "rerun: training restarts from scratch",
+                           f"{checkpoint} is not a training checkpoint of gennas; delete or move it, then rerun"
+                           ).get("history", [])

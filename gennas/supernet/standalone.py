@@ -21,13 +21,15 @@ from torch import nn
 
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
-from gennas.io import load_checked, save_checked
+from gennas.io import FileFormat
 from gennas.nn.network import NetworkConfig, build_network
 from gennas.objectives import Objective, minimisation_matrix
 from gennas.space.cell import Cell
+from gennas.supernet.stages import Stage
 from gennas.train import RobustnessConfig, TrainConfig, evaluate_robustness, train_model, with_normalization
 
 FORMAT = "gennas-standalone/1"
+STANDALONE = FileFormat(FORMAT, "standalone training")
 #: Columns of ``subnets.csv`` filled for the subnets trained standalone (NaN elsewhere).
 STANDALONE_COLUMNS = ("standalone_val_accuracy", "standalone_val_pgd_accuracy", "standalone_accuracy",
                       "standalone_pgd_accuracy")
@@ -67,8 +69,14 @@ def train_standalone(cell: Cell, splits: DatasetSplits, network: NetworkConfig, 
         The trained model on the recipe's device, in eval mode, and its figures.
     """
     path = weights_path(directory, cell)
-    if path.exists():
-        return load_standalone(directory, cell, splits, network)
+    return Stage("standalone", path,
+                 make=lambda: _train(cell, splits, network, recipe, robustness, path, progress),
+                 read=lambda: load_standalone(directory, cell, splits, network)).run()
+
+
+def _train(cell: Cell, splits: DatasetSplits, network: NetworkConfig, recipe: TrainConfig,
+           robustness: RobustnessConfig, path: Path, progress: bool) -> Standalone:
+    """Train ``cell`` from scratch (resuming its checkpoint beside ``path``), measure it, keep it at ``path``."""
     torch.manual_seed(recipe.seed)  # the initial weights depend on the seed alone
     model = with_normalization(build_network(cell, network), splits)
     checkpoint = path.with_suffix(".ckpt")
@@ -80,9 +88,8 @@ def train_standalone(cell: Cell, splits: DatasetSplits, network: NetworkConfig, 
     test = evaluate_robustness(trained, splits.test, robustness, device)
     figures = {"standalone_val_accuracy": val["clean_accuracy"], "standalone_val_pgd_accuracy": val["pgd_accuracy"],
                "standalone_accuracy": test["clean_accuracy"], "standalone_pgd_accuracy": test["pgd_accuracy"]}
-    payload = {"format": FORMAT, "arch": cell.to_string(), "network": network.to_dict(), "recipe": recipe.to_dict(),
-               "figures": figures, "state": {k: v.detach().cpu() for k, v in trained.state_dict().items()}}
-    save_checked(path, payload)
+    STANDALONE.save(path, {"arch": cell.to_string(), "network": network.to_dict(), "recipe": recipe.to_dict(),
+                           "figures": figures, "state": {k: v.detach().cpu() for k, v in trained.state_dict().items()}})
     checkpoint.unlink(missing_ok=True)
     return Standalone(trained, figures)
 
@@ -90,11 +97,11 @@ def train_standalone(cell: Cell, splits: DatasetSplits, network: NetworkConfig, 
 def load_standalone(directory: str | Path, cell: Cell, splits: DatasetSplits, network: NetworkConfig) -> Standalone:
     """The standalone training of ``cell`` kept in ``directory`` (an error naming the file when it is damaged)."""
     path = weights_path(directory, cell)
-    advice = f"delete or move {path} to train the cell again"
-    payload = load_checked(path, "standalone training", "rerun: the cell is trained again")
-    if payload.get("format") != FORMAT or payload.get("arch") != cell.to_string() \
-            or payload.get("network") != network.to_dict():
-        raise GennasError(f"{path} is not the standalone training of {cell} on this run's skeleton; {advice}")
+    wrong = f"{path} is not the standalone training of {cell} on this run's skeleton; delete or move it to train " \
+            "the cell again"
+    payload = STANDALONE.load(path, "rerun: the cell is trained again", wrong)
+    if payload.get("arch") != cell.to_string() or payload.get("network") != network.to_dict():
+        raise GennasError(wrong)
     model = with_normalization(build_network(cell, network), splits)
     model.load_state_dict(payload["state"])
     return Standalone(model.eval(), dict(payload["figures"]))

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -133,6 +133,20 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+@contextlib.contextmanager
+def rank_zero_first() -> Iterator[None]:
+    """Rank 0 runs the block first and the other ranks after it (they then read what it wrote).
+
+    Outside torchrun the block simply runs.
+    """
+    rank, world = rank_and_world()
+    if world > 1 and rank > 0:
+        dist.barrier()  # wait for rank 0
+    yield
+    if world > 1 and rank == 0:
+        dist.barrier()  # release the others
 
 
 def init_distributed(device: str) -> torch.device:
