@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 # The CPU build of torch; set TORCH=torch (or a CUDA wheel spec) on a GPU machine.
 TORCH  ?= torch==2.13.0
+# The torchvision release built for that torch (0.28 pairs with 2.13), installed with it so
+# that pip never swaps torch for another version to satisfy a newer torchvision.
+TORCHVISION ?= torchvision==0.28.0
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.gennas-installed
 
@@ -14,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" "$(TORCHVISION)"
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
