@@ -14,11 +14,15 @@ STAMP   = $(VENV)/.gennas-installed
 
 setup: $(STAMP)
 
+# torchattacks, for the attack cross-check (tests/test_attack_crosscheck.py), pins requests~=2.25.1
+# without ever importing requests: --no-deps keeps pip from downgrading requests for everything else.
+# Its real dependencies (torch, torchvision, numpy, scipy, tqdm) are installed by the lines before it.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" "$(TORCHVISION)"
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
 	touch $(STAMP)
 
 run: $(STAMP)
