@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 # The CPU build of torch; set TORCH=torch (or a CUDA wheel spec) on a GPU machine.
 TORCH  ?= torch==2.13.0
+# The torchvision release built for that torch (0.28 pairs with 2.13), installed with it so
+# that pip never swaps torch for another version to satisfy a newer torchvision.
+TORCHVISION ?= torchvision==0.28.0
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.gennas-installed
 
@@ -11,11 +14,15 @@ STAMP   = $(VENV)/.gennas-installed
 
 setup: $(STAMP)
 
+# torchattacks, for the attack cross-check (tests/test_attack_crosscheck.py), pins requests~=2.25.1
+# without ever importing requests: --no-deps keeps pip from downgrading requests for everything else.
+# Its real dependencies (torch, torchvision, numpy, scipy, tqdm) are installed by the lines before it.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" "$(TORCHVISION)"
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -12,9 +12,16 @@ from pathlib import Path
 
 
 def _git(*args: str) -> str:
+    """Ask git about the checkout gennas runs from; "unknown" for an installed wheel.
+
+    An installed package has no checkout of its own, and git run in site-packages would
+    answer for whatever repository happens to enclose the environment.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return "unknown"
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent.parent).stdout.strip()
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=root).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

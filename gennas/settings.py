@@ -20,15 +20,23 @@ def nb201_dir() -> Path:
     """The NAS-Bench-201 table folder: ``$GENNAS_NB201_DIR``, else ``../shared/data/nb201/``.
 
     The default is taken relative to the project checkout (where gennas is installed in
-    development mode) and, failing that, to the current directory.
+    development mode) and, failing that, to the current directory. An installed wheel has
+    no checkout (its package sits in site-packages), so there only the current directory
+    counts, and the error for a missing table names a folder the user can act on.
     """
     if os.environ.get(NB201_DIR_VAR):
         return Path(os.environ[NB201_DIR_VAR]).expanduser()
-    for base in (_REPO_ROOT, Path.cwd()):
+    bases = [_REPO_ROOT, Path.cwd()] if _is_checkout(_REPO_ROOT) else [Path.cwd()]
+    for base in bases:
         candidate = (base / ".." / "shared" / "data" / "nb201").resolve()
         if candidate.exists():
             return candidate
-    return (_REPO_ROOT / ".." / "shared" / "data" / "nb201").resolve()
+    return (bases[0] / ".." / "shared" / "data" / "nb201").resolve()
+
+
+def _is_checkout(root: Path) -> bool:
+    """Whether ``root`` is the project's source tree (editable install), not site-packages."""
+    return (root / "pyproject.toml").is_file() and (root / "gennas").is_dir()
 
 
 def cache_dir() -> Path:

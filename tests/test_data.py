@@ -1,8 +1,8 @@
-"""Tests of `gennas.data`: every format is written for real (pickles, IDX, npz, PNG/JPEG)."""
+"""Tests of `gennas.data`: every format is written for real (pickles, IDX, npz, PNG/JPEG) and read
+through the reader users get (torchvision.datasets for CIFAR, MNIST and image folders)."""
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -17,8 +17,7 @@ import torch
 from PIL import Image
 
 from gennas.data import DATASET_NAMES, DatasetSplits, load_dataset
-from gennas.data import readers
-from gennas.data.readers import Download
+from gennas.data.torchvision_sets import torchvision_datasets
 from gennas.errors import GennasError
 
 
@@ -204,9 +203,42 @@ def test_imagefolder_errors(tmp_path: Path) -> None:
         load_dataset(f"imagefolder:{tmp_path / 'ok'}")
 
 
+def test_imagefolder_reads_torchvisions_formats_and_skips_hidden_folders(tmp_path: Path) -> None:
+    _write_images(tmp_path / "ds" / "train", per_class=4)
+    Image.new("RGB", (9, 9), COLORS["red"]).save(tmp_path / "ds" / "train" / "red" / "extra.tiff")
+    Image.new("RGB", (9, 9), COLORS["blue"]).save(tmp_path / "ds" / "train" / "blue" / "extra.bmp")
+    (tmp_path / "ds" / "train" / ".ipynb_checkpoints").mkdir()  # not a class
+    _write_images(tmp_path / "ds" / "val", per_class=1)
+    splits = load_dataset(f"imagefolder:{tmp_path / 'ds'}?size=8")
+    assert splits.num_classes == 2 and len(splits.train) + len(splits.test) == 10 and len(splits.val) == 2
+    x, y = splits.val.tensors
+    assert y.tolist() == [0, 1] and x[0, 2].min() > 0.9 and x[1, 0].min() > 0.9  # blue, then red
+    (tmp_path / "ds" / "val" / "green").mkdir()
+    Image.new("RGB", (9, 9), (0, 255, 0)).save(tmp_path / "ds" / "val" / "green" / "0.png")
+    with pytest.raises(GennasError, match="green is a class that .*train does not have"):
+        load_dataset(f"imagefolder:{tmp_path / 'ds'}")
+
+
 # ---------------------------------------------------------------- CIFAR files
-def _cifar_batch(rng: np.random.Generator, n: int, label_key: bytes, classes: int) -> dict:
-    return {b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8), label_key: list(rng.integers(0, classes, n))}
+# torchvision reads only the published CIFAR files (it checks their MD5s, and so does gennas,
+# before anything is unpickled). Small fixture files stand in for them by taking their place
+# in torchvision's own lists of published files and MD5s.
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _cifar_batch(rng: np.random.Generator, n: int, label_key: str, classes: int) -> dict:
+    # str keys, as torchvision sees the published (Python 2) batches once unpickled with latin1
+    return {"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8), label_key: list(rng.integers(0, classes, n))}
+
+
+def _publish(monkeypatch: pytest.MonkeyPatch, cls_name: str, folder: Path) -> None:
+    """Make the fixture files under ``folder`` the ones torchvision's class ``cls_name`` knows."""
+    cls = getattr(torchvision_datasets(), cls_name)
+    md5 = {path.name: _md5(path.read_bytes()) for path in folder.iterdir()}
+    monkeypatch.setattr(cls, "train_list", [[name, md5[name]] for name, _ in cls.train_list])
+    monkeypatch.setattr(cls, "test_list", [[name, md5[name]] for name, _ in cls.test_list])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5[cls.meta["filename"]]})
 
 
 def _write_cifar10(root: Path, per_batch: int = 4) -> dict[str, dict]:
@@ -215,33 +247,54 @@ def _write_cifar10(root: Path, per_batch: int = 4) -> dict[str, dict]:
     rng = np.random.default_rng(0)
     batches = {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batches[name] = _cifar_batch(rng, per_batch, b"labels", 10)
-        (folder / name).write_bytes(pickle.dumps(batches[name]))
+        batches[name] = _cifar_batch(rng, per_batch, "labels", 10)
+        (folder / name).write_bytes(pickle.dumps(batches[name], protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=2))
     return batches
 
 
-def test_cifar10_pickles(tmp_path: Path) -> None:
+def test_cifar10_through_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     batches = _write_cifar10(tmp_path)
+    _publish(monkeypatch, "CIFAR10", tmp_path / "cifar-10-batches-py")
     splits = load_dataset("cifar10", root=tmp_path)
     assert (splits.num_classes, splits.in_channels, splits.image_size, splits.augment) == (10, 3, 32, True)
     assert (len(splits.train) + len(splits.val), len(splits.val), len(splits.test)) == (20, 2, 4)
     test = batches["test_batch"]
     x, y = splits.test.tensors
     # Rows are 1024 red, then green, then blue values, each row-major.
-    assert float(x[1, 2, 5, 7]) == pytest.approx(test[b"data"][1, 2 * 1024 + 5 * 32 + 7] / 255)
-    assert y.tolist() == [int(v) for v in test[b"labels"]]
+    assert float(x[1, 2, 5, 7]) == pytest.approx(test["data"][1, 2 * 1024 + 5 * 32 + 7] / 255)
+    assert y.tolist() == [int(v) for v in test["labels"]]
 
 
-def test_cifar100_pickles_and_env_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cifar100_through_torchvision_and_env_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     rng = np.random.default_rng(1)
     for name, n in (("train", 30), ("test", 5)):
-        (folder / name).write_bytes(pickle.dumps(_cifar_batch(rng, n, b"fine_labels", 100)))
+        (folder / name).write_bytes(pickle.dumps(_cifar_batch(rng, n, "fine_labels", 100), protocol=2))
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}, protocol=2))
+    _publish(monkeypatch, "CIFAR100", folder)
     monkeypatch.setenv("GENNAS_DATA_DIR", str(tmp_path))
     splits = load_dataset("cifar100")
     assert splits.num_classes == 100
     assert (len(splits.train), len(splits.val), len(splits.test)) == (27, 3, 5)
+
+
+def test_a_cifar_file_that_is_not_the_published_one_is_refused_unread(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _write_cifar10(tmp_path)
+    folder = tmp_path / "cifar-10-batches-py"
+    _publish(monkeypatch, "CIFAR10", folder)
+    (folder / "test_batch").write_bytes(pickle.dumps(_cifar_batch(np.random.default_rng(5), 4, "labels", 10)))
+    unpickled = []
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: unpickled.append(a) or {})  # torchvision's pickle.load
+    with pytest.raises(GennasError, match=r"test_batch is not the published cifar10 file .*refused, nothing was run"):
+        load_dataset("cifar10", root=tmp_path)
+    assert unpickled == []
+    (folder / "batches.meta").unlink()
+    (folder / "test_batch").unlink()
+    with pytest.raises(GennasError, match=r"expected .*test_batch \(and 1 more: batches.meta\)"):
+        load_dataset("cifar10", root=tmp_path)
 
 
 def test_missing_data_says_where_and_how(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -307,53 +360,74 @@ def test_corrupt_idx_file_is_named(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ downloads
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+@pytest.fixture
+def mirror(tmp_path: Path):
+    """A folder served over HTTP on the loopback interface, as a dataset mirror (torchvision's download needs HTTP)."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
-def test_download_fetches_checks_and_places_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    downloads = []
+def test_download_fetches_checks_and_places_files(tmp_path: Path, mirror, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys) -> None:
+    folder, url = mirror
+    resources = []
     for name, array in _mnist_arrays().items():
         blob = gzip.compress(_idx(array))
-        (mirror / f"{name}.gz").write_bytes(blob)
-        downloads.append(Download((mirror / f"{name}.gz").as_uri(), _md5(blob), "MNIST/raw"))
-    source = dataclasses.replace(readers.SOURCES["mnist"], downloads=tuple(downloads))
-    monkeypatch.setitem(readers.SOURCES, "mnist", source)
+        (folder / f"{name}.gz").write_bytes(blob)
+        resources.append((f"{name}.gz", _md5(blob)))
+    mnist = torchvision_datasets().MNIST
+    monkeypatch.setattr(mnist, "mirrors", [url])
+    monkeypatch.setattr(mnist, "resources", resources)
     root = tmp_path / "root"
     splits = load_dataset("mnist", root=root, download=True)
     assert len(splits.test) == 5
-    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(f"{n}.gz" for n in _mnist_arrays())
+    assert {f"{n}.gz" for n in _mnist_arrays()} <= {p.name for p in (root / "MNIST" / "raw").iterdir()}
+    assert capsys.readouterr().out == ""  # torchvision's progress goes to stderr: stdout is for --json
 
 
-def test_download_extracts_cifar_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_extracts_cifar_archive(tmp_path: Path, mirror, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, url = mirror
     staging = tmp_path / "staging"
     _write_cifar10(staging)
+    _publish(monkeypatch, "CIFAR10", staging / "cifar-10-batches-py")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(staging / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    archive = tmp_path / "cifar-10-python.tar.gz"
-    archive.write_bytes(buffer.getvalue())
-    source = dataclasses.replace(
-        readers.SOURCES["cifar10"], downloads=(Download(archive.as_uri(), _md5(buffer.getvalue()), "", True),)
-    )
-    monkeypatch.setitem(readers.SOURCES, "cifar10", source)
+    (folder / "cifar-10-python.tar.gz").write_bytes(buffer.getvalue())
+    cifar = torchvision_datasets().CIFAR10
+    monkeypatch.setattr(cifar, "url", url + "cifar-10-python.tar.gz")
+    monkeypatch.setattr(cifar, "tgz_md5", _md5(buffer.getvalue()))
     splits = load_dataset("cifar10", root=tmp_path / "root", download=True)
     assert len(splits.test) == 4
     assert (tmp_path / "root" / "cifar-10-batches-py" / "test_batch").is_file()
 
 
-def test_failed_download_explains_manual_placement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing_url = (tmp_path / "absent.tar.gz").as_uri()
-    source = dataclasses.replace(readers.SOURCES["cifar10"], downloads=(Download(missing_url, "0" * 32, "", True),))
-    monkeypatch.setitem(readers.SOURCES, "cifar10", source)
-    with pytest.raises(GennasError, match="download of .* failed.*by hand"):
+def test_failed_download_explains_manual_placement(tmp_path: Path, mirror, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, url = mirror
+    cifar = torchvision_datasets().CIFAR10
+    monkeypatch.setattr(cifar, "url", url + "absent.tar.gz")
+    with pytest.raises(GennasError, match="download of cifar10 from .* failed.*by hand"):
         load_dataset("cifar10", root=tmp_path / "root", download=True)
-    # A checksum mismatch is a failure too, and leaves no partial file behind.
-    (tmp_path / "wrong.tar.gz").write_bytes(b"not the archive")
-    bad = Download((tmp_path / "wrong.tar.gz").as_uri(), "0" * 32, "", True)
-    monkeypatch.setitem(readers.SOURCES, "cifar10", dataclasses.replace(source, downloads=(bad,)))
-    with pytest.raises(GennasError, match="MD5"):
+    # A checksum mismatch is a failure too.
+    (folder / "wrong.tar.gz").write_bytes(b"not the archive")
+    monkeypatch.setattr(cifar, "url", url + "wrong.tar.gz")
+    with pytest.raises(GennasError, match="download of cifar10 .* failed"):
         load_dataset("cifar10", root=tmp_path / "root", download=True)
-    assert list((tmp_path / "root").iterdir()) == []

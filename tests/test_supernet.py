@@ -270,6 +270,19 @@ def test_prune_respects_thresholds_and_exports_a_working_model(run_dir: Path, di
         prune_run(tmp_path, {})
 
 
+def test_prune_exports_every_format_asked_for_and_lists_each_path(run_dir: Path, tmp_path: Path, capsys) -> None:
+    from gennas.cli import main
+
+    out = tmp_path / "formats"
+    assert main(["prune", str(run_dir), "--minimize", "flops", "--format", "pt2,onnx,torchscript", "--out", str(out),
+                 "--device", "cpu", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["exports"] == {"pt2": str(out / "model.pt2"), "onnx": str(out / "model.onnx"),
+                                 "torchscript": str(out / "model.pt")}
+    assert result["model"] == result["pt2"] and all(Path(p).stat().st_size > 0 for p in result["exports"].values())
+    assert set(result["parity"]) == {"onnx", "pt2"} and max(result["parity"].values()) <= 1e-4
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_supernet_trains_on_cuda_with_amp(space: SubnetSpace, digits: DatasetSplits) -> None:
     supernet, model = _model(space, digits)

@@ -9,8 +9,8 @@ validation images and results stay comparable across runs and machines.
 Specs::
 
     digits                   scikit-learn's 8×8 digits (embedded, no files needed)
-    cifar10, cifar100        torchvision layout under the data root
-    mnist, fashion-mnist     torchvision layout under the data root (raw IDX, .gz ok)
+    cifar10, cifar100        torchvision.datasets under the data root (the published files, MD5-checked)
+    mnist, fashion-mnist     torchvision.datasets under the data root (raw IDX, .gz ok)
     imagefolder:PATH[?size=N]  PATH/<class>/* or PATH/train/<class>/* (+ val/, test/);
                                images resized to N×N RGB (default 32)
     npz:PATH                 x_train, y_train (+ x_val, y_val and x_test, y_test); see NPZ_FORMAT
@@ -30,12 +30,15 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from gennas.data.readers import SOURCES, Arrays, RawData, download_all, read_imagefolder, read_npz
+from gennas.data.readers import Arrays, RawData, read_npz
 from gennas.errors import GennasError
 from gennas.settings import data_dir
 
 #: The named datasets; ``imagefolder:PATH`` and ``npz:PATH`` are accepted as well.
 DATASET_NAMES: tuple[str, ...] = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist")
+
+#: The named datasets read through torchvision.datasets (see :mod:`gennas.data.torchvision_sets`).
+TORCHVISION_SETS: frozenset[str] = frozenset({"cifar10", "cifar100", "mnist", "fashion-mnist"})
 
 #: Seed of every fixed split. Deliberately not a training seed: see the module docstring.
 SPLIT_SEED = 20240601
@@ -114,6 +117,8 @@ def _read(spec: str, root: Path, download: bool) -> tuple[str, str, RawData]:
         path_text, size = _parse_imagefolder(rest)
         path = _resolve_path(path_text, root, "imagefolder")
         name = f"imagefolder:{path}" + (f"?size={size}" if size != DEFAULT_IMAGE_SIZE else "")
+        from gennas.data.torchvision_sets import read_imagefolder  # torchvision is imported only when needed
+
         return kind, name, read_imagefolder(path, size)
     if sep and kind == "npz":
         path = _resolve_path(rest, root, "npz")
@@ -126,8 +131,10 @@ def _read(spec: str, root: Path, download: bool) -> tuple[str, str, RawData]:
         return kind, f"npz:{path}", read_npz(path)
     if not sep and kind == "digits":
         return kind, kind, _read_digits()
-    if not sep and kind in SOURCES:
-        return kind, kind, _read_torchvision(kind, root, download)
+    if not sep and kind in TORCHVISION_SETS:
+        from gennas.data.torchvision_sets import read_torchvision
+
+        return kind, kind, read_torchvision(kind, root, download)
     raise GennasError(
         f"unknown dataset {spec!r}; use one of {', '.join(DATASET_NAMES)}, "
         "'imagefolder:PATH' (optionally 'imagefolder:PATH?size=64') or 'npz:PATH'"
@@ -166,28 +173,6 @@ def _read_digits() -> RawData:
         train=(images, digits.target.astype(np.int64)), val=None, test=None, num_classes=10,
         val_fraction=0.2, test_fraction=0.2,
     )
-
-
-def _read_torchvision(name: str, root: Path, download: bool) -> RawData:
-    source = SOURCES[name]
-    manual = (
-        f"Put the torchvision-format files for {name} under {root} (e.g. {source.files[0]}), "
-        "pass root=... or set GENNAS_DATA_DIR to the folder that holds them"
-    )
-    if source.missing(root) and download:
-        root.mkdir(parents=True, exist_ok=True)
-        by_hand = "; ".join(
-            f"{d.url} into {root / d.directory}" + (" and unpack it there" if d.extract else "")
-            for d in source.downloads
-        )
-        download_all(source.downloads, root, manual_hint=f"To place the files by hand, download {by_hand}. {manual}.")
-    missing = source.missing(root)
-    if missing:
-        others = "" if len(missing) == 1 else f" (and {len(missing) - 1} more: {', '.join(p.name for p in missing[1:])})"
-        raise GennasError(
-            f"{name} data not found: expected {missing[0]}{others}. {manual}, or pass download=True to fetch it."
-        )
-    return source.read(root)
 
 
 # ------------------------------------------------------------------ splitting

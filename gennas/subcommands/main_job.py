@@ -42,7 +42,7 @@ def _cmd_prune(args: argparse.Namespace) -> None:
                   ("max_flops", "max_params", "max_memory_mb", "max_latency_ms", "min_accuracy", "min_robustness")}
     goal = args.minimize or args.maximize
     result = prune_run(args.run_dir, thresholds, goal, out=args.out, finetune_epochs=args.finetune,
-                       device=args.device, verify=args.verify)
+                       device=args.device, verify=args.verify, formats=args.format)
     emit(result, args.json, human=lambda r: r["text"])
 
 
@@ -120,6 +120,10 @@ def add_prune(sub: argparse._SubParsersAction) -> None:
                    help="retrain the chosen subnet standalone (unless the run already did), export that model and "
                         "check every threshold on it: an error, and no export, when one fails")
     p.add_argument("--out", default=None, help="export directory (default RUN_DIR/export/<arch hash>)")
+    p.add_argument("--format", default="torchscript", metavar="FORMATS",
+                   help="model files to write, comma-separated: torchscript (model.pt), onnx (model.onnx, checked "
+                        "with onnxruntime; needs pip install 'gennas[export]'), pt2 (model.pt2, torch.export) "
+                        "(default %(default)s)")
     add_device(p)
     add_json(p)
     p.set_defaults(func=_cmd_prune)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Sequence
 
 from gennas.data import load_dataset
 from gennas.errors import GennasError
 from gennas.lock import output_lock
 from gennas.metrics.registry import COST_METRICS
 from gennas.space.cell import Cell
-from gennas.supernet.export import computed_metrics, deployable, export_subnet, finetune
+from gennas.supernet.export import (DEFAULT_FORMATS, computed_metrics, deployable, export_model, finetune, parse_formats,
+                                    require_formats)
 from gennas.supernet.prune import make_thresholds, read_subnets, select, verified_view
 from gennas.supernet.standalone import standalone_recipe, train_standalone
 from gennas.supernet.store import load_supernet
@@ -20,24 +22,28 @@ from gennas.train import RobustnessConfig, resolve_device
 
 def prune_run(run_dir: str | Path, thresholds: dict[str, float | str | None], goal: str = "accuracy",
               out: str | Path | None = None, finetune_epochs: int = 0, device: str = "auto",
-              verify: bool = False) -> dict:
+              verify: bool = False, formats: str | Sequence[str] = DEFAULT_FORMATS) -> dict:
     """Select the best feasible subnet of ``run_dir``, export it, and check the thresholds on the export.
 
     Subnets the run retrained standalone are judged on those figures (and exported as that
     trained model); the others on the supernet's. With ``verify`` the chosen subnet is
     retrained standalone first if it was not, and every threshold must hold on that model.
+    ``formats`` are the model files written (``torchscript``, ``onnx``, ``pt2``; see
+    :func:`gennas.supernet.export.export_model`), checked before anything is loaded.
     """
+    formats = parse_formats(formats)
+    require_formats(formats)  # a missing optional package fails now, not after the export's work
     if finetune_epochs < 0:
         raise GennasError(f"--finetune takes a number of epochs >= 0, got {finetune_epochs}")
     if verify and finetune_epochs:
         raise GennasError("--verify exports the standalone-trained model; it cannot be combined with --finetune")
     run_dir = Path(run_dir)
     with output_lock(Path(out) if out else run_dir / "export"):  # one writer per export directory
-        return _prune_locked(run_dir, thresholds, goal, out, finetune_epochs, device, verify)
+        return _prune_locked(run_dir, thresholds, goal, out, finetune_epochs, device, verify, formats)
 
 
 def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal: str, out: str | Path | None,
-                  finetune_epochs: int, device: str, verify: bool) -> dict:
+                  finetune_epochs: int, device: str, verify: bool, formats: tuple[str, ...]) -> dict:
     limits = make_thresholds(thresholds)
     given = {t.flag: t.value for t in limits}  # in the flags' own units, e.g. "45%" -> 0.45
     rows = read_subnets(run_dir)
@@ -67,8 +73,10 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
                           "retrained model); nothing was exported. Relax those thresholds, or prune without --verify "
                           "to deploy the supernet's reading")
     target = Path(out) if out else run_dir / "export" / hashlib.sha1(cell.to_string().encode()).hexdigest()[:10]
-    paths = export_subnet(exported, target, metrics, {"dataset": splits.name, "thresholds": given, "goal": goal,
-                                                      "figures": pick["figures"], "finetune_epochs": finetune_epochs})
+    paths, parity = export_model(exported, target, metrics,
+                                 {"dataset": splits.name, "thresholds": given, "goal": goal, "figures": pick["figures"],
+                                  "finetune_epochs": finetune_epochs}, formats, images=splits.test.tensors[0])
+    exports = {name: paths["model"] if name == formats[0] else paths[name] for name in formats}
     skeleton = exported[-1].config.describe()
     source = ("standalone-verified figures (the subnet retrained from scratch with the run's recipe; the exported "
               "model is that training)" if pick["figures"] == "standalone" else
@@ -76,8 +84,18 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
     text = (f"{metrics['arch']}\n  val accuracy {metrics['val_accuracy']:.2f}%  test accuracy {metrics['accuracy']:.2f}%  "
             f"PGD {metrics['pgd_accuracy']:.2f}%  FLOPs {metrics['flops']:.3f}M  params {metrics['params']:.4f}M  "
             f"memory {metrics['memory_bytes'] / 1e6:.3f} MB\n  chosen on {source}\n"
-            f"  costs on the run's skeleton: {skeleton}\n  model: {paths['model']}")
+            f"  costs on the run's skeleton: {skeleton}\n" + _model_lines(paths["model"], exports, parity))
     # Contract: ``model`` and ``arch`` are the exported files' paths; the cell itself is ``cell``.
-    return {**metrics, "cell": metrics["arch"], **paths, "thresholds": given, "chosen_on": pick["figures"],
+    # ``exports`` lists each format's file, ``parity`` each re-loaded format's largest logit difference.
+    return {**metrics, "cell": metrics["arch"], **paths, "exports": exports, "parity": parity,
+            "thresholds": given, "chosen_on": pick["figures"],
             "verified": pick["figures"] == "standalone", "violated_after_export": violated,
             "measured_in_run": {k: v for k, v in pick.items() if k != "figures"}, "skeleton": skeleton, "text": text}
+
+
+def _model_lines(model: str, exports: dict[str, str], parity: dict[str, float]) -> str:
+    """``model: PATH`` for the default TorchScript export alone; else one line per format written."""
+    if tuple(exports) == DEFAULT_FORMATS:
+        return f"  model: {model}"
+    return "\n".join(f"  {name}: {path}" + (f" (re-loaded: largest logit difference from PyTorch {parity[name]:.1e} on test images)"
+                                            if name in parity else "") for name, path in exports.items())
