@@ -31,6 +31,11 @@ experiments/results/main_job_truth_<dataset>.csv):
           prior's, and the HV ratio of the last round's verified finalists against the ground
           truth (test figures), for (accuracy, FLOPs) and (PGD accuracy, FLOPs).
 
+  budget  `gennas run --budget-minutes M` on the dataset, alone on the machine, timed end to
+          end: what the plan chose, its estimate beside each stage's seconds, the wall time
+          against M (target: within 20 %, and at most 24 minutes for M = 20 on digits28) and
+          how many finalists were verified (target: at least 3).
+
   default `gennas run` with its defaults on the dataset (what `make run` does on digits), in a
           fresh directory, timed end to end: wall time, each stage's seconds beside the
           plan's estimate, the loop's held-out τ and the example pick.
@@ -46,6 +51,7 @@ Any ``--dataset`` spec gennas accepts works too.
     python experiments/bench_main_job.py --part default --dataset digits
     python experiments/bench_main_job.py --part side --dataset digits-low --minutes 5 --seeds 3
     python experiments/bench_main_job.py --part loop --dataset digits-low --seeds 5
+    python experiments/bench_main_job.py --part budget --dataset digits28 --minutes 20
 """
 
 from __future__ import annotations
@@ -449,6 +455,56 @@ def render_loop(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_budget(args, work: Path) -> dict:
+    import shutil
+    import subprocess
+
+    from gennas.supernet.prune import is_verified
+    from gennas.supernet.table import read_subnet_table
+
+    out = work / f"budget_{args.dataset}_{args.minutes:g}min"
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work), "--out",
+               str(out), "--budget-minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", args.device,
+               "--json"]
+    tic = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - tic
+    results = json.loads((out / "results.json").read_text())
+    rows = read_subnet_table(out / "subnets.csv")
+    return {"provenance": provenance(), "command": " ".join(sys.argv), "run_command": " ".join(command[1:]),
+            "dataset": args.dataset, "minutes": args.minutes, "wall_seconds": wall, "plan": results["plan"],
+            "settings": results["settings"], "verified_finalists": sum(is_verified(r) for r in rows),
+            "measured_subnets": len(rows), "example_prune": results["example_prune"]["chosen"]}
+
+
+def render_budget(result: dict) -> str:
+    from gennas.provenance import provenance_markdown
+
+    budget, took = result["plan"]["budget"], result["plan"]["seconds_this_call"]
+    minutes, wall = result["minutes"], result["wall_seconds"]
+    estimate = budget["estimate"]
+    chosen = ", ".join(f"`--{k.replace('_', '-')} {v}`" for k, v in budget["chosen"].items())
+    lines = [f"# `gennas run --budget-minutes {minutes:g}` on {result['dataset']}", "",
+             provenance_markdown(result["provenance"]), "",
+             f"Wall time end to end: **{wall / 60:.1f} min** for a budget of {minutes:g} min "
+             f"({100 * (wall / 60 - minutes) / minutes:+.0f} %; target within ±20 %). The plan chose {chosen}; "
+             f"{result['verified_finalists']} subnet(s) verified standalone of {result['measured_subnets']} measured.",
+             "", "| stage | planned (s) | took (s) |", "|---|---|---|",
+             f"| loading and timing probe | – | {budget['spent_seconds']:.0f} |",
+             f"| round 0 probes | {estimate['probes']:.0f} | {took['probes']:.0f} |",
+             f"| generation | {estimate['generation']:.0f} | {took['round_1_generation']:.0f} |",
+             f"| supernet training | {estimate['training']:.0f} | {took['round_1_training']:.0f} |",
+             f"| measurement | {estimate['measurement']:.0f} | {took['round_1_measurement']:.0f} |",
+             f"| verification (planned finalists, then what time was left) | {estimate['verification']:.0f} | "
+             f"{took['round_1_verification']:.0f} |",
+             f"| export | – | {took['export']:.0f} |", ""]
+    pick = result["example_prune"]
+    lines += [f"Example pick `{pick['arch']}`: val accuracy {pick['val_accuracy']:.2f} %, test {pick['accuracy']:.2f} %, "
+              f"PGD {pick['pgd_accuracy']:.2f} %, FLOPs {pick['flops']:.3f} M.", ""]
+    return "\n".join(lines)
+
+
 def run_side(args, work: Path) -> dict:
     import os
     import subprocess
@@ -546,7 +602,7 @@ def main() -> None:
 
     one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "loop", "baseline"))
+    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "loop", "budget", "baseline"))
     parser.add_argument("--workers", type=int, default=2, help="loop: runs at a time")
     parser.add_argument("--minutes", type=float, default=5.0, help="side: wall clock per method and seed")
     parser.add_argument("--method", default="random", help="baseline: the searcher")
@@ -567,7 +623,8 @@ def main() -> None:
         write_json(Path(args.out), run_baseline(args, work))
         return
     run, render = {"adapt": (run_adapt, render_adapt), "default": (run_default, render_default),
-                   "side": (run_side, render_side), "loop": (run_loop, render_loop)}[args.part]
+                   "side": (run_side, render_side), "loop": (run_loop, render_loop),
+                   "budget": (run_budget, render_budget)}[args.part]
     result = run(args, work)
     path = Path(args.out) / f"main_job_{args.part}_{args.dataset}.json"
     write_json(path, result)

@@ -23,6 +23,7 @@ import sys
 import threading
 from typing import Any, Sequence
 
+from gennas.config_file import expand_config, write_resolved
 from gennas.errors import GennasError
 
 
@@ -36,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog=THREADS_HELP)
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's parser by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,8 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gennas.threads import configure_threads
 
     interrupt.clear()
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        argv = expand_config(sys.argv[1:] if argv is None else argv, _subcommands(parser))
+        args = parser.parse_args(argv)
+    except GennasError as exc:  # a --config file that cannot be read
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals can only be set there
@@ -102,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configure_threads()
         args.func(args)
+        write_resolved(args)
     except GennasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

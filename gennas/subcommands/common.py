@@ -34,6 +34,13 @@ def add_json(parser: argparse.ArgumentParser, help: str | None = "print JSON") -
     parser.add_argument("--json", action="store_true", help=help)
 
 
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``: the command's options from a YAML or JSON file (see :mod:`gennas.config_file`)."""
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="options from a YAML or JSON file (option: value per line, e.g. 'n_cells: 8'; a run's "
+                             "run.json works too); flags given on the command line override the file")
+
+
 def add_seed(parser: argparse.ArgumentParser, help: str | None = None) -> None:
     """``--seed`` (default 0): every entry point is deterministic under its seed."""
     parser.add_argument("--seed", type=v.seed_int, default=0, help=help)

@@ -6,7 +6,7 @@ import argparse
 
 from gennas import validate as v
 from gennas.errors import GennasError
-from gennas.subcommands.common import add_device, add_json, add_network, add_seed, emit
+from gennas.subcommands.common import add_config, add_device, add_json, add_network, add_seed, emit
 from gennas.npz_format import NPZ_FORMAT
 
 
@@ -93,6 +93,7 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")
     add_network(p, {"channels": 16, "cells_per_stage": 2})
     add_json(p)
+    add_config(p)
     p.set_defaults(func=_cmd_run)
 
 

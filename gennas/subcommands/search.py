@@ -7,7 +7,7 @@ import json
 
 from gennas import validate as v
 from gennas.errors import GennasError
-from gennas.subcommands.common import add_device, add_json, add_seed, emit
+from gennas.subcommands.common import add_config, add_device, add_json, add_seed, emit
 
 
 def _search_spec(args: argparse.Namespace):
@@ -113,6 +113,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="run one search method against an oracle over seeds")
     p.add_argument("--method", required=True, help="ours, random, rea, reinforce, bo, ls or nsga2")
     _search_args(p)
+    add_config(p)
     p.set_defaults(func=_cmd_search)
 
 
@@ -128,4 +129,5 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
                         "not used), every found cell retrained standalone with --epochs and measured; --json prints "
                         "one row per method and seed")
     add_device(p, "--budget-minutes form: auto (CUDA with AMP if present), cpu, cuda")
+    add_config(p)
     p.set_defaults(func=_cmd_compare)
