@@ -394,7 +394,8 @@ def run_loop(args, work: Path) -> dict:
     references = _references(read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     seeds = list(range(args.seed, args.seed + args.seeds))
-    jobs = [(config, seed) for seed in seeds for config in LOOP_CONFIGS]
+    configs = {name: LOOP_CONFIGS[name] for name in args.configs.split(",")} if args.configs else LOOP_CONFIGS
+    jobs = [(config, seed) for seed in seeds for config in configs]
 
     def run_one(job) -> tuple[str, int, Path, float]:
         config, seed = job
@@ -403,7 +404,7 @@ def run_loop(args, work: Path) -> dict:
             return config, seed, run_dir, float("nan")
         command = [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
                    "--out", str(run_dir), "--seed", str(seed), "--device", args.device, "--json",
-                   *LOOP_CONFIGS[config]]
+                   *configs[config]]
         tic = time.perf_counter()
         subprocess.run(command, check=True, env=env, capture_output=True, text=True)
         log(f"{config} seed {seed}: {time.perf_counter() - tic:.0f} s")
@@ -420,7 +421,7 @@ def run_loop(args, work: Path) -> dict:
                      **{name: _front_score(finalists, references[name], *SIDE_FRONTS[name])["hv_ratio"]
                         for name in SIDE_FRONTS}})
     summary = {}
-    for config in LOOP_CONFIGS:
+    for config in configs:
         mine = [r for r in rows if r["config"] == config]
         last_tau = {m: [r["held_out"][-1][m]["kendall_tau"] for r in mine] for m in ("accuracy", "pgd_accuracy")}
         summary[config] = {"wall_seconds": float(np.mean([r["wall_seconds"] for r in mine])),
@@ -429,13 +430,13 @@ def run_loop(args, work: Path) -> dict:
                            "last_round_tau": {m: float(np.nanmean(v)) if np.isfinite(v).any() else None
                                               for m, v in last_tau.items()}}
     return {"provenance": provenance(), "command": " ".join(sys.argv), "dataset": args.dataset, "seeds": seeds,
-            "configs": LOOP_CONFIGS, "summary": summary, "runs": rows}
+            "configs": configs, "summary": summary, "runs": rows}
 
 
 def render_loop(result: dict) -> str:
     from gennas.provenance import provenance_markdown
 
-    lines = [f"# The loop's worth on {result['dataset']}: zero-shot prior vs round 0 vs two rounds", "",
+    lines = [f"# The loop's worth on {result['dataset']}: {' vs '.join(result['configs'])}", "",
              provenance_markdown(result["provenance"]), "",
              f"Seeds {result['seeds']}, the same for every configuration; runs two at a time, one torch thread each. "
              "HV ratio: the last round's verified finalists (standalone-trained, chosen on validation figures, "
@@ -604,6 +605,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "loop", "budget", "baseline"))
     parser.add_argument("--workers", type=int, default=2, help="loop: runs at a time")
+    parser.add_argument("--configs", default="", help=f"loop: which of {', '.join(LOOP_CONFIGS)} (default all)")
     parser.add_argument("--minutes", type=float, default=5.0, help="side: wall clock per method and seed")
     parser.add_argument("--method", default="random", help="baseline: the searcher")
     parser.add_argument("--probes", default="4,8,16")

@@ -176,6 +176,7 @@ class SubnetMeasurer:
             tic = time.perf_counter()
             recalibrate_bn(self.model, self.splits, batch)
             forward = (time.perf_counter() - tic) / batch
+            evaluate_robustness(self.model, TensorDataset(x[:4], y[:4]), self.robustness, device)  # warm-up
             tic = time.perf_counter()
             evaluate_robustness(self.model, probe, self.robustness, device)
             attacks = (time.perf_counter() - tic) / len(probe)

@@ -250,11 +250,12 @@ def _epoch(run: TrainingRun, step_loss: nn.Module, supernet: Supernet, sampler: 
 
 
 def time_training_step(model: nn.Sequential, splits: DatasetSplits, config: SupernetTrainConfig,
-                       repeats: int = 2) -> float:
+                       repeats: int = 4) -> float:
     """Seconds of one training step (the sandwich's forwards and backwards, no optimizer step).
 
     Runs on a copy of ``model`` under a forked RNG, so the run that follows computes exactly
-    what it would have without the probe. The first of ``repeats`` steps warms up and is not timed.
+    what it would have without the probe. The first of ``repeats`` steps warms up and is not timed;
+    the median of the others is returned (each step trains other sampled subnets).
     """
     device = resolve_device(config.device)
     devices = [device] if device.type == "cuda" else []
