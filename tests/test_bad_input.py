@@ -78,6 +78,9 @@ CASES: list[tuple[list[str], str]] = [
     (["run", "--finalists", "x", "--out", "{tmp}/fin"], "'x' is not a whole number"),
     (["run", "--budget-minutes", "0", "--out", "{tmp}/bm"], "must be > 0"),
     (["run", "--budget-minutes", "soon", "--out", "{tmp}/bm"], "'soon' is not a number"),
+    (["run", "--backend", "gpu", "--out", "{tmp}/be"], "invalid choice: 'gpu'"),
+    (["run", "--config", "/nonexistent/run.yaml", "--out", "{tmp}/cf"], "no such file"),
+    (["search", "--config", "/nonexistent/s.yaml"], "no such file"),
     # --- query
     (["query", "nb999", RESNET], "unknown benchmark"),
     (["query", "nb201", RESNET, "--dataset", "svhn"], "no dataset 'svhn'"),
