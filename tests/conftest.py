@@ -12,3 +12,31 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+#: The cell of the small trained network that export and attack tests share.
+TRAINED_CELL = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+
+
+@pytest.fixture(scope="session")
+def trained_cell() -> str:
+    return TRAINED_CELL
+
+
+@pytest.fixture(scope="session")
+def digits_splits():
+    from gennas.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_net(digits_splits):
+    """A small network trained 3 epochs on digits: real weights and BN statistics, not an initialisation."""
+    from gennas.nn.network import NetworkConfig, build_network
+    from gennas.space.cell import Cell
+    from gennas.train import TrainConfig, train_model, with_normalization
+
+    config = NetworkConfig.for_data(digits_splits, channels=4, cells_per_stage=1)
+    net = with_normalization(build_network(Cell.from_string(TRAINED_CELL), config), digits_splits)
+    return train_model(net, digits_splits, TrainConfig(epochs=3, device="cpu", seed=0), progress=False).model.eval()

@@ -14,92 +14,76 @@ import pytest
 import torch
 
 from gennas.cli import main
-from gennas.data import DatasetSplits, load_dataset
+from gennas.data import DatasetSplits
 from gennas.errors import GennasError
-from gennas.nn.network import NetworkConfig, build_network
-from gennas.space.cell import Cell
 from gennas.supernet import export
-from gennas.train import TrainConfig, train_model, with_normalization
 
 #: Every op of the space, so each one's ONNX and torch.export translation is exercised.
-CELL = Cell.from_string("|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|")
 ALL = "torchscript,onnx,pt2"
 
 
 @pytest.fixture(scope="module")
-def digits() -> DatasetSplits:
-    return load_dataset("digits")
-
-
-@pytest.fixture(scope="module")
-def trained(digits: DatasetSplits) -> torch.nn.Sequential:
-    """A network trained for 3 epochs on digits (about 90 % test accuracy): real weights and BN statistics, not an initialisation."""
-    net = with_normalization(build_network(CELL, NetworkConfig.for_data(digits, channels=4, cells_per_stage=1)), digits)
-    return train_model(net, digits, TrainConfig(epochs=3, device="cpu", seed=0), progress=False).model.eval()
-
-
-@pytest.fixture(scope="module")
-def exported(trained, digits: DatasetSplits, tmp_path_factory) -> tuple[dict[str, str], dict[str, float]]:
+def exported(trained_net, trained_cell: str, digits_splits: DatasetSplits, tmp_path_factory) -> tuple[dict[str, str], dict[str, float]]:
     out = tmp_path_factory.mktemp("export")
-    return export.export_model(trained, out, {"arch": CELL.to_string()}, {"dataset": "digits"}, ALL,
-                               images=digits.test.tensors[0])
+    return export.export_model(trained_net, out, {"arch": trained_cell}, {"dataset": "digits"}, ALL,
+                               images=digits_splits.test.tensors[0])
 
 
-def _pytorch(trained, images: torch.Tensor) -> np.ndarray:
+def _pytorch(trained_net, images: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
-        return trained(images).numpy()
+        return trained_net(images).numpy()
 
 
-def test_onnx_logits_match_pytorch_on_test_images(exported, trained, digits: DatasetSplits) -> None:
+def test_onnx_logits_match_pytorch_on_test_images(exported, trained_net, digits_splits: DatasetSplits) -> None:
     import onnxruntime
 
     paths, parity = exported
     assert paths["onnx"].endswith("model.onnx") and 0 <= parity["onnx"] <= export.PARITY_TOLERANCE
     session = onnxruntime.InferenceSession(paths["onnx"], providers=["CPUExecutionProvider"])
-    images = digits.test.tensors[0]
+    images = digits_splits.test.tensors[0]
     (logits,) = session.run(None, {"images": images.numpy()})  # the whole test split: any batch size
-    reference = _pytorch(trained, images)
+    reference = _pytorch(trained_net, images)
     assert logits.shape == reference.shape == (len(images), 10)
     assert np.abs(logits - reference).max() <= 1e-4
-    assert (logits.argmax(1) == digits.test.tensors[1].numpy()).mean() > 0.8  # a trained model, not noise
+    assert (logits.argmax(1) == digits_splits.test.tensors[1].numpy()).mean() > 0.8  # a trained_net model, not noise
     (one,) = session.run(None, {"images": images[:1].numpy()})
     assert np.abs(one - reference[:1]).max() <= 1e-4
 
 
-def test_pt2_loads_and_runs_like_pytorch(exported, trained, digits: DatasetSplits) -> None:
+def test_pt2_loads_and_runs_like_pytorch(exported, trained_net, digits_splits: DatasetSplits) -> None:
     paths, parity = exported
     assert paths["pt2"].endswith("model.pt2") and parity["pt2"] <= export.PARITY_TOLERANCE
     program = torch.export.load(paths["pt2"])
     model = program.module()
-    for images in (digits.test.tensors[0][:1], digits.test.tensors[0][:37]):
+    for images in (digits_splits.test.tensors[0][:1], digits_splits.test.tensors[0][:37]):
         with torch.no_grad():
-            assert np.abs(model(images).numpy() - _pytorch(trained, images)).max() <= 1e-4
+            assert np.abs(model(images).numpy() - _pytorch(trained_net, images)).max() <= 1e-4
 
 
-def test_torchscript_is_still_the_model_and_every_file_is_listed(exported, trained, digits: DatasetSplits) -> None:
+def test_torchscript_is_still_the_model_and_every_file_is_listed(exported, trained_net, digits_splits: DatasetSplits) -> None:
     paths, parity = exported
     assert paths["model"] == paths["torchscript"] and paths["model"].endswith("model.pt")
     assert set(parity) == {"onnx", "pt2"}  # the formats that are loaded back and checked
-    images = digits.test.tensors[0][:16]
+    images = digits_splits.test.tensors[0][:16]
     with torch.no_grad():
-        assert np.abs(torch.jit.load(paths["model"])(images).numpy() - _pytorch(trained, images)).max() <= 1e-5
+        assert np.abs(torch.jit.load(paths["model"])(images).numpy() - _pytorch(trained_net, images)).max() <= 1e-5
     assert json.loads(Path(paths["arch"]).read_text())["dataset"] == "digits"
 
 
-def test_default_export_is_torchscript_alone_and_removes_files_of_other_formats(trained, tmp_path: Path) -> None:
+def test_default_export_is_torchscript_alone_and_removes_files_of_other_formats(trained_net, tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"an earlier export's file, of another model")
-    paths, parity = export.export_model(trained, tmp_path, {}, {})
+    paths, parity = export.export_model(trained_net, tmp_path, {}, {})
     assert set(paths) == {"model", "state_dict", "arch", "metrics"} and parity == {}
-    assert paths == export.export_subnet(trained, tmp_path, {}, {})  # the old call, unchanged
+    assert paths == export.export_subnet(trained_net, tmp_path, {}, {})  # the old call, unchanged
     assert not (tmp_path / "model.onnx").exists() and (tmp_path / "model.pt").is_file()
 
 
-def test_a_file_that_disagrees_with_pytorch_is_not_left_behind(trained, digits: DatasetSplits, tmp_path: Path,
+def test_a_file_that_disagrees_with_pytorch_is_not_left_behind(trained_net, digits_splits: DatasetSplits, tmp_path: Path,
                                                                monkeypatch) -> None:
     real = export._checked
     monkeypatch.setattr(export, "_checked", lambda name, logits, reference: real(name, logits + 1e-3, reference))
     with pytest.raises(GennasError, match=r"differ from PyTorch's by 0\.001"):
-        export.export_model(trained, tmp_path, {}, {}, "pt2", images=digits.test.tensors[0])
+        export.export_model(trained_net, tmp_path, {}, {}, "pt2", images=digits_splits.test.tensors[0])
     assert not list(tmp_path.glob("model.pt2*")) and not list(tmp_path.glob(".model.pt2*"))
 
 
@@ -126,7 +110,7 @@ def test_onnx_without_the_export_extra_names_the_extra(tmp_path: Path, capsys, m
     assert "written by `gennas run`" in capsys.readouterr().err
 
 
-def test_the_readme_loads_each_format_as_written(exported, trained) -> None:
+def test_the_readme_loads_each_format_as_written(exported, trained_net) -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme.split("### Exported model formats", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
@@ -135,4 +119,4 @@ def test_the_readme_loads_each_format_as_written(exported, trained) -> None:
     exec(compile(code.replace("EXPORT", folder), "README export example", "exec"), namespace)
     x = namespace["x"]
     assert namespace["logits"].shape == (8, 10)  # the last one loaded, ONNX
-    assert np.abs(namespace["logits"] - _pytorch(trained, x)).max() <= 1e-4
+    assert np.abs(namespace["logits"] - _pytorch(trained_net, x)).max() <= 1e-4
