@@ -62,8 +62,9 @@ KNOBS = {"epochs": Knob(1, RunSettings.epochs, 200),
          "n_cells": Knob(4, RunSettings.n_cells, 24),
          "max_subnets": Knob(4, RunSettings.max_subnets, 200),
          "finalists": Knob(3, RunSettings.finalists, 10)}
-#: The fewest optimiser steps a training gets under a budget: much fewer leave the cells of a small
-#: dataset far from what they reach (experiments/results/main_job_side_*.md), so small data keeps more epochs.
+#: The fewest optimiser steps a training gets under a budget. Epochs are a poor unit on small data (an
+#: epoch of a few hundred images is a handful of steps): a few dozen steps leave cells far from what the
+#: recipe reaches, and every verified figure of the run would be read on such half-trained cells.
 MIN_TRAINING_STEPS = 300
 #: The largest scale tried: beyond it every knob is at its cap or the budget is generous anyway.
 MAX_SCALE = 50.0
