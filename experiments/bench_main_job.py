@@ -336,16 +336,27 @@ def run_baseline(args, work: Path) -> dict:
             "stopped": run.stopped}
 
 
-def _side_rows_of_gennas(run_dir: Path) -> list[dict]:
-    """Every cell the run trained standalone (probes and verified finalists), in the baselines' column names."""
-    from gennas.supernet.table import read_subnet_table
-
-    rows = json.loads((run_dir / "probes.json").read_text())
-    rows += [r for r in read_subnet_table(run_dir / "subnets.csv") if np.isfinite(r["standalone_val_accuracy"])]
-    unique = {r["arch"]: r for r in rows}
+def _as_standalone(rows: list[dict]) -> list[dict]:
+    """Rows trained standalone, once per arch, in the baselines' column names (the oracle's)."""
+    unique = {r["arch"]: r for r in rows if np.isfinite(r["standalone_val_accuracy"])}
     return [{"arch": a, "flops": r["flops"], "val_accuracy": r["standalone_val_accuracy"],
              "val_pgd_accuracy": r["standalone_val_pgd_accuracy"], "accuracy": r["standalone_accuracy"],
              "pgd_accuracy": r["standalone_pgd_accuracy"]} for a, r in unique.items()]
+
+
+def _verified_rows(run_dir: Path) -> list[dict]:
+    """The last round's subnets verified standalone."""
+    from gennas.supernet.table import read_subnet_table
+
+    return _as_standalone(read_subnet_table(run_dir / "subnets.csv"))
+
+
+def _side_rows_of_gennas(run_dir: Path) -> list[dict]:
+    """Every cell the run trained standalone: its probes and its verified subnets."""
+    from gennas.supernet.table import read_subnet_table
+
+    return _as_standalone(json.loads((run_dir / "probes.json").read_text())
+                          + read_subnet_table(run_dir / "subnets.csv"))
 
 
 def _front_score(rows: list[dict], reference, metric: str, val_column: str) -> dict:
@@ -374,16 +385,6 @@ def _references(truth: list[dict]) -> dict:
                                      objectives)
         references[name] = Reference(objectives, points)
     return references
-
-
-def _finalist_rows(run_dir: Path) -> list[dict]:
-    """The last round's verified finalists, in the side part's column names."""
-    from gennas.supernet.table import read_subnet_table
-
-    return [{"arch": r["arch"], "flops": r["flops"], "val_accuracy": r["standalone_val_accuracy"],
-             "val_pgd_accuracy": r["standalone_val_pgd_accuracy"], "accuracy": r["standalone_accuracy"],
-             "pgd_accuracy": r["standalone_pgd_accuracy"]}
-            for r in read_subnet_table(run_dir / "subnets.csv") if np.isfinite(r["standalone_val_accuracy"])]
 
 
 def run_loop(args, work: Path) -> dict:
@@ -415,7 +416,7 @@ def run_loop(args, work: Path) -> dict:
     rows = []
     for config, seed, run_dir, wall in done:
         results = json.loads((run_dir / "results.json").read_text())
-        finalists = _finalist_rows(run_dir)
+        finalists = _verified_rows(run_dir)
         rows.append({"config": config, "seed": seed, "wall_seconds": results["plan"].get("wall_seconds_this_call", wall),
                      "held_out": [r["held_out"] for r in results["rounds"]],
                      **{name: _front_score(finalists, references[name], *SIDE_FRONTS[name])["hv_ratio"]

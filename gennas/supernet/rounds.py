@@ -354,8 +354,6 @@ def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, 
     not given back. A training is expected to take as long as the longest this call ran;
     none ran (all were read back) means no estimate, and nothing more is trained.
     """
-    from gennas.supernet.prune import is_verified
-
     extra = 0
     for count in range(ctx.settings.finalists + 1, len(rows) + 1):
         verified = {r["arch"] for r in rows if is_verified(r)}
