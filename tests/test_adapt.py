@@ -7,8 +7,8 @@ import pytest
 
 from gennas.metrics.costs import cell_costs
 from gennas.nn.network import NetworkConfig
-from gennas.supernet.adapt import (adapt_predictor, calibrate, choose_probes, held_out_tau, probe_candidates,
-                                   training_data)
+from gennas.supernet.adapt import adapt_predictor, choose_probes, held_out_tau, probe_candidates, training_data
+from gennas.supernet.calibration import calibrate
 from gennas.supernet.rounds import zero_shot_prior
 
 
@@ -28,8 +28,10 @@ def test_probes_spread_over_the_priors_ranking_and_the_cost_range() -> None:
 
 
 def test_calibration_recovers_the_supernets_bias_and_prefers_exact_figures() -> None:
-    line = calibrate([10.0, 20.0, 30.0, 40.0], [25.0, 45.0, 65.0, 85.0])
-    assert (line.slope, line.intercept) == pytest.approx((2.0, 5.0))
+    line = calibrate([10.0, 20.0, 30.0, 40.0, 50.0, 60.0], [25.0, 45.0, 65.0, 85.0, 105.0, 125.0])
+    assert (line.slope, line.intercept) == pytest.approx((2.0, 5.0))  # enough pairs, and a line predicts better
+    few = calibrate([10.0, 20.0, 30.0, 40.0], [25.0, 45.0, 65.0, 85.0])
+    assert (few.slope, few.intercept) == pytest.approx((1.0, 30.0))  # too few pairs for a line: the mean offset
     assert calibrate([10.0], [40.0])(12.0) == pytest.approx(42.0)  # one pair: the offset only
     rows = [{"arch": "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|", "val_accuracy": 10.0,
              "standalone_val_accuracy": 25.0},
@@ -40,7 +42,7 @@ def test_calibration_recovers_the_supernets_bias_and_prefers_exact_figures() -> 
             {"arch": "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|", "val_accuracy": 12.0,
              "standalone_val_accuracy": float("nan")}]
     cells, values, line = training_data(rows, "standalone_val_accuracy", "val_accuracy")
-    assert line.pairs == 3 and list(values) == pytest.approx([25.0, 45.0, 65.0, 29.0])
+    assert line.pairs == 3 and list(values) == pytest.approx([25.0, 45.0, 65.0, 37.0])  # 12 + the mean offset 25
 
 
 def test_round_0_adapts_the_prior_to_a_ranking_the_known_datasets_do_not_share() -> None:

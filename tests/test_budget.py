@@ -22,7 +22,7 @@ FREE = set(KNOBS)
 
 def _planned(minutes: float, free=FREE, settings: RunSettings | None = None) -> tuple[RunSettings, dict]:
     settings = settings or RunSettings(budget_minutes=minutes, planned=tuple(sorted(free)))
-    planned, plan = plan_budget(minutes, settings, set(free), COSTS, generation_seconds=10.0, spent_seconds=15.0)
+    planned, plan = plan_budget(minutes, settings, set(free), COSTS, candidate_seconds=10.0 / 64, spent_seconds=15.0)
     return planned, plan.to_dict()
 
 
@@ -34,11 +34,13 @@ def test_each_knob_runs_from_its_smallest_value_through_the_default_to_its_cap()
 
 
 def test_the_estimate_is_the_sum_of_counts_times_unit_costs() -> None:
-    settings = RunSettings(epochs=4, probe_cells=2, max_subnets=10, finalists=3, rounds=2, n_cells=6)
+    settings = RunSettings(epochs=4, probe_cells=2, max_subnets=10, finalists=3, rounds=2, n_cells=6, candidates=32,
+                           finetune_epochs=2)
     standalone = 4 * 7.0 + 15.0
-    expected = {"probes": 2 * standalone, "generation": 2 * 10.0, "training": 2 * 4 * (50 * 0.5 + 5.0),
-                "measurement": 2 * 11 * 20.0, "verification": 2 * 3 * standalone}
-    estimate = estimate_seconds(settings, COSTS, 10.0)
+    expected = {"probes": 2 * standalone, "generation": 2 * 32 * 0.5, "training": 2 * 4 * (50 * 0.5 + 5.0),
+                "measurement": 2 * 11 * (20.0 + 2 * 7.0),  # each subnet: its fine-tune, then its measurement
+                "verification": 2 * 3 * standalone}
+    estimate = estimate_seconds(settings, COSTS, 0.5)
     assert estimate == pytest.approx({**expected, "total": sum(expected.values())})
 
 
@@ -70,7 +72,7 @@ def test_a_budget_below_the_smallest_plan_is_refused_with_what_it_needs() -> Non
 def test_a_tight_budget_still_trains_enough_steps() -> None:
     from gennas.supernet.budget import MIN_TRAINING_STEPS
 
-    planned, _ = _planned(9)
+    planned, _ = _planned(11)
     assert planned.epochs * COSTS.steps_per_epoch >= MIN_TRAINING_STEPS and planned.probe_cells <= 2
 
 

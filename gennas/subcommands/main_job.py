@@ -23,9 +23,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
         raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
     planned = {name: getattr(args, name) for name in BUDGET_KNOBS}  # None: not given
     settings = RunSettings(
-        dataset=args.dataset, objectives=args.objectives, candidates=args.candidates, guidance=args.guidance,
+        dataset=args.dataset, objectives=args.objectives, guidance=args.guidance,
         seed=args.seed, channels=args.channels, cells_per_stage=args.cells_per_stage, rounds=args.rounds,
-        robustness_data=args.robustness_data, budget_minutes=args.budget_minutes,
+        robustness_data=args.robustness_data, finetune_epochs=args.finetune_epochs, budget_minutes=args.budget_minutes,
         planned=tuple(n for n, value in planned.items() if value is None) if args.budget_minutes else (),
         **{n: value for n, value in planned.items() if value is not None})
     with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
@@ -59,11 +59,12 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=v.output_dir, default="runs/digits", help="run directory, what gennas prune reads (default %(default)s)")
     p.add_argument("--n-cells", type=v.positive_int, default=None,
                    help="generated cells merged into the supernet (default 12; planned with --budget-minutes)")
-    p.add_argument("--candidates", type=v.cells_int, default=64, help="cells generated to choose them from (default %(default)s)")
+    p.add_argument("--candidates", type=v.cells_int, default=None,
+                   help="cells generated to choose them from (default 64; planned with --budget-minutes)")
     p.add_argument("--guidance", type=v.nonneg_float, default=60.0, help="guidance scale of generation (default %(default)s)")
     p.add_argument("--budget-minutes", type=v.positive_float, default=None, metavar="M",
                    help="finish within about M minutes on this machine: --epochs, --probe-cells, --n-cells, "
-                        "--max-subnets and --finalists are planned from a short timing probe unless given (an error "
+                        "--candidates, --max-subnets and --finalists are planned from a short timing probe unless given (an error "
                         "below the smallest run it can plan)")
     p.add_argument("--epochs", type=v.epochs_int, default=None,
                    help="supernet (and standalone) training epochs (default 32; planned with --budget-minutes)")
@@ -74,6 +75,10 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                    help="round 0: cells trained standalone on the dataset (spread over the prior's ranking and the "
                         "FLOPs range) to adapt the predictor's accuracy and fit its robustness; 0 = zero-shot "
                         "(default 8; planned with --budget-minutes)")
+    p.add_argument("--finetune-epochs", type=v.nonneg_int, default=None, metavar="E",
+                   help="fine-tune each measured subnet E epochs from the shared weights before reading its "
+                        "accuracy and robustness (what prune exports is that network); 0 = read the shared weights "
+                        "as they are (default: an eighth of --epochs, at least 1)")
     p.add_argument("--rounds", type=v.positive_int, default=1,
                    help="generate -> supernet -> measure -> verify rounds; each later round's predictor also learns "
                         "from what the earlier ones measured (default %(default)s)")

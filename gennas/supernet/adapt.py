@@ -8,14 +8,13 @@ random only. Accuracy is then adapted few-shot (the prior's dataset mixture, res
 and robustness gets a head fitted on this dataset's own PGD measurements.
 
 Later rounds add what they measured: cells trained standalone exactly, and every other
-measured subnet through its supernet reading mapped onto the standalone scale by a line
-fitted on the subnets measured both ways (the supernet's bias, as the standalone
-trainings reveal it).
+measured subnet through its supernet reading mapped onto the standalone scale by the
+calibration fitted on the subnets measured both ways (the supernet's bias, as the
+standalone trainings reveal it; :mod:`gennas.supernet.calibration`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -26,6 +25,7 @@ from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
+from gennas.supernet.calibration import Calibration, calibrate
 from gennas.supernet.table import figure
 
 #: The metrics a run adapts, as (predictor metric, standalone column, supernet column).
@@ -71,31 +71,6 @@ def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed
         distance[chosen] = np.inf
         chosen.append(int(np.argmin(distance)))
     return [cells[i] for i in chosen]
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """``standalone ≈ intercept + slope × supernet`` for one metric, fitted on subnets measured both ways."""
-
-    slope: float
-    intercept: float
-    pairs: int
-
-    def __call__(self, value: float) -> float:
-        return self.intercept + self.slope * value
-
-
-def calibrate(supernet: Sequence[float], standalone: Sequence[float]) -> Calibration:
-    """A line from supernet readings to standalone figures: least squares with 3+ pairs and a positive
-    slope, else the mean offset (a bias the supernet shows on every subnet), else the identity."""
-    a, b = np.asarray(supernet, dtype=float), np.asarray(standalone, dtype=float)
-    if len(a) >= 3 and a.std() > 1e-9:
-        slope, intercept = np.polyfit(a, b, 1)
-        if slope > 0:
-            return Calibration(float(slope), float(intercept), len(a))
-    if len(a):
-        return Calibration(1.0, float(np.mean(b - a)), len(a))
-    return Calibration(1.0, 0.0, 0)
 
 
 def training_data(rows: Sequence[dict], column: str, supernet_column: str) -> tuple[list[Cell], np.ndarray, Calibration]:

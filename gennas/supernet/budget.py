@@ -2,15 +2,16 @@
 
 A run's time is a sum of counts times unit costs: ``probe_cells`` and ``finalists``
 standalone trainings of ``epochs`` epochs each, ``epochs`` supernet epochs, ``max_subnets``
-subnet measurements and one guided generation per round. The unit costs are timed on this
+subnet measurements (each after its fine-tune) and one guided generation of ``candidates`` cells
+per round. The unit costs are timed on this
 machine before any work starts (:func:`gennas.supernet.plan.measure_unit_costs` on a
 supernet of cells spread over the cost range, and a short generation), so the plan fits
 the data, the skeleton and the hardware the run actually has.
 
 The settings the user left free move together along one scale ``λ``: at 0 each takes its
 smallest value that still delivers a verified front (epochs enough for
-:data:`MIN_TRAINING_STEPS` optimiser steps, no probes, four generated cells, four subnets
-measured, three finalists), at 1 the defaults, above 1 more of
+:data:`MIN_TRAINING_STEPS` optimiser steps, no probes, 16 candidates and four generated cells
+kept, four subnets measured, three finalists), at 1 the defaults, above 1 more of
 everything up to a cap. The planner takes the largest ``λ`` whose estimate fits the
 budget, and refuses a budget below the smallest plan with an error that says what that
 plan needs. Probes reach their default early on the scale: a predictor that has seen the
@@ -60,6 +61,7 @@ class Knob:
 KNOBS = {"epochs": Knob(1, RunSettings.epochs, 200),
          "probe_cells": Knob(0, RunSettings.probe_cells, 32, reach=0.5),
          "n_cells": Knob(4, RunSettings.n_cells, 24),
+         "candidates": Knob(16, RunSettings.candidates, 256),
          "max_subnets": Knob(4, RunSettings.max_subnets, 200),
          "finalists": Knob(3, RunSettings.finalists, 10)}
 #: The fewest optimiser steps a training gets under a budget. Epochs are a poor unit on small data (an
@@ -70,13 +72,13 @@ MIN_TRAINING_STEPS = 300
 MAX_SCALE = 50.0
 
 
-def estimate_seconds(settings: RunSettings, costs: UnitCosts, generation_seconds: float) -> dict[str, float]:
+def estimate_seconds(settings: RunSettings, costs: UnitCosts, candidate_seconds: float) -> dict[str, float]:
     """Seconds each stage of a run with ``settings`` should take at ``costs``.
 
     Args:
-        settings: the run's settings (epochs, probes, rounds, subnets, finalists).
+        settings: the run's settings (epochs, probes, rounds, candidates, subnets, finalists).
         costs: unit costs timed on this machine.
-        generation_seconds: one round's guided generation of ``settings.candidates`` cells.
+        candidate_seconds: guided generation's seconds per generated cell.
 
     Returns:
         Seconds per stage (probes, generation, training, measurement, verification) and ``total``.
@@ -84,9 +86,9 @@ def estimate_seconds(settings: RunSettings, costs: UnitCosts, generation_seconds
     rounds, epochs = settings.rounds, settings.epochs
     subnets = measured_subnets(settings)
     stages = {"probes": settings.probe_cells * costs.standalone_seconds(epochs),
-              "generation": rounds * generation_seconds,
+              "generation": rounds * settings.candidates * candidate_seconds,
               "training": rounds * costs.training_seconds(epochs),
-              "measurement": rounds * (subnets + 1) * costs.subnet_seconds,  # +1: the example export
+              "measurement": rounds * (subnets + 1) * costs.measurement_seconds(settings.measurement_finetune),
               "verification": rounds * settings.finalists * costs.standalone_seconds(epochs)}
     return {**stages, "total": sum(stages.values())}
 
@@ -107,7 +109,7 @@ class BudgetPlan:
     estimate: dict[str, float]
     spent_seconds: float  # before planning: data, prior, timing probe
     costs: UnitCosts
-    generation_seconds: float
+    candidate_seconds: float  # guided generation, per generated cell
 
     def describe(self) -> str:
         chosen = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.chosen.items())
@@ -118,12 +120,12 @@ class BudgetPlan:
 
     def to_dict(self) -> dict:
         return {"minutes": self.minutes, "chosen": self.chosen, "scale": self.scale, "estimate": self.estimate,
-                "spent_seconds": self.spent_seconds, "generation_seconds": self.generation_seconds,
+                "spent_seconds": self.spent_seconds, "candidate_seconds": self.candidate_seconds,
                 "unit_costs": self.costs.__dict__}
 
 
 def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: UnitCosts,
-                generation_seconds: float, spent_seconds: float) -> tuple[RunSettings, BudgetPlan]:
+                candidate_seconds: float, spent_seconds: float) -> tuple[RunSettings, BudgetPlan]:
     """The settings that fill ``minutes`` (the ``free`` ones chosen, the rest as given).
 
     Args:
@@ -131,7 +133,7 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
         settings: the run's settings; those in ``free`` are replaced.
         free: names of :data:`KNOBS` the user did not set.
         costs: unit costs timed on this machine.
-        generation_seconds: one round's generation.
+        candidate_seconds: guided generation's seconds per generated cell.
         spent_seconds: time the run has used before planning.
 
     Returns:
@@ -146,12 +148,13 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
 
     def at(scale: float) -> RunSettings:
         values = {name: knobs[name].at(scale) for name in free}
-        if "n_cells" in values:  # the supernet's cells are chosen among the candidates
-            values["n_cells"] = min(values["n_cells"], settings.candidates)
-        return replace(settings, **values)
+        planned = replace(settings, **values)
+        # the supernet's cells are chosen among the candidates
+        return replace(planned, n_cells=min(planned.n_cells, planned.candidates)) if "n_cells" in free else \
+            replace(planned, candidates=max(planned.candidates, planned.n_cells))
 
     def total(scale: float) -> float:
-        return estimate_seconds(at(scale), costs, generation_seconds)["total"]
+        return estimate_seconds(at(scale), costs, candidate_seconds)["total"]
 
     smallest = total(0.0)
     if smallest > available:
@@ -173,8 +176,8 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
         low, high = (middle, high) if total(middle) <= available * TARGET_FRACTION else (low, middle)
     planned = at(low)
     return planned, BudgetPlan(minutes, {name: getattr(planned, name) for name in sorted(free)}, low,
-                               estimate_seconds(planned, costs, generation_seconds), spent_seconds, costs,
-                               generation_seconds)
+                               estimate_seconds(planned, costs, candidate_seconds), spent_seconds, costs,
+                               candidate_seconds)
 
 
 def settle_budget(saved: Path, settings: RunSettings, ctx, prior, started: float) -> tuple[RunSettings, dict | None]:
@@ -202,8 +205,8 @@ def settle_budget(saved: Path, settings: RunSettings, ctx, prior, started: float
                     + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in budget["chosen"].items()))
             return settings, budget
     ctx.say(f"budget: timing this machine on {ctx.splits.name} to plan {settings.budget_minutes:g} minutes")
-    costs, generation = time_unit_costs(ctx, prior)
-    planned, plan = plan_budget(settings.budget_minutes, settings, set(settings.planned), costs, generation,
+    costs, per_candidate = time_unit_costs(ctx, prior)
+    planned, plan = plan_budget(settings.budget_minutes, settings, set(settings.planned), costs, per_candidate,
                                 time.perf_counter() - started)
     ctx.say(plan.describe())
     return planned, plan.to_dict()
@@ -229,11 +232,10 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
         prior: the zero-shot prior (guides the timed generation).
 
     Returns:
-        (unit costs, seconds of one round's generation of ``candidates`` cells).
+        (unit costs, seconds of guided generation per generated cell).
     """
     from gennas.metrics.costs import cell_costs
     from gennas.supernet.adapt import choose_probes
-    from gennas.supernet.measure import SubnetMeasurer
     from gennas.supernet.model import Supernet
     from gennas.supernet.subnets import SubnetSpace
     from gennas.train import resolve_device, with_normalization
@@ -246,7 +248,7 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
         space = SubnetSpace.from_cells(cells)
         supernet = Supernet(space, ctx.network)
         model = with_normalization(supernet, ctx.splits).to(device)
-        measurer = SubnetMeasurer(supernet, model, ctx.splits, ctx.robustness, settings.recalibration_images)
+        measurer = ctx.measurer(supernet, model)
         by_flops = sorted(cells, key=lambda c: cell_costs(c, ctx.network)["flops"])
         costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, [by_flops[0], by_flops[-1]],
                                    typical_flops=_mean_flops(ctx.network))
@@ -263,7 +265,7 @@ def _mean_flops(network) -> float:
     return float(sum(cell_costs(c, network)["flops"] for c in cells) / len(cells))
 
 
-#: Candidates the timing probe generates; one round's generation is scaled from it.
+#: Candidates the timing probe generates; a round's generation is scaled from it.
 TIMED_CANDIDATES = 8
 
 
@@ -273,4 +275,4 @@ def _time_generation(ctx, prior) -> float:
     timed = replace(ctx.settings, candidates=TIMED_CANDIDATES, n_cells=1)
     tic = time.perf_counter()
     generate_cells(replace(ctx, settings=timed), prior, [], ctx.settings.seed)
-    return (time.perf_counter() - tic) * ctx.settings.candidates / TIMED_CANDIDATES
+    return (time.perf_counter() - tic) / TIMED_CANDIDATES

@@ -11,9 +11,10 @@ from gennas.errors import GennasError
 from gennas.lock import output_lock
 from gennas.metrics.registry import COST_METRICS
 from gennas.space.cell import Cell
-from gennas.supernet.export import (DEFAULT_FORMATS, computed_metrics, deployable, export_model, finetune, parse_formats,
+from gennas.supernet.export import (DEFAULT_FORMATS, computed_metrics, deployable, export_model, parse_formats,
                                     require_formats)
-from gennas.supernet.prune import make_thresholds, read_subnets, select, verified_view
+from gennas.supernet.measure import finetune
+from gennas.supernet.prune import estimated_view, make_thresholds, read_subnets, select, verified_view
 from gennas.supernet.standalone import standalone_recipe, train_standalone
 from gennas.supernet.store import load_supernet
 from gennas.supernet.train import SupernetTrainConfig
@@ -47,7 +48,9 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
     limits = make_thresholds(thresholds)
     given = {t.flag: t.value for t in limits}  # in the flags' own units, e.g. "45%" -> 0.45
     rows = read_subnets(run_dir)
-    pick = select(verified_view(rows), limits, goal)
+    # --verify deploys a standalone training, so it chooses on what standalone training is estimated to reach.
+    pick = select((estimated_view if verify else verified_view)(rows), limits, goal)
+    chosen_on = pick["figures"]
     model, meta = load_supernet(run_dir / "supernet.pt")
     splits = load_dataset(meta["dataset"], meta.get("data_root"))
     model.to(resolve_device(device))
@@ -57,7 +60,7 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
         recipe = standalone_recipe(SupernetTrainConfig.from_dict({**meta["train"], "device": device}))
         train_standalone(cell, splits, model[-1].config, recipe, robustness, run_dir / "standalone")
         pick = {**pick, "figures": "standalone"}
-    exported = deployable(model, pick, splits, run_dir, int(meta["recalibration_images"]))
+    exported = deployable(model, pick, splits, run_dir, int(meta["recalibration_images"]), *measured_finetune(meta))
     if finetune_epochs:
         exported = finetune(exported, splits, finetune_epochs, int(meta["robustness"]["seed"]), device)
     metrics = computed_metrics(exported, splits, robustness)
@@ -78,9 +81,11 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
                                   "finetune_epochs": finetune_epochs}, formats, images=splits.test.tensors[0])
     exports = {name: paths["model"] if name == formats[0] else paths[name] for name in formats}
     skeleton = exported[-1].config.describe()
-    source = ("standalone-verified figures (the subnet retrained from scratch with the run's recipe; the exported "
-              "model is that training)" if pick["figures"] == "standalone" else
-              "the supernet's readings (not retrained standalone; --verify retrains it)")
+    source = {"standalone": "standalone-verified figures (the subnet retrained from scratch with the run's recipe; "
+                            "the exported model is that training)",
+              "calibrated": "the supernet's readings calibrated on the run's verified subnets (an estimate of "
+                            "standalone training, which --verify then ran: the exported model is that training)",
+              "supernet": "the supernet's readings (not retrained standalone; --verify retrains it)"}[chosen_on]
     text = (f"{metrics['arch']}\n  val accuracy {metrics['val_accuracy']:.2f}%  test accuracy {metrics['accuracy']:.2f}%  "
             f"PGD {metrics['pgd_accuracy']:.2f}%  FLOPs {metrics['flops']:.3f}M  params {metrics['params']:.4f}M  "
             f"memory {metrics['memory_bytes'] / 1e6:.3f} MB\n  chosen on {source}\n"
@@ -88,9 +93,15 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
     # Contract: ``model`` and ``arch`` are the exported files' paths; the cell itself is ``cell``.
     # ``exports`` lists each format's file, ``parity`` each re-loaded format's largest logit difference.
     return {**metrics, "cell": metrics["arch"], **paths, "exports": exports, "parity": parity,
-            "thresholds": given, "chosen_on": pick["figures"],
+            "thresholds": given, "chosen_on": chosen_on,
             "verified": pick["figures"] == "standalone", "violated_after_export": violated,
             "measured_in_run": {k: v for k, v in pick.items() if k != "figures"}, "skeleton": skeleton, "text": text}
+
+
+def measured_finetune(meta: dict) -> tuple[int, int]:
+    """(epochs, seed) of the fine-tune a run measured its subnets after (``supernet.pt``'s metadata; none in
+    runs written before measurement fine-tuned)."""
+    return int(meta.get("finetune_epochs", 0)), int(meta["robustness"]["seed"])
 
 
 def _model_lines(model: str, exports: dict[str, str], parity: dict[str, float]) -> str:

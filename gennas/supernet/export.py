@@ -29,32 +29,36 @@ from gennas.metrics.latency import measure_latency
 from gennas.metrics.memory import measure_peak_memory
 from gennas.nn.network import CellNetwork
 from gennas.space.cell import Cell
-from gennas.supernet.measure import recalibrate_bn
-from gennas.supernet.model import Supernet
+from gennas.supernet.measure import SubnetMeasurer
 from gennas.supernet.standalone import load_standalone
-from gennas.train import RobustnessConfig, TrainConfig, evaluate_robustness, train_model
+from gennas.train import RobustnessConfig, evaluate_robustness
 
 
-def standalone_from(model: nn.Sequential, cell: Cell, splits: DatasetSplits, recalibration_images: int) -> nn.Sequential:
-    """Normalize + the standalone network of ``cell`` with its recalibrated supernet weights."""
-    supernet: Supernet = model[-1]
-    supernet.activate(cell)
-    recalibrate_bn(model, splits, recalibration_images)
-    return nn.Sequential(model[0], supernet.extract(cell)).eval()
+def standalone_from(model: nn.Sequential, cell: Cell, splits: DatasetSplits, recalibration_images: int,
+                    finetune_epochs: int = 0, finetune_seed: int = 0) -> nn.Sequential:
+    """Normalize + the standalone network of ``cell`` as the run measured it: recalibrated supernet
+    weights, fine-tuned ``finetune_epochs`` epochs (see :class:`gennas.supernet.measure.SubnetMeasurer`)."""
+    measurer = SubnetMeasurer(model[-1], model, splits, RobustnessConfig(), recalibration_images,
+                              finetune_epochs, finetune_seed)
+    network = measurer.network(cell)
+    if network is model:  # no fine-tune: the active subnet, extracted
+        network = nn.Sequential(model[0], model[-1].extract(cell))
+    return network.eval()
 
 
 def deployable(model: nn.Sequential, pick: dict, splits: DatasetSplits, run_dir: str | Path,
-               recalibration_images: int) -> nn.Sequential:
+               recalibration_images: int, finetune_epochs: int = 0, finetune_seed: int = 0) -> nn.Sequential:
     """The model to export for ``pick`` (a row of :func:`gennas.supernet.prune.verified_view`).
 
     A subnet verified by standalone training is exported as that trained model, so what is
-    deployed is what was verified; any other subnet is extracted with the supernet's weights.
+    deployed is what was verified; any other subnet is rebuilt as the run measured it (the
+    supernet's weights, fine-tuned as the run's measurement was).
     """
     cell = Cell.from_string(pick["arch"])
     if pick.get("figures") == "standalone":
         network = model[-1].config
         return load_standalone(Path(run_dir) / "standalone", cell, splits, network).model
-    return standalone_from(model, cell, splits, recalibration_images)
+    return standalone_from(model, cell, splits, recalibration_images, finetune_epochs, finetune_seed)
 
 
 def computed_metrics(exported: nn.Sequential, splits: DatasetSplits, robustness: RobustnessConfig) -> dict:
@@ -68,12 +72,6 @@ def computed_metrics(exported: nn.Sequential, splits: DatasetSplits, robustness:
             "val_accuracy": val["clean_accuracy"], "val_pgd_accuracy": val["pgd_accuracy"],
             "accuracy": test["clean_accuracy"], "pgd_accuracy": test["pgd_accuracy"],
             "fgsm_accuracy": test["fgsm_accuracy"], "noise_accuracy": test["noise_accuracy"]}
-
-
-def finetune(exported: nn.Sequential, splits: DatasetSplits, epochs: int, seed: int, device: str) -> nn.Sequential:
-    """A short standalone fine-tune from the supernet weights (small constant learning rate)."""
-    config = TrainConfig(epochs=epochs, lr=0.01, scheduler="cosine", seed=seed, device=device)
-    return train_model(exported, splits, config, progress=False).model.eval()
 
 
 #: Export formats and the file each writes. TorchScript stays the default (``model.pt``).

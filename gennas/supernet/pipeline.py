@@ -35,6 +35,7 @@ from gennas.provenance import provenance
 from gennas.search.backends import SerialBackend
 from gennas.space.space import nb201_space
 from gennas.supernet.adapt import adapt_predictor, held_out_tau
+from gennas.supernet.calibration import fitted_calibrations
 from gennas.supernet.export import computed_metrics, deployable, export_subnet
 from gennas.supernet.prune import make_thresholds, select, verified_view
 from gennas.supernet.report import write_report
@@ -212,7 +213,8 @@ def _example_export(ctx: RunContext, final: RoundOutcome) -> tuple[dict, dict, d
                 "accurate one instead")
         thresholds = {}
         pick = select(verified_view(final.rows), [], "accuracy")
-    exported = deployable(final.model, pick, ctx.splits, ctx.out, ctx.settings.recalibration_images)
+    exported = deployable(final.model, pick, ctx.splits, ctx.out, ctx.settings.recalibration_images,
+                          ctx.settings.measurement_finetune, ctx.robustness.seed)
     metrics = computed_metrics(exported, ctx.splits, final.measurer.robustness)
     paths = export_subnet(exported, ctx.out / "export", metrics,
                           {"dataset": ctx.splits.name, "thresholds": thresholds, "maximize": "accuracy",
@@ -248,7 +250,9 @@ def _results(settings, splits, network, final: RoundOutcome, rounds, measured, t
             "rounds": rounds,
             "supernet": {"blocks": len(space.blocks), "choices": [list(c) for c in space.choices],
                          "configurations": space.configurations, "reachable_subnets": space.count(),
-                         "measured_subnets": len(final.rows), "history": final.history},
+                         "measured_subnets": len(final.rows), "history": final.history,
+                         "finetune_epochs": settings.measurement_finetune,
+                         "calibration": {k: asdict(c) for k, c in fitted_calibrations(final.rows).items()}},
             "plan": {"estimated": final.plan.to_dict() if final.plan else None, "budget": budget,
                      "seconds_this_call": {**seconds, **{f"round_{r['round']}_{k}": v for r in rounds
                                                          for k, v in r["seconds"].items()}}},

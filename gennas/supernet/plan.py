@@ -50,6 +50,10 @@ class UnitCosts:
     def standalone_seconds(self, epochs: int) -> float:
         return epochs * self.standalone_epoch_seconds + self.standalone_eval_seconds
 
+    def measurement_seconds(self, finetune_epochs: int) -> float:
+        """One subnet's measurement after a fine-tune of ``finetune_epochs`` (an epoch of standalone training each)."""
+        return self.subnet_seconds + finetune_epochs * self.standalone_epoch_seconds
+
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -60,6 +64,7 @@ class RunPlan:
     finalists_left: int
     epochs: int  # a finalist's standalone training runs the recipe's epochs
     costs: UnitCosts
+    finetune_epochs: int = 0  # each measured subnet's fine-tune
 
     @property
     def training_seconds(self) -> float:
@@ -68,7 +73,7 @@ class RunPlan:
     @property
     def measurement_seconds(self) -> float:
         """The subnets left, plus the example export, which is measured once more."""
-        return (self.subnets_left + 1) * self.costs.subnet_seconds
+        return (self.subnets_left + 1) * self.costs.measurement_seconds(self.finetune_epochs)
 
     @property
     def verification_seconds(self) -> float:
@@ -92,7 +97,8 @@ class RunPlan:
 
     def to_dict(self) -> dict:
         return {"epochs_left": self.epochs_left, "subnets_left": self.subnets_left,
-                "finalists_left": self.finalists_left, "epochs": self.epochs, **asdict(self.costs),
+                "finalists_left": self.finalists_left, "epochs": self.epochs,
+                "finetune_epochs": self.finetune_epochs, **asdict(self.costs),
                 "training_seconds": self.training_seconds, "measurement_seconds": self.measurement_seconds,
                 "verification_seconds": self.verification_seconds, "total_seconds": self.total_seconds}
 
@@ -158,7 +164,7 @@ def plan_run(model, splits: DatasetSplits, recipe: SupernetTrainConfig, measurer
             the attacks on val and test).
     """
     costs = measure_unit_costs(model, splits, recipe, measurer, span)
-    return RunPlan(epochs_left, subnets_left, finalists_left, recipe.epochs, costs)
+    return RunPlan(epochs_left, subnets_left, finalists_left, recipe.epochs, costs, measurer.finetune_epochs)
 
 
 def _seconds(work) -> float:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gennas.errors import GennasError
+from gennas.supernet.calibration import READINGS, fitted_calibrations
 from gennas.supernet.table import figure, read_subnet_table
 
 
@@ -113,8 +114,7 @@ def read_subnets(run_dir: str | Path) -> list[dict]:
 
 
 #: A supernet reading and the standalone figure that replaces it where the subnet was trained on its own.
-VERIFIED = {"val_accuracy": "standalone_val_accuracy", "val_pgd_accuracy": "standalone_val_pgd_accuracy",
-            "accuracy": "standalone_accuracy", "pgd_accuracy": "standalone_pgd_accuracy"}
+VERIFIED = READINGS
 
 
 def is_verified(row: dict) -> bool:
@@ -135,6 +135,24 @@ def verified_view(rows: list[dict]) -> list[dict]:
                          **{k: row[v] for k, v in VERIFIED.items()}, "figures": "standalone"})
         else:
             view.append({**row, "figures": "supernet"})
+    return view
+
+
+def estimated_view(rows: list[dict]) -> list[dict]:
+    """:func:`verified_view`, with every unverified reading mapped onto the standalone scale.
+
+    What ``prune --verify`` chooses on: it deploys a standalone training of its choice, so
+    an unverified subnet is judged on what such a training is estimated to reach (the
+    calibration fitted on the verified subnets, :mod:`gennas.supernet.calibration`);
+    ``figures`` is ``"calibrated"`` for those rows, ``supernet`` when nothing was verified.
+    """
+    calibrations = fitted_calibrations(rows)
+    view = []
+    for row in verified_view(rows):
+        if row["figures"] == "supernet" and all(c.pairs for c in calibrations.values()):
+            row = {**row, **{f"supernet_{k}": row[k] for k in VERIFIED},
+                   **{k: min(max(calibrations[k](row[k]), 0.0), 100.0) for k in VERIFIED}, "figures": "calibrated"}
+        view.append(row)
     return view
 
 

@@ -12,6 +12,7 @@ from gennas.io import atomic_write, write_text
 from gennas.markdown import code_cell
 from gennas.objectives import Objective, pareto_indices, minimisation_matrix
 from gennas.provenance import provenance_markdown
+from gennas.supernet.calibration import Calibration
 from gennas.supernet.prune import is_verified
 
 #: The front drawn and marked in the report: accuracy up, FLOPs down, robustness up.
@@ -104,7 +105,10 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
                        for o in gen["objectives"] if o not in gen["guided_objectives"]), "",
              f"Supernet from {len(gen['chosen'])} cells: {sn['blocks']} blocks, {sn['configurations']} on/off "
              f"configurations, {sn['reachable_subnets']} reachable (well-formed) subnets, {sn['measured_subnets']} "
-             "measured. Each subnet's BN statistics are recalibrated before measurement; accuracy and PGD are "
+             "measured. Each subnet's BN statistics are recalibrated before measurement"
+             + (f", then it is fine-tuned {sn['finetune_epochs']} epoch(s) on its own from the shared weights (what "
+                "prune exports is that network)" if sn.get("finetune_epochs") else "")
+             + "; accuracy and PGD are "
              "measured on the validation split (used to choose) and the test split (reported). Configurations "
              "that compute the same function are measured once, as the cheapest of them; the others are listed in "
              "`subnets.csv`'s `equivalent` column.", "",
@@ -116,7 +120,7 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
              "Prune again with your own thresholds: `gennas prune RUN_DIR --max-flops F --max-memory-mb M "
              "--min-robustness R --maximize accuracy --json` (add `--verify` to retrain the choice standalone and "
              "check every threshold on that model).", "",
-             *_verification_lines(rows), "", *_round_lines(payload), *_time_lines(payload["plan"]),
+             *_verification_lines(rows, sn.get("calibration")), "", *_round_lines(payload), *_time_lines(payload["plan"]),
              "![subnets](pareto.png)", "", "## Measured subnets", "",
              "| arch | why measured | FLOPs M | params M | memory MB | latency ms (± IQR) | val acc % | val PGD % | "
              "test acc % | test PGD % | standalone val acc / PGD % | front |",
@@ -148,8 +152,8 @@ def _time_lines(plan: dict) -> list[str]:
     return lines
 
 
-def _verification_lines(rows: list[dict]) -> list[str]:
-    """The finalists retrained standalone, beside the supernet's readings of them."""
+def _verification_lines(rows: list[dict], calibration: dict | None) -> list[str]:
+    """The finalists retrained standalone, beside the supernet's readings of them, and the calibration they give."""
     verified = [r for r in rows if is_verified(r)]
     if not verified:
         return ["No subnet was retrained standalone (`--finalists 0`): every figure is the supernet's reading."]
@@ -158,7 +162,10 @@ def _verification_lines(rows: list[dict]) -> list[str]:
             f"{len(verified)} subnets along the front were retrained standalone from scratch with the run's recipe; "
             "`gennas prune` chooses on these figures where they exist and exports that trained model. On them the "
             f"standalone figures exceed the supernet's by {gap['val_accuracy']:+.2f} points of validation accuracy and "
-            f"{gap['val_pgd_accuracy']:+.2f} points of validation PGD accuracy on average.", "",
+            f"{gap['val_pgd_accuracy']:+.2f} points of validation PGD accuracy on average."
+            + (" `gennas prune --verify` judges unverified subnets on their readings calibrated by these pairs "
+               f"(validation accuracy: {Calibration(**calibration['val_accuracy']).describe()}; validation PGD: "
+               f"{Calibration(**calibration['val_pgd_accuracy']).describe()})." if calibration else ""), "",
             "| arch | FLOPs M | supernet val acc / PGD % | standalone val acc / PGD % | standalone test acc / PGD % |",
             "|---|---|---|---|---|",
             *(f"| {code_cell(r['arch'])} | {r['flops']:.3f} | {r['val_accuracy']:.2f} / {r['val_pgd_accuracy']:.2f} | "

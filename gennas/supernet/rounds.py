@@ -88,6 +88,11 @@ class RunContext:
         """The last round writes into the run directory (what ``gennas prune`` reads), earlier ones beside it."""
         return self.out if index == self.settings.rounds else self.out / f"round_{index}"
 
+    def measurer(self, supernet: Supernet, model: torch.nn.Sequential) -> SubnetMeasurer:
+        """How this run reads a subnet: BN recalibration, the run's fine-tune, its attack."""
+        return SubnetMeasurer(supernet, model, self.splits, self.robustness, self.settings.recalibration_images,
+                              self.settings.measurement_finetune, self.robustness.seed)
+
     def train_standalone(self, cell: Cell):
         """``cell`` trained standalone with the run's recipe (read back when the run trained it before)."""
         fresh = not weights_path(self.standalone_dir, cell).exists()
@@ -224,7 +229,7 @@ def run_round(ctx: RunContext, index: int, predictor, notes: list[str]) -> Round
     torch.manual_seed(ctx.settings.seed)
     supernet = Supernet(space, ctx.network)
     model = with_normalization(supernet, ctx.splits).to(resolve_device(ctx.device))
-    measurer = SubnetMeasurer(supernet, model, ctx.splits, ctx.robustness, ctx.settings.recalibration_images)
+    measurer = ctx.measurer(supernet, model)
     subnets = choose_subnets(space, ctx.network, ctx.settings.max_subnets, ctx.settings.seed)
     csv_path = directory / "subnets.csv"
     done = {r["arch"]: r for r in read_subnet_table(csv_path)} if csv_path.exists() else {}
@@ -243,7 +248,8 @@ def run_round(ctx: RunContext, index: int, predictor, notes: list[str]) -> Round
         _verify_finalists(ctx, rows)
         if ctx.deadline is not None and index == ctx.settings.rounds:
             write_subnet_table(csv_path, rows)
-            _verify_while_time_lasts(ctx, rows, csv_path, seconds["measurement"] / max(len(subnets), 1))
+            _verify_while_time_lasts(ctx, rows, csv_path, seconds["measurement"] / max(len(subnets), 1),
+                                     lambda: _more_subnets(ctx, measurer, space, rows))
         write_subnet_table(csv_path, rows)
         ctx.logger.table(f"subnets_round_{index}", rows)
     return RoundOutcome(index, directory, generated, space, model, measurer, rows, history, plan, seconds)
@@ -309,7 +315,8 @@ def _generated(ctx: RunContext, directory: Path, index: int, predictor, notes: l
 def _supernet_meta(ctx: RunContext) -> dict:
     """What ``gennas prune`` needs to rebuild the data, the attack and the recipe."""
     return {"dataset": ctx.settings.dataset, "data_root": ctx.data_root, "robustness": asdict(ctx.robustness),
-            "recalibration_images": ctx.settings.recalibration_images, "train": ctx.recipe.to_dict()}
+            "recalibration_images": ctx.settings.recalibration_images,
+            "finetune_epochs": ctx.settings.measurement_finetune, "train": ctx.recipe.to_dict()}
 
 
 def _measure(ctx: RunContext, measurer: SubnetMeasurer, subnets, csv_path: Path, done: dict) -> list[dict]:
@@ -346,28 +353,56 @@ def _verify_finalists(ctx: RunContext, rows: list[dict]) -> list[str]:
 EXPORT_RESERVE_SECONDS = 10.0
 
 
-def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, subnet_seconds: float) -> None:
+def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, subnet_seconds: float,
+                             measure_more: Callable[[], list[dict]]) -> None:
     """With a budget, keep verifying the next subnets along the front while another training fits the time left.
 
     A budget's plan is an estimate; what it leaves at the end is spent on more verified
     points of the front (each one a model ``gennas prune`` can deploy on its own figures),
-    not given back. A training is expected to take as long as the longest this call ran;
-    none ran (all were read back) means no estimate, and nothing more is trained.
+    not given back. When every measured subnet is verified, ``measure_more`` measures a few
+    more (it returns [] when the supernet has none left). A training is expected to take
+    as long as the longest this call ran; none ran (all were read back) means no estimate,
+    and nothing more is trained.
     """
-    extra = 0
-    for count in range(ctx.settings.finalists + 1, len(rows) + 1):
+    extra, measured, count = 0, 0, ctx.settings.finalists
+    while ctx.standalone_seconds:
+        count += 1
         verified = {r["arch"] for r in rows if is_verified(r)}
         fresh = [a for a in choose_finalists(rows, count, FRONT) if a not in verified]
-        if not fresh:
+        needs_more = count > len(rows)
+        if not fresh and not needs_more:
             continue
-        if not ctx.standalone_seconds or time.monotonic() + max(ctx.standalone_seconds) + subnet_seconds \
+        if time.monotonic() + max(ctx.standalone_seconds) + subnet_seconds * (1 + needs_more) \
                 + EXPORT_RESERVE_SECONDS > ctx.deadline:
             break
+        if needs_more:
+            more = measure_more()
+            if not more:
+                break
+            rows.extend(more)
+            measured += len(more)
+            write_subnet_table(csv_path, rows)
+            count -= 1  # choose again among the larger table
+            continue
         next(r for r in rows if r["arch"] == fresh[0]).update(ctx.train_standalone(Cell.from_string(fresh[0])).figures)
         extra += 1
         write_subnet_table(csv_path, rows)
     if extra:
-        ctx.say(f"budget: time was left, so {extra} more subnet(s) along the front were verified standalone")
+        ctx.say(f"budget: time was left, so {extra} more subnet(s) along the front were verified standalone"
+                + (f" ({measured} more subnet(s) measured for them)" if measured else ""))
+
+
+#: Subnets measured at a time when a budget's time is left and every measured subnet is verified.
+MORE_SUBNETS = 2
+
+
+def _more_subnets(ctx: RunContext, measurer: SubnetMeasurer, space: SubnetSpace, rows: list[dict]) -> list[dict]:
+    """Up to :data:`MORE_SUBNETS` subnets not yet in ``rows``, measured (FLOPs-stratified, as the round chose)."""
+    known = {r["arch"] for r in rows}
+    limit = len(rows) + MORE_SUBNETS
+    fresh = [c for c in choose_subnets(space, ctx.network, limit, derive_seed(ctx.settings.seed, limit, stride=1))
+             if c.cell.to_string() not in known]
+    return measure_all(measurer, fresh[:MORE_SUBNETS], progress=False)
 
 
 def _trained_history(checkpoint: Path) -> list[dict]:

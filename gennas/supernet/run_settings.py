@@ -10,8 +10,12 @@ from gennas.errors import GennasError
 from gennas.io import read_json_checked
 
 
+#: The default fine-tune of a measured subnet, as a share of the run's training epochs: enough to bring its
+#: clean accuracy to standalone training's on the supernet benchmark, an eighth of a standalone training's cost.
+FINETUNE_SHARE = 1 / 8
+
 #: The settings ``--budget-minutes`` may plan.
-BUDGET_KNOBS = ("epochs", "probe_cells", "n_cells", "max_subnets", "finalists")
+BUDGET_KNOBS = ("epochs", "probe_cells", "n_cells", "candidates", "max_subnets", "finalists")
 
 
 @dataclass
@@ -32,17 +36,26 @@ class RunSettings:
     probe_cells: int = 8  # round 0: cells trained standalone to adapt the prior to the dataset
     rounds: int = 1  # generate -> supernet -> measure rounds after round 0
     recalibration_images: int = 1024
+    finetune_epochs: int | None = None  # per measured subnet, from the shared weights; None: FINETUNE_SHARE of epochs
     robustness_data: str | None = None
     recipe: dict = field(default_factory=dict)  # extra SupernetTrainConfig fields
     budget_minutes: float | None = None  # wall clock for the whole run; plans the settings in ``planned``
     planned: tuple[str, ...] = ()  # settings --budget-minutes chose (not given by the user)
 
+    @property
+    def measurement_finetune(self) -> int:
+        """Epochs each measured subnet is fine-tuned from the shared weights (see :data:`FINETUNE_SHARE`)."""
+        if self.finetune_epochs is not None:
+            return self.finetune_epochs
+        return max(1, round(self.epochs * FINETUNE_SHARE))
+
     def check(self) -> None:
         for name in ("n_cells", "candidates", "epochs", "channels", "cells_per_stage", "max_subnets", "rounds"):
             if getattr(self, name) < 1:
                 raise GennasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name, zero in (("finalists", "verify nothing standalone"), ("probe_cells", "the prior zero-shot")):
-            if getattr(self, name) < 0:
+        for name, zero in (("finalists", "verify nothing standalone"), ("probe_cells", "the prior zero-shot"),
+                           ("finetune_epochs", "read the shared weights as they are")):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise GennasError(f"--{name.replace('_', '-')} must be at least 0 (0: {zero}), "
                                   f"got {getattr(self, name)}")
         if self.budget_minutes is not None and not self.budget_minutes > 0:
@@ -51,7 +64,7 @@ class RunSettings:
         if unknown or (self.planned and self.budget_minutes is None):
             raise GennasError(f"planned settings {sorted(self.planned)} need --budget-minutes and may only be "
                               f"{', '.join(BUDGET_KNOBS)}")
-        if self.candidates < self.n_cells and "n_cells" not in self.planned:
+        if self.candidates < self.n_cells and not {"n_cells", "candidates"} & set(self.planned):
             raise GennasError(f"--candidates ({self.candidates}) must be at least --n-cells ({self.n_cells})")
         if self.robustness_data is not None and not Path(self.robustness_data).is_file():
             raise GennasError(f"--robustness-data {self.robustness_data}: no such file (a CSV with columns "
