@@ -389,13 +389,15 @@ def _references(truth: list[dict]) -> dict:
 
 def run_loop(args, work: Path) -> dict:
     import os
+    import shlex
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
     references = _references(read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     seeds = list(range(args.seed, args.seed + args.seeds))
-    configs = {name: LOOP_CONFIGS[name] for name in args.configs.split(",")} if args.configs else LOOP_CONFIGS
+    shared = shlex.split(args.run_flags)
+    configs = {name: LOOP_CONFIGS[name] + shared for name in (args.configs.split(",") if args.configs else LOOP_CONFIGS)}
     jobs = [(config, seed) for seed in seeds for config in configs]
 
     def run_one(job) -> tuple[str, int, Path, float]:
@@ -607,6 +609,8 @@ def main() -> None:
     parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "loop", "budget", "baseline"))
     parser.add_argument("--workers", type=int, default=2, help="loop: runs at a time")
     parser.add_argument("--configs", default="", help=f"loop: which of {', '.join(LOOP_CONFIGS)} (default all)")
+    parser.add_argument("--run-flags", default="", help="loop: `gennas run` flags every configuration adds, e.g. "
+                                                        "'--finalists 6' to score each run on more verified cells")
     parser.add_argument("--minutes", type=float, default=5.0, help="side: wall clock per method and seed")
     parser.add_argument("--method", default="random", help="baseline: the searcher")
     parser.add_argument("--probes", default="4,8,16")

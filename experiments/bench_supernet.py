@@ -2,12 +2,13 @@
 
 Parts (one command; results in experiments/results/supernet_<dataset>.{json,md}):
   fidelity   the main job's pipeline on a real dataset (digits by default): generate, build,
-             train once, measure subnets; then >= 6 measured subnets across the FLOPs range
-             are trained standalone with the same recipe (epochs, lr, batch, seed) and
-             compared: accuracy and PGD MAE and Kendall tau, supernet vs standalone, on the
-             validation and test splits; the recipe A/B (default: the smallest + 3 sampled subnets per step
-             vs the sandwich rule with in-place distillation) is trained and compared in the
-             same run; supernet training time vs each standalone training (same process).
+             train once, measure subnets; then 12 measured subnets across the FLOPs range
+             are trained standalone with the run's recipe and 3 seeds (the truth: their
+             mean; one seed against the others: the ceiling any reading can reach). Each
+             supernet recipe is trained once and its subnets read without and with the
+             fine-tunes the run can apply; accuracy and PGD MAE and Kendall tau against the
+             truth, raw and after the run's calibration fitted on 3 subnets (held out);
+             supernet training time vs the largest standalone training (same process).
   thresholds several threshold sets pruned and exported: the exported model's computed
              FLOPs / params / memory against each threshold.
   coverage   NB201, the table as truth (scoring only): hypervolume ratio (accuracy, FLOPs) of
@@ -16,7 +17,8 @@ Parts (one command; results in experiments/results/supernet_<dataset>.{json,md})
              the transfer prior (the other datasets' tables), never the target's.
 
     python experiments/bench_supernet.py [--parts fidelity,thresholds,coverage] [--dataset digits]
-        [--epochs 16] [--standalone 8] [--seeds 5] [--device auto] [--render-only]
+        [--epochs 32] [--standalone 12] [--truth-seeds 3] [--finetunes 2,8] [--seeds 5] [--device auto]
+        [--render-only]
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ def log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------- fidelity
-def _standalone(cell, splits, network, recipe, robustness) -> dict:
+def _standalone(cell, splits, network, recipe, robustness, seed: int) -> dict:
     from gennas.nn.network import build_network
     from gennas.train import TrainConfig, evaluate_robustness, train_model, with_normalization
 
-    config = TrainConfig(**{k: v for k, v in recipe.to_dict().items() if k in TrainConfig.__dataclass_fields__})
+    fields = {k: v for k, v in recipe.to_dict().items() if k in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**{**fields, "seed": seed})
     torch.manual_seed(config.seed)
     model = with_normalization(build_network(cell, network), splits)
     tic = time.perf_counter()
@@ -59,7 +62,11 @@ def _standalone(cell, splits, network, recipe, robustness) -> dict:
             "accuracy": test["clean_accuracy"], "pgd_accuracy": test["pgd_accuracy"]}
 
 
-def _train_and_measure(space, network, splits, recipe, robustness, cells, recal) -> tuple[float, list[dict]]:
+FIGURES = ("val_accuracy", "val_pgd_accuracy", "accuracy", "pgd_accuracy")
+
+
+def _readings(space, network, splits, recipe, robustness, cells, recal, finetunes) -> tuple[float, dict]:
+    """Train one supernet with ``recipe``; read ``cells`` after each fine-tune length of ``finetunes``."""
     from gennas.supernet import Supernet, train_supernet
     from gennas.supernet.measure import SubnetMeasurer
     from gennas.train import with_normalization
@@ -70,36 +77,55 @@ def _train_and_measure(space, network, splits, recipe, robustness, cells, recal)
     tic = time.perf_counter()
     train_supernet(supernet, model, splits, recipe, progress=False)
     seconds = time.perf_counter() - tic
-    measurer = SubnetMeasurer(supernet, model, splits, robustness, recal)
-    return seconds, [measurer(c) for c in cells]
+    out = {}
+    for epochs in finetunes:
+        measurer = SubnetMeasurer(supernet, model, splits, robustness, recal, epochs, robustness.seed)
+        rows = []
+        for cell in cells:
+            tic = time.perf_counter()
+            row = measurer(cell)
+            rows.append({k: row[k] for k in FIGURES} | {"seconds": time.perf_counter() - tic})
+        out[epochs] = rows
+    return seconds, out
 
 
-def _agreement(estimated: list[dict], truth: list[dict], key: str) -> dict:
-    a = np.array([e[key] for e in estimated])
-    b = np.array([t[key] for t in truth])
-    return {"mae": float(np.mean(np.abs(a - b))), "kendall_tau": float(kendalltau(a, b).statistic),
-            "mean_supernet": float(a.mean()), "mean_standalone": float(b.mean())}
+def _agreement(readings: np.ndarray, truth: np.ndarray, pairs: int, rng: np.random.Generator) -> dict:
+    """Raw MAE and τ of ``readings`` against ``truth``, and held-out MAE/τ after the run's calibration.
+
+    The calibration is fitted on ``pairs`` subnets drawn at random (what a run's verified
+    finalists give it) and scored on the others; 200 draws are averaged.
+    """
+    from gennas.supernet.calibration import calibrate
+
+    maes, taus = [], []
+    for _ in range(200):
+        order = rng.permutation(len(truth))
+        fit, held = order[:pairs], order[pairs:]
+        calibration = calibrate(readings[fit], truth[fit])
+        estimated = np.array([calibration(v) for v in readings[held]])
+        maes.append(float(np.mean(np.abs(estimated - truth[held]))))
+        taus.append(float(kendalltau(estimated, truth[held]).statistic))
+    return {"mae": float(np.mean(np.abs(readings - truth))), "kendall_tau": float(kendalltau(readings, truth).statistic),
+            "calibrated_mae": float(np.mean(maes)), "calibrated_kendall_tau": float(np.nanmean(taus))}
 
 
 def run_fidelity(args, work: Path) -> dict:
+    from gennas.data import load_dataset
     from gennas.space.cell import Cell
     from gennas.supernet.pipeline import RunSettings, run_pipeline
     from gennas.supernet.store import load_supernet
+    from gennas.supernet.table import read_subnet_table
     from gennas.supernet.train import SupernetTrainConfig
-    from gennas.data import load_dataset
     from gennas.train import RobustnessConfig
 
     settings = RunSettings(dataset=args.dataset, epochs=args.epochs, seed=args.seed)
-    run_dir = work / f"run_{args.dataset}_e{args.epochs}_s{args.seed}"
+    run_dir = work / f"run_{args.tag or args.dataset}_e{args.epochs}_s{args.seed}"
     resumed = (run_dir / "results.json").exists()  # an earlier run of this command: the pipeline is reused
     tic = time.perf_counter()
     summary = run_pipeline(settings, run_dir, device=args.device, progress=False)
     pipeline_seconds = time.perf_counter() - tic
     results = json.loads((run_dir / "results.json").read_text())
-    from gennas.supernet.table import read_subnet_table
-
-    rows = read_subnet_table(run_dir / "subnets.csv")
-    rows.sort(key=lambda r: r["flops"])
+    rows = sorted(read_subnet_table(run_dir / "subnets.csv"), key=lambda r: r["flops"])
     picks = [rows[int(i)] for i in np.unique(np.linspace(0, len(rows) - 1, args.standalone).round())]
     cells = [Cell.from_string(r["arch"]) for r in picks]
     splits = load_dataset(args.dataset)
@@ -107,42 +133,48 @@ def run_fidelity(args, work: Path) -> dict:
     network, space = model[-1].config, model[-1].space
     robustness = RobustnessConfig(**meta["robustness"])
     default = SupernetTrainConfig(**meta["train"])
-    log(f"fidelity: pipeline {pipeline_seconds:.0f}s; training {len(cells)} subnets standalone")
-    standalone = []
-    for cell in cells:
-        standalone.append(_standalone(cell, splits, network, default, robustness))
-        log(f"  {cell}: standalone val {standalone[-1]['val_accuracy']:.2f} ({standalone[-1]['seconds']:.1f}s)")
-    # Supernet recipes timed side by side with the standalone trainings, in this process.
+    seeds = [args.seed + k for k in range(args.truth_seeds)]
+    log(f"fidelity: pipeline {pipeline_seconds:.0f}s; training {len(cells)} subnets standalone x {len(seeds)} seeds")
+    standalone = [[_standalone(c, splits, network, default, robustness, seed) for seed in seeds] for c in cells]
     recipes = {"default: smallest + 3 sampled / step": default,
-               "full sandwich + in-place distillation": SupernetTrainConfig(**{**default.to_dict(), "largest": True,
-                                                                             "smallest": True, "random_subnets": 2,
-                                                                             "distill": True}),
-               "2 sampled / step, 75 % sources": SupernetTrainConfig(**{**default.to_dict(), "smallest": False,
-                                                                      "random_subnets": 2, "source_prob": 0.75}),
-               "smallest + 2 sampled / step": SupernetTrainConfig(**{**default.to_dict(), "random_subnets": 2}),
                "smallest + 1 sampled / step": SupernetTrainConfig(**{**default.to_dict(), "random_subnets": 1})}
-    keys = ("default", "sandwich", "sampled2", "lite2", "lite1")
-    wanted = [name for key, name in zip(keys, recipes) if key in args.recipes.split(",")]
-    compared = {}
-    for name, recipe in ((n, recipes[n]) for n in wanted):
-        seconds, estimated = _train_and_measure(space, network, splits, recipe, robustness, cells,
-                                                int(meta["recalibration_images"]))
-        compared[name] = {"train_seconds": seconds, "recipe": recipe.to_dict(),
-                          **{f"{split}{key}": _agreement(estimated, standalone, f"{split}{key}")
-                             for split in ("val_", "") for key in ("accuracy", "pgd_accuracy")},
-                          "subnets": [{"arch": str(c), **{k: e[k] for k in ("flops", "val_accuracy", "accuracy",
-                                                                            "pgd_accuracy")}}
-                                      for c, e in zip(cells, estimated)]}
-        log(f"  {name}: {seconds:.1f}s, test accuracy MAE {compared[name]['accuracy']['mae']:.2f}")
-    times = [s["seconds"] for s in standalone]
+    wanted = {"default": 0, "lite1": 1}
+    finetunes = sorted({0, settings.measurement_finetune, *[int(e) for e in args.finetunes.split(",") if e]})
+    compared, rng = {}, np.random.default_rng(args.seed)
+    for name, recipe in list(recipes.items()):
+        if list(recipes).index(name) not in [wanted[k] for k in args.recipes.split(",") if k in wanted]:
+            continue
+        seconds, readings = _readings(space, network, splits, recipe, robustness, cells,
+                                      int(meta["recalibration_images"]), finetunes)
+        for epochs, read in readings.items():
+            agreement = {}
+            for key in FIGURES:
+                truth = np.array([np.mean([s[key] for s in runs]) for runs in standalone])
+                agreement[key] = _agreement(np.array([r[key] for r in read]), truth, args.pairs, rng)
+            compared[f"{name}, fine-tune {epochs}"] = {
+                "train_seconds": seconds, "finetune_epochs": epochs, "recipe": recipe.to_dict(),
+                "measure_seconds_per_subnet": float(np.mean([r["seconds"] for r in read])), **agreement,
+                "subnets": [{"arch": str(c), **r} for c, r in zip(cells, read)]}
+            log(f"  {name}, fine-tune {epochs}: PGD tau {agreement['pgd_accuracy']['kendall_tau']:.2f}, "
+                f"calibrated PGD MAE {agreement['pgd_accuracy']['calibrated_mae']:.2f}")
+    ceiling = {}
+    for key in FIGURES:  # one standalone seed against the mean of the others: the best any reading can agree
+        values = np.array([[s[key] for s in runs] for runs in standalone])
+        others = [np.delete(values, k, axis=1).mean(axis=1) for k in range(len(seeds))]
+        ceiling[key] = {"mae": float(np.mean([np.mean(np.abs(values[:, k] - others[k])) for k in range(len(seeds))])),
+                        "kendall_tau": float(np.mean([kendalltau(values[:, k], others[k]).statistic
+                                                      for k in range(len(seeds))]))}
+    times = [s["seconds"] for runs in standalone for s in runs]
     return {"settings": asdict(settings), "pipeline_seconds": pipeline_seconds, "pipeline_resumed": resumed,
             "supernet": {k: results["supernet"][k] for k in ("blocks", "configurations", "reachable_subnets",
                                                              "measured_subnets")},
-            "standalone": [{"arch": str(c), "flops": r["flops"], "measured_because": r["selected_because"], **s}
-                           for c, r, s in zip(cells, picks, standalone)],
+            "seeds": seeds, "pairs": args.pairs,
+            "standalone": [{"arch": str(c), "flops": r["flops"], "measured_because": r["selected_because"],
+                            "runs": runs, **{k: float(np.mean([s[k] for s in runs])) for k in FIGURES}}
+                           for c, r, runs in zip(cells, picks, standalone)],
             "standalone_seconds": {"mean": float(np.mean(times)), "max": float(np.max(times)),
                                    "sum": float(np.sum(times))},
-            "recipes": compared, "run_dir": str(run_dir), "summary_text": summary["text"]}
+            "seed_ceiling": ceiling, "recipes": compared, "run_dir": str(run_dir), "summary_text": summary["text"]}
 
 
 # -------------------------------------------------------------------------- thresholds
@@ -150,7 +182,7 @@ def run_thresholds(args, work: Path) -> dict:
     from gennas.supernet.commands import prune_run
     from gennas.supernet.table import read_subnet_table
 
-    run_dir = work / f"run_{args.dataset}_e{args.epochs}_s{args.seed}"
+    run_dir = work / f"run_{args.tag or args.dataset}_e{args.epochs}_s{args.seed}"
     rows = read_subnet_table(run_dir / "subnets.csv")
     flops = np.array([float(r["flops"]) for r in rows])
     memory = np.array([float(r["memory_bytes"]) for r in rows]) / 1e6
@@ -234,30 +266,38 @@ def render(results: dict, dataset: str) -> str:
     if "fidelity" in results:
         part = results["fidelity"]
         f = part["results"]
+        s = f["standalone_seconds"]
         lines += ["## Supernet vs standalone training", "", provenance_markdown(part["provenance"]),
                   f"`gennas run` pipeline with {f['settings']['epochs']} epochs on {dataset}: {f['supernet']['blocks']} "
                   f"blocks, {f['supernet']['reachable_subnets']} reachable subnets, {f['supernet']['measured_subnets']} "
-                  f"measured, " + ("pipeline reused from an earlier run of this command (its run directory); "
-                                   if f.get("pipeline_resumed") else f"{f['pipeline_seconds']:.0f} s end to end; ")
-                  + f"{len(f['standalone'])} measured subnets across "
-                  "the FLOPs range were trained standalone with the same recipe (epochs, lr, batch, seed).", "",
-                  "| recipe | train s | × mean standalone | × largest standalone | test acc MAE | test acc τ | "
-                  "val acc MAE | test PGD MAE | test PGD τ |", "|---|---|---|---|---|---|---|---|---|"]
-        s = f["standalone_seconds"]
+                  f"measured. {len(f['standalone'])} of the measured subnets, spread over the FLOPs range, were trained "
+                  f"standalone with the run's recipe with seeds {f['seeds']}; the truth is their mean. Each supernet "
+                  "recipe is trained once and read with BN recalibrated, then after the fine-tunes listed (epochs "
+                  "from the shared weights, lr 0.01). Calibrated: the run's calibration "
+                  f"(`gennas.supernet.calibration`) fitted on {f['pairs']} subnets drawn at random (as a run's "
+                  "verified finalists give it) and scored on the others, 200 draws averaged.", "",
+                  "| readings | train s | × largest standalone | s per subnet read | test acc MAE | test acc τ | "
+                  "calibrated test acc MAE | test PGD MAE | test PGD τ | calibrated test PGD MAE | val PGD τ |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, r in f["recipes"].items():
-            lines.append(f"| {name} | {r['train_seconds']:.1f} | {r['train_seconds'] / s['mean']:.2f} | "
-                         f"{r['train_seconds'] / s['max']:.2f} | {r['accuracy']['mae']:.2f} | "
-                         f"{r['accuracy']['kendall_tau']:.2f} | {r['val_accuracy']['mae']:.2f} | "
-                         f"{r['pgd_accuracy']['mae']:.2f} | {r['pgd_accuracy']['kendall_tau']:.2f} |")
-        lines += ["", f"Standalone training: mean {s['mean']:.1f} s, largest {s['max']:.1f} s, sum {s['sum']:.1f} s. "
-                  "Targets: test accuracy MAE ≤ 1.5 points; supernet training ≤ 2× one standalone training.", "",
-                  "| subnet | in the run because | FLOPs M | standalone test acc | standalone PGD | supernet test acc "
-                  "(default recipe) | supernet PGD |", "|---|---|---|---|---|---|---|"]
-        default = next(iter(f["recipes"].values()))
-        for st, est in zip(f["standalone"], default["subnets"]):
-            lines.append(f"| {code_cell(st['arch'])} | {st.get('measured_because', '')} | "
-                         f"{st['flops']:.3f} | {st['accuracy']:.2f} | {st['pgd_accuracy']:.2f} | {est['accuracy']:.2f} | "
-                         f"{est['pgd_accuracy']:.2f} |")
+            a, p = r["accuracy"], r["pgd_accuracy"]
+            lines.append(f"| {name} | {r['train_seconds']:.1f} | {r['train_seconds'] / s['max']:.2f} | "
+                         f"{r['measure_seconds_per_subnet']:.1f} | {a['mae']:.2f} | {a['kendall_tau']:.2f} | "
+                         f"{a['calibrated_mae']:.2f} | {p['mae']:.2f} | {p['kendall_tau']:.2f} | "
+                         f"{p['calibrated_mae']:.2f} | {r['val_pgd_accuracy']['kendall_tau']:.2f} |")
+        c = f["seed_ceiling"]
+        lines.append(f"| *one standalone seed vs the mean of the others* | | | | {c['accuracy']['mae']:.2f} | "
+                     f"{c['accuracy']['kendall_tau']:.2f} | | {c['pgd_accuracy']['mae']:.2f} | "
+                     f"{c['pgd_accuracy']['kendall_tau']:.2f} | | {c['val_pgd_accuracy']['kendall_tau']:.2f} |")
+        lines += ["", f"Standalone training: mean {s['mean']:.1f} s, largest {s['max']:.1f} s. The last row is the "
+                  "agreement of standalone training with itself across seeds: no reading can be expected to rank "
+                  "or match one standalone training better than another seed of it does.", "",
+                  "| subnet | in the run because | FLOPs M | standalone test acc (mean) | standalone PGD (mean) | "
+                  "PGD per seed |", "|---|---|---|---|---|---|"]
+        for st in f["standalone"]:
+            per_seed = " / ".join(f"{run['pgd_accuracy']:.1f}" for run in st["runs"])
+            lines.append(f"| {code_cell(st['arch'])} | {st.get('measured_because', '')} | {st['flops']:.3f} | "
+                         f"{st['accuracy']:.2f} | {st['pgd_accuracy']:.2f} | {per_seed} |")
         lines.append("")
     if "thresholds" in results:
         part = results["thresholds"]
@@ -291,10 +331,13 @@ def main() -> None:
     parser.add_argument("--parts", default="fidelity,thresholds,coverage")
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--epochs", type=int, default=32)
-    parser.add_argument("--standalone", type=int, default=8, help="subnets trained standalone (>= 6)")
+    parser.add_argument("--standalone", type=int, default=12, help="subnets trained standalone (>= 6)")
+    parser.add_argument("--truth-seeds", type=int, default=3, help="standalone seeds per subnet (their mean is the truth)")
+    parser.add_argument("--pairs", type=int, default=3, help="subnets a calibration is fitted on (a run's finalists)")
+    parser.add_argument("--finetunes", default="", help="fine-tune epochs read besides 0 and the run's default")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--recipes", default="default,sandwich,sampled2,lite2,lite1",
-                        help="supernet recipes trained side by side (default, sandwich, sampled2, lite2, lite1)")
+    parser.add_argument("--recipes", default="default,lite1",
+                        help="supernet recipes trained side by side (default, lite1)")
     parser.add_argument("--seeds", type=int, default=5, help="coverage seeds")
     parser.add_argument("--candidates", type=int, default=64)
     parser.add_argument("--max-cells", type=int, default=16)
