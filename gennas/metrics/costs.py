@@ -71,8 +71,8 @@ class CostTable:
 
     @staticmethod
     def cache_path(space: CellSpace, config: NetworkConfig, root: Path | None = None) -> Path:
-        key = json.dumps({"n": space.n_nodes, "ops": space.ops, "net": config.to_dict(), "v": 2}, sort_keys=True)
-        digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+        key = json.dumps({"n": space.n_nodes, "ops": space.ops, "net": config.to_dict(), "v": 3}, sort_keys=True)
+        digest = hashlib.sha1(key.encode()).hexdigest()[:12]  # v3: FLOPs count pooling
         return (root or cache_dir()) / "costs" / f"{space.name}-{digest}.npz"
 
     @classmethod

@@ -42,12 +42,27 @@ _ALIASES: dict[str, str] = {"robustness": "pgd_accuracy", "memory": "memory_byte
 
 
 def register_metric(metric: Metric, *, overwrite: bool = False) -> Metric:
-    """Add a metric. Re-registering the same definition is a no-op; a different one needs ``overwrite``."""
+    """Add a metric. Re-registering the same definition is a no-op; a different one needs ``overwrite``.
+
+    The definition is the direction, unit and source; the description is documentation, so a
+    checkpoint saved under an older wording of a metric (the predictor checkpoints record the
+    metrics of their heads) loads and the registered wording stays.
+
+    Returns:
+        The metric now registered under ``metric.name``.
+    """
     existing = _REGISTRY.get(metric.name)
-    if existing is not None and existing != metric and not overwrite:
-        raise GennasError(f"metric {metric.name!r} is already registered as {existing}; pass overwrite=True to replace it")
+    if existing is not None and not overwrite:
+        if _definition(existing) != _definition(metric):
+            raise GennasError(f"metric {metric.name!r} is already registered as {existing}; "
+                              "pass overwrite=True to replace it")
+        return existing
     _REGISTRY[metric.name] = metric
     return metric
+
+
+def _definition(metric: Metric) -> tuple[str, str, str]:
+    return metric.direction, metric.unit, metric.source
 
 
 def get_metric(name: str) -> Metric:
@@ -68,7 +83,8 @@ for _m in (
     Metric("fgsm_accuracy", "max", "%", "training", "accuracy under a one-step FGSM L-inf attack"),
     Metric("pgd_accuracy", "max", "%", "training", "accuracy under a k-step PGD L-inf attack"),
     Metric("noise_accuracy", "max", "%", "training", "accuracy under Gaussian-noise corruption"),
-    Metric("flops", "min", "M", "cost", "multiply-accumulates of conv and linear layers, millions (NB201 convention)"),
+    Metric("flops", "min", "M", "cost", "millions of conv and linear multiply-accumulates plus pooling window "
+           "reads, as the NAS-Bench-201 API counts them (see gennas.metrics.flops)"),
     Metric("params", "min", "M", "cost", "parameters, millions (NB201 convention, BN affine included)"),
     Metric("memory_bytes", "min", "B", "cost", "peak inference memory at batch 1: live activations + parameters and buffers"),
     Metric("latency_ms", "min", "ms", "hardware", "median forward time at batch 1 on the chosen device"),

@@ -87,6 +87,14 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 
+#: What `gennas cost --help` says FLOPs are: the convention of gennas.metrics.flops, in one sentence.
+FLOPS_COUNTED = ("FLOPs (millions, batch 1) are counted as the NAS-Bench-201 API counts them: conv and linear "
+                 "multiply-accumulates (bias adds included) plus, for every average or max pooling with a fixed "
+                 "window (each avg_pool_3x3 edge, each reduction's 2x2 shortcut pooling), kernel height x width per "
+                 "output element; batch norm, ReLU, additions, identity/zero edges and the global average pooling "
+                 "before the classifier count nothing. Params count every weight, BN affine included.")
+
+
 def add_cost(sub: argparse._SubParsersAction) -> None:
     """`gennas cost SPACE ARCH`: exact costs on the NB201 skeleton or that of --dataset."""
     p = sub.add_parser("cost", help="FLOPs, params and peak memory of a cell's network (free, exact)",
@@ -94,7 +102,8 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
                                    "NAS-Bench-201 skeleton (C=16, N=5 cells per stage, 3x32x32 input, 10 classes); "
                                    "with --dataset it is the skeleton gennas run and gennas train build on that "
                                    "dataset (C=16, N=2, the dataset's input shape and classes), so the FLOPs match "
-                                   "the run's subnets.csv. Flags below override either.")
+                                   "the run's subnets.csv. Flags below override either. "
+                                   f"{FLOPS_COUNTED}")
     p.add_argument("space", help="search space: nb201 or dagN (e.g. dag6); may be left out for nb201")
     p.add_argument("arch", nargs="?", help="cell in NAS-Bench-201 notation, e.g. '|nor_conv_3x3~0|+|...|'")
     p.add_argument("--dataset", default=None, help="count on the skeleton run/train use for this dataset "
