@@ -28,6 +28,10 @@ from torch.nn.modules.utils import _pair
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 
+#: The counting rule above, as results record it: a figure computed before it (no such
+#: record) counted conv and linear layers only, pooling free.
+FLOPS_CONVENTION = "nas-bench-201-api"
+
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> float:
     """Millions of FLOPs (see the module docstring) for one input of ``input_shape`` (C, H, W)."""
