@@ -7,7 +7,9 @@ from typing import Any
 
 from gennas import validate as v
 from gennas.errors import GennasError
-from gennas.subcommands.common import add_device, add_json, add_network, add_seed, emit
+from gennas.subcommands.common import (add_device, add_json, add_network, add_seed, add_shape_flags, emit,
+                                       with_skeleton_flags)
+from gennas.subcommands.latency import add_latency_option
 from gennas.npz_format import NPZ_FORMAT
 
 
@@ -18,10 +20,13 @@ def _cmd_cost(args: argparse.Namespace) -> None:
 
     if args.arch is None:  # `gennas cost ARCH`: the space defaults to nb201
         args.space, args.arch = "nb201", args.space
+    from gennas.metrics.lut import latency_table_scope
+
     space = get_space(args.space)
     cell = space.parse(args.arch)
     config = _cost_network(args)
-    result: dict[str, Any] = {"arch": cell.to_string(), "space": space.name, **cell_costs(cell, config)}
+    with latency_table_scope(args.latency_table, space.name):
+        result: dict[str, Any] = {"arch": cell.to_string(), "space": space.name, **cell_costs(cell, config)}
     if args.latency:
         from gennas.train import resolve_device
 
@@ -48,9 +53,7 @@ def _cost_network(args: argparse.Namespace):
         base = NetworkConfig.for_data(load_dataset(args.dataset, args.data_root))
     else:
         base = NetworkConfig()
-    given = {name: getattr(args, name) for name in
-             ("channels", "cells_per_stage", "in_channels", "image_size", "num_classes") if getattr(args, name) is not None}
-    return NetworkConfig(**{**base.to_dict(), **given})
+    return with_skeleton_flags(base, args)
 
 
 def _cmd_query(args: argparse.Namespace) -> None:
@@ -111,11 +114,10 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", default=None, help="folder with on-disk datasets (default $GENNAS_DATA_DIR)")
     group = p.add_argument_group("network skeleton (default: NAS-Bench-201's, or --dataset's)")
     add_network(group, title=None)
-    group.add_argument("--in-channels", type=v.positive_int, default=None, help="input channels")
-    group.add_argument("--image-size", type=v.positive_int, default=None, help="input side in pixels")
-    group.add_argument("--num-classes", type=v.positive_int, default=None, help="classifier outputs")
+    add_shape_flags(group)
     p.add_argument("--latency", action="store_true", help="also measure latency (median batch-1 forward, ms)")
     add_device(p, "device for --latency: auto, cpu, cuda (default %(default)s)")
+    add_latency_option(p)
     add_json(p)
     p.set_defaults(func=_cmd_cost)
 
