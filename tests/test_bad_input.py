@@ -286,7 +286,8 @@ CASES: list[tuple[list[str], str]] = [
     (["prune"], "RUN_DIR"),
     # --- latency tables: missing, not a table, damaged, for another space or skeleton; a device there is none of
     (["cost", "nb201", RESNET, "--latency-table", "{tmp}/no_such_lut.csv"], "does not exist"),
-    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/binary"], "is not a gennas latency table"),
+    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/binary"], "cannot be read as text"),
+    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/regular_file"], "is not a gennas latency table"),
     (["cost", "nb201", RESNET, "--latency-table", "{tmp}/lut_negative.csv"], "finite times >= 0"),
     (["cost", "nb201", RESNET, "--latency-table", "{tmp}/lut_good.csv", "--channels", "8"],
      "was measured on the skeleton"),
