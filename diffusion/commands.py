@@ -9,7 +9,7 @@ import numpy as np
 
 from diffusion.guidance import generate
 from diffusion.model import CellDiffusion, DiffusionConfig
-from gennas.metrics.flops import per_op_costs
+from gennas.metrics.costs import linear_costs
 from gennas.objectives import Constraint, parse_constraint, parse_objectives
 from gennas.bench.nb201 import canonical_dataset
 from gennas.bench.tabular import nb201_network
@@ -51,11 +51,12 @@ def train_generator(space_name: str, out: str | Path | None = None, steps: int |
 def exact_range(metric: str, space: CellSpace, network: NetworkConfig) -> tuple[float, float] | None:
     """The smallest and largest value ``metric`` takes over every op assignment of ``space``.
 
-    Exact for FLOPs and params (each is a base plus a per-edge cost of the op); None for
+    Exact for FLOPs, params and a latency table's latency (each is a base plus a per-edge cost
+    of the op); None for
     metrics without such a form. Over the valid cells the range can only be narrower, so a
     bound outside it can never be met.
     """
-    linear = per_op_costs(space.ops, space.num_edges, network)
+    linear = linear_costs(space.ops, space.num_edges, network)
     if metric not in linear:
         return None
     base, costs = linear[metric]

@@ -1,7 +1,8 @@
 """Guided generation: turn objectives and constraints into a score, sample, filter, rank.
 
 Each metric is evaluated on (noisy) graphs by the best available differentiable model:
-FLOPs and params by their exact linear form over per-edge ops, every other metric by
+FLOPs, params and a latency table's latency by their exact linear form over per-edge ops
+(:func:`gennas.metrics.costs.linear_costs`), every other metric by
 the noise-aware predictor's head. Each sample in a chain carries its own preference
 vector, so one batch spreads along the front. After sampling, constraints on cost
 metrics are checked exactly and on the rest by the predictor's mean, and only samples
@@ -17,8 +18,7 @@ import torch
 from diffusion.model import CellDiffusion, mostly_repeats
 from gennas.objectives import Constraint, Objective, minimisation_matrix, pareto_indices
 from gennas.errors import GennasError
-from gennas.metrics.costs import COST_METRICS, cell_costs
-from gennas.metrics.flops import per_op_costs
+from gennas.metrics.costs import cell_costs, cost_metrics, linear_costs
 from gennas.metrics.task import metric_of, task_name
 from gennas.nn.network import NetworkConfig
 from gennas.seeds import derive_seed
@@ -60,7 +60,7 @@ class MetricModel:
     _linear: dict = field(init=False)
 
     def __post_init__(self) -> None:
-        self._linear = {m: (b, torch.tensor(c)) for m, (b, c) in per_op_costs(self.ops, self.num_edges, self.network).items()}
+        self._linear = {m: (b, torch.tensor(c)) for m, (b, c) in linear_costs(self.ops, self.num_edges, self.network).items()}
 
     def scale(self, metric: str) -> tuple[float, float]:
         """A (centre, spread) for normalising the metric, from the predictor or the linear form."""
@@ -185,14 +185,15 @@ def describe(cells: list[Cell], metrics: list[str], predictor: GNNPredictor | No
              dataset: str | None) -> list[dict]:
     """Per-cell values: exact costs where computable, predictor mean and spread otherwise."""
     rows = [{"arch": c.to_string()} for c in cells]
-    learned = [m for m in metrics if m not in COST_METRICS]
+    free = cost_metrics()
+    learned = [m for m in metrics if m not in free]
     if learned and cells:
         tasks = [resolve_task(predictor, m, dataset) for m in learned]
         predictions = predictor.predict(cells, tasks)
         for m, task in zip(learned, tasks):
             for row, mean, std in zip(rows, predictions[task].mean, predictions[task].std):
                 row[m], row[f"{m}_std"] = float(mean), float(std)
-    exact = [m for m in metrics if m in COST_METRICS]
+    exact = [m for m in metrics if m in free]
     if exact:
         for row, cell in zip(rows, cells):
             costs = cell_costs(cell, network)

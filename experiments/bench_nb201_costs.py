@@ -75,7 +75,7 @@ def main() -> None:
     out = Path(args.out)
     write_json(out / "nb201_costs.json", results)
     lines = ["# NAS-Bench-201 cost metrics for all cells", "", provenance_markdown(results["provenance"]),
-             "Closed-form FLOPs (M MACs, conv + linear), params (M) and peak inference memory (bytes, batch 1: "
+             "Closed-form FLOPs (M, NAS-Bench-201 API convention: conv + linear MACs and pooling windows), params (M) and peak inference memory (bytes, batch 1: "
              "live activations + parameters and buffers) for every cell; checked against hooks and a tracked "
              "forward pass of real networks on random cells.", "",
              "| dataset | cells | all cells, cold (s) | cached load (ms) | FLOPs range (M) | params range (M) | "

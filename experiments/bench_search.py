@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gennas.io import write_json, write_text
+from gennas.metrics.flops import FLOPS_CONVENTION
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.commands import reference_for, run_methods
 from gennas.search.report import markdown_table
@@ -99,7 +100,7 @@ def main() -> None:
                 key = f"{dataset} | {objectives} | {method}"
                 results["entries"][key] = {"provenance": provenance(), "dataset": dataset, "objectives": objectives,
                                            "method": method, "prior": part["prior"], "budget": budget,
-                                           "stop_at_optimum": args.stop_at_optimum,
+                                           "stop_at_optimum": args.stop_at_optimum, "flops_convention": FLOPS_CONVENTION,
                                            "summary": payload["summary"][method], "load_at_start": round(load, 2)}
                 write_json(path, results)
     write_text(path.with_suffix(".md"), markdown(results))
@@ -133,6 +134,11 @@ def markdown(results: dict) -> str:
             lines.append(f"- {', '.join(stopped)}: each run ends at the round that measured the optimum "
                          "(`--stop-at-optimum`); no later query can change its best or hit, so the columns past "
                          "that round are the full run's")
+        older = [m for m, e in entries.items() if "flops" in objectives and e.get("flops_convention") != FLOPS_CONVENTION]
+        if older:
+            lines.append(f"- {', '.join(older)}: run when FLOPs counted conv and linear layers only (pooling free), "
+                         "before the NAS-Bench-201 API convention (issue 21); searched and scored against the front "
+                         "of that count, so their figures do not compare with rows of the API's count")
         loads = [f"{m} {e['load_at_start']}" for m, e in entries.items() if "load_at_start" in e]
         if loads:
             lines.append(f"- 1-minute load average when each method started: {', '.join(loads)}")

@@ -6,7 +6,11 @@ one shared accuracy head) plus the free cost metrics of the target's network, so
 rank cells for a new dataset before a single one is measured, and adapt from a few.
 
 Pretrained weights for each NB201 target live in ``predictors/weights/`` (small, committed);
-``gennas predictor pretrain --dataset D`` regenerates them from scratch.
+``gennas predictor pretrain --dataset D`` regenerates them from scratch. Their cost heads
+(flops, params, memory_bytes) are never consulted, since every caller takes those costs
+exact; the committed files' flops head was fitted to the conv + linear count that preceded
+the NAS-Bench-201 API convention (issue 21), so `gennas predictor predict` on them reports
+FLOPs without pooling.
 """
 
 from __future__ import annotations

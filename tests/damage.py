@@ -58,6 +58,25 @@ class _Crafted:
         return os.system, (self.command,)
 
 
+def write_latency_tables(tmp: Path) -> None:
+    """A quickly measured NB201 latency table (``lut_good.csv``) and damaged copies of it."""
+    from gennas.metrics.lut import save_table
+    from gennas.metrics.lut_measure import Reading, measure_table
+    from gennas.space.space import nb201_space
+
+    good = save_table(measure_table(nb201_space(), NetworkConfig(), torch.device("cpu"), Reading(0, 1, 1)),
+                      tmp / "lut_good.csv").read_text()
+    lines = good.splitlines(keepends=True)
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("stem,"))
+    row = lines[first_row].split(",")
+    damaged = {"lut_truncated.csv": "".join(lines[:-3]),
+               "lut_nonnum.csv": good.replace(lines[first_row], ",".join(row[:7] + ["abc", row[8]])),
+               "lut_negative.csv": good.replace(lines[first_row], ",".join(row[:7] + ["-1.0", row[8]])),
+               "lut_dag6.csv": good.replace("# space: nb201", "# space: dag6")}
+    for name, text in damaged.items():
+        (tmp / name).write_text(text)
+
+
 def craft_files(tmp: Path) -> dict[str, str]:
     """Write every crafted file the bad-input cases name into ``tmp``; returns the placeholders.
 
@@ -91,6 +110,7 @@ def craft_files(tmp: Path) -> dict[str, str]:
 
     (tmp / "generator_trunc.pt").write_bytes(generator_path("nb201").read_bytes()[:3000])
     (tmp / "cells.txt").write_text(RESNET + "\n")
+    write_latency_tables(tmp)
 
     # Run directories: a good base and one damaged copy per stage file.
     good = write_run_dir(tmp / "run_good")

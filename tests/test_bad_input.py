@@ -284,6 +284,22 @@ CASES: list[tuple[list[str], str]] = [
     (["prune", "{tmp}/run_flipped", "--maximize", "speed"], "invalid choice"),
     (["prune", "{tmp}/run_flipped", "--maximize", "robustness", "--minimize", "flops"], "not allowed with"),
     (["prune"], "RUN_DIR"),
+    # --- latency tables: missing, not a table, damaged, for another space or skeleton; a device there is none of
+    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/no_such_lut.csv"], "does not exist"),
+    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/binary"], "cannot be read as text"),
+    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/regular_file"], "is not a gennas latency table"),
+    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/lut_negative.csv"], "finite times >= 0"),
+    (["cost", "nb201", RESNET, "--latency-table", "{tmp}/lut_good.csv", "--channels", "8"],
+     "was measured on the skeleton"),
+    (G + ["--objectives", "accuracy:max,latency:min", "--latency-table", "{tmp}/lut_truncated.csv"], "lacks"),
+    (S + ["--objectives", "accuracy:max,latency:min", "--latency-table", "{tmp}/lut_nonnum.csv"], "non-number"),
+    (S + ["--objectives", "accuracy:max,latency:min", "--latency-table", "{tmp}/lut_dag6.csv"],
+     "was measured for space 'dag6', not 'nb201'"),
+    (S + ["--objectives", "accuracy:max,latency:min"], "latency with --latency-table"),
+    (["compare", "--budget-minutes", "1", "--latency-table", "{tmp}/lut_good.csv"], "cannot be combined"),
+    (["latency-table", "--out", "{tmp}/lut_new.csv", "--device", "tpu"], "'tpu'"),
+    (["latency-table", "--out", "{tmp}/lut_new.csv", "--device", "cuda:99"], "'cuda:99'"),
+    (["latency-table", "--out", "{tmp}/lut_new.csv", "--space", "dag99"], "3 <= N <= 12"),
 ]
 
 

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from gennas.errors import GennasError
-from gennas.metrics.flops import LINEAR_COST_METRICS
+from gennas.metrics.costs import linear_costs
 from gennas.metrics.task import Task, task_name
 from gennas.objectives import minimisation_matrix, pareto_indices
 from gennas.search.acquisition import ehvi_batch
@@ -108,7 +108,8 @@ class GenerativeSearch(Searcher):
         seed = derive_seed(self.context.seed, self.rounds)
         # Guidance follows what it can differentiate: learned metrics and additive costs. A
         # cost like peak memory is not additive; it still counts exactly when candidates are picked.
-        guided = [o for o in self.objectives if o.metric in self.modelled or o.metric in LINEAR_COST_METRICS]
+        additive = linear_costs(self.space.ops, self.space.num_edges, self.context.network)
+        guided = [o for o in self.objectives if o.metric in self.modelled or o.metric in additive]
         result = generate(self.diffusion, guided or self.objectives, [], self.pool_size, self.predictor,
                           self.context.network, self.context.dataset, self.guidance, seed=seed)
         self.pool = {row["arch"]: self.space.parse(row["arch"]) for row in result["cells"]}

@@ -7,7 +7,9 @@ from typing import Any
 
 from gennas import validate as v
 from gennas.errors import GennasError
-from gennas.subcommands.common import add_device, add_json, add_network, add_seed, emit
+from gennas.subcommands.common import (add_device, add_json, add_network, add_seed, add_shape_flags, emit,
+                                       with_skeleton_flags)
+from gennas.subcommands.latency import add_latency_option
 from gennas.npz_format import NPZ_FORMAT
 
 
@@ -18,10 +20,13 @@ def _cmd_cost(args: argparse.Namespace) -> None:
 
     if args.arch is None:  # `gennas cost ARCH`: the space defaults to nb201
         args.space, args.arch = "nb201", args.space
+    from gennas.metrics.lut import latency_table_scope
+
     space = get_space(args.space)
     cell = space.parse(args.arch)
     config = _cost_network(args)
-    result: dict[str, Any] = {"arch": cell.to_string(), "space": space.name, **cell_costs(cell, config)}
+    with latency_table_scope(args.latency_table, space.name):
+        result: dict[str, Any] = {"arch": cell.to_string(), "space": space.name, **cell_costs(cell, config)}
     if args.latency:
         from gennas.train import resolve_device
 
@@ -48,9 +53,7 @@ def _cost_network(args: argparse.Namespace):
         base = NetworkConfig.for_data(load_dataset(args.dataset, args.data_root))
     else:
         base = NetworkConfig()
-    given = {name: getattr(args, name) for name in
-             ("channels", "cells_per_stage", "in_channels", "image_size", "num_classes") if getattr(args, name) is not None}
-    return NetworkConfig(**{**base.to_dict(), **given})
+    return with_skeleton_flags(base, args)
 
 
 def _cmd_query(args: argparse.Namespace) -> None:
@@ -87,6 +90,14 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 
+#: What `gennas cost --help` says FLOPs are: the convention of gennas.metrics.flops, in one sentence.
+FLOPS_COUNTED = ("FLOPs (millions, batch 1) are counted as the NAS-Bench-201 API counts them: conv and linear "
+                 "multiply-accumulates (bias adds included) plus, for every average or max pooling with a fixed "
+                 "window (each avg_pool_3x3 edge, each reduction's 2x2 shortcut pooling), kernel height x width per "
+                 "output element; batch norm, ReLU, additions, identity/zero edges and the global average pooling "
+                 "before the classifier count nothing. Params count every weight, BN affine included.")
+
+
 def add_cost(sub: argparse._SubParsersAction) -> None:
     """`gennas cost SPACE ARCH`: exact costs on the NB201 skeleton or that of --dataset."""
     p = sub.add_parser("cost", help="FLOPs, params and peak memory of a cell's network (free, exact)",
@@ -94,7 +105,8 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
                                    "NAS-Bench-201 skeleton (C=16, N=5 cells per stage, 3x32x32 input, 10 classes); "
                                    "with --dataset it is the skeleton gennas run and gennas train build on that "
                                    "dataset (C=16, N=2, the dataset's input shape and classes), so the FLOPs match "
-                                   "the run's subnets.csv. Flags below override either.")
+                                   "the run's subnets.csv. Flags below override either. "
+                                   f"{FLOPS_COUNTED}")
     p.add_argument("space", help="search space: nb201 or dagN (e.g. dag6); may be left out for nb201")
     p.add_argument("arch", nargs="?", help="cell in NAS-Bench-201 notation, e.g. '|nor_conv_3x3~0|+|...|'")
     p.add_argument("--dataset", default=None, help="count on the skeleton run/train use for this dataset "
@@ -102,11 +114,10 @@ def add_cost(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", default=None, help="folder with on-disk datasets (default $GENNAS_DATA_DIR)")
     group = p.add_argument_group("network skeleton (default: NAS-Bench-201's, or --dataset's)")
     add_network(group, title=None)
-    group.add_argument("--in-channels", type=v.positive_int, default=None, help="input channels")
-    group.add_argument("--image-size", type=v.positive_int, default=None, help="input side in pixels")
-    group.add_argument("--num-classes", type=v.positive_int, default=None, help="classifier outputs")
+    add_shape_flags(group)
     p.add_argument("--latency", action="store_true", help="also measure latency (median batch-1 forward, ms)")
     add_device(p, "device for --latency: auto, cpu, cuda (default %(default)s)")
+    add_latency_option(p)
     add_json(p)
     p.set_defaults(func=_cmd_cost)
 

@@ -51,6 +51,26 @@ def add_device(parser: argparse.ArgumentParser, help: str | None = None) -> None
     parser.add_argument("--device", default="auto", help=help)
 
 
+#: The skeleton flags besides --channels and --cells-per-stage, as NetworkConfig fields.
+SHAPE_FLAGS = ("in_channels", "image_size", "num_classes")
+
+
+def add_shape_flags(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--in-channels``, ``--image-size``, ``--num-classes`` (default None: the command's skeleton)."""
+    group.add_argument("--in-channels", type=v.positive_int, default=None, help="input channels")
+    group.add_argument("--image-size", type=v.positive_int, default=None, help="input side in pixels")
+    group.add_argument("--num-classes", type=v.positive_int, default=None, help="classifier outputs")
+
+
+def with_skeleton_flags(base, args: argparse.Namespace):
+    """``base`` (a NetworkConfig) with every skeleton flag the user gave in place of its field."""
+    from gennas.nn.network import NetworkConfig
+
+    names = ("channels", "cells_per_stage", *SHAPE_FLAGS)
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return NetworkConfig(**{**base.to_dict(), **given})
+
+
 def add_network(parser: argparse.ArgumentParser | argparse._ArgumentGroup, defaults: dict[str, int] | None = None, *,
                 title: str | None = "network skeleton") -> None:
     """``--channels`` and ``--cells-per-stage`` of the network skeleton.

@@ -8,6 +8,7 @@ from pathlib import Path
 from gennas import validate as v
 from gennas.errors import GennasError
 from gennas.subcommands.common import add_json, add_network, add_seed, emit
+from gennas.subcommands.latency import add_latency_option
 
 
 def _cmd_predictor_pretrain(args: argparse.Namespace) -> None:
@@ -80,9 +81,11 @@ def _cmd_generator_train(args: argparse.Namespace) -> None:
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     from diffusion.commands import run_generate
+    from gennas.metrics.lut import latency_table_scope
 
-    result = run_generate(args.space, args.objectives, args.n, args.dataset, args.constraint, args.guidance,
-                          args.seed, args.predictor, args.generator)
+    with latency_table_scope(args.latency_table, args.space):
+        result = run_generate(args.space, args.objectives, args.n, args.dataset, args.constraint, args.guidance,
+                              args.seed, args.predictor, args.generator)
     emit(result["cells"], args.json, human=lambda rows: "\n".join(
         ("* " if r["pareto"] else "  ") + r["arch"] + "  " + "  ".join(
             f"{k}={v:.4g}" for k, v in r.items() if k not in ("arch", "pareto") and not k.endswith("_std"))
@@ -105,6 +108,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     add_seed(p)
     p.add_argument("--predictor", default=None, help="predictor checkpoint (default for nb201: the transfer prior)")
     p.add_argument("--generator", default=None, help="generator checkpoint (default: diffusion/weights/<space>.pt)")
+    add_latency_option(p)
     add_json(p, "print a JSON list: arch, objective values, pareto")
     p.set_defaults(func=_cmd_generate)
 

@@ -8,6 +8,7 @@ import json
 from gennas import validate as v
 from gennas.errors import GennasError
 from gennas.subcommands.common import add_config, add_device, add_json, add_seed, emit
+from gennas.subcommands.latency import add_latency_option
 
 
 def _search_spec(args: argparse.Namespace):
@@ -34,21 +35,24 @@ def _search_human(payload: dict) -> str:
 
 
 def _cmd_search(args: argparse.Namespace) -> None:
+    from gennas.metrics.lut import latency_table_scope
     from gennas.search.commands import run_methods, runs_json
     from gennas.search.methods import parse_methods
 
     method = parse_methods(args.method)
     if len(method) != 1:
         raise GennasError("gennas search runs one --method; use gennas compare --methods A,B for several")
-    payload = run_methods(_search_spec(args), method, args.out, backend=_search_backend(args),
-                          progress=not args.json, wandb=args.wandb)
-    summary = payload["summary"]
-    payload["runs"] = runs_json(payload["runs"][method[0]])
-    payload["summary"] = summary[method[0]]
-    emit(payload, args.json, lambda p: _search_human({**p, "summary": summary}))
+    with latency_table_scope(args.latency_table, args.space):  # objectives name its latency from parsing on
+        payload = run_methods(_search_spec(args), method, args.out, backend=_search_backend(args),
+                              progress=not args.json, wandb=args.wandb)
+        summary = payload["summary"]
+        payload["runs"] = runs_json(payload["runs"][method[0]])
+        payload["summary"] = summary[method[0]]
+        emit(payload, args.json, lambda p: _search_human({**p, "summary": summary}))
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
+    from gennas.metrics.lut import latency_table_scope
     from gennas.search.commands import run_methods, runs_json
     from gennas.search.methods import parse_methods
 
@@ -56,10 +60,11 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         _compare_wallclock(args)
         return
     methods = parse_methods(args.methods)
-    payload = run_methods(_search_spec(args), methods, args.out, backend=_search_backend(args),
-                          progress=not args.json, wandb=args.wandb)
-    payload["runs"] = {m: runs_json(r) for m, r in payload["runs"].items()}
-    emit(payload, args.json, _search_human)
+    with latency_table_scope(args.latency_table, args.space):
+        payload = run_methods(_search_spec(args), methods, args.out, backend=_search_backend(args),
+                              progress=not args.json, wandb=args.wandb)
+        payload["runs"] = {m: runs_json(r) for m, r in payload["runs"].items()}
+        emit(payload, args.json, _search_human)
 
 
 def _compare_wallclock(args: argparse.Namespace) -> None:
@@ -71,7 +76,8 @@ def _compare_wallclock(args: argparse.Namespace) -> None:
     unsupported = [flag for flag, used in (("--prior transfer", args.prior != "none"),
                                            ("--objectives", args.objectives != "accuracy:max"),
                                            ("--backend ray", args.backend != "serial"), ("--wandb", args.wandb),
-                                           ("--stop-at", args.stop_at is not None)) if used]
+                                           ("--stop-at", args.stop_at is not None),
+                                           ("--latency-table", args.latency_table is not None)) if used]
     if unsupported:
         raise GennasError(f"{', '.join(unsupported)} cannot be combined with --budget-minutes: the wall-clock "
                           "comparison selects on validation accuracy and trains cells one at a time on this machine")
@@ -105,6 +111,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="serial", choices=("serial", "ray"), help="where cells are measured")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start or join a local one)")
     p.add_argument("--wandb", action="store_true", help="log runs to wandb (offline unless WANDB_MODE is set)")
+    add_latency_option(p)
     add_json(p, "print runs (history in query order) and summary as JSON")
 
 
