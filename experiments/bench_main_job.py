@@ -185,9 +185,26 @@ def run_truth(args, work: Path) -> Path:
     return out
 
 
-def read_truth(path: Path) -> list[dict]:
+def read_truth(args, work: Path) -> list[dict]:
+    """The dataset's ground-truth cells, their costs counted again with today's cost model.
+
+    Costs are exact and free, so a change in what they count (e.g. FLOPs now counting
+    pooling as the NB201 API does) must not leave the truth on another scale than the runs
+    scored against it; the trained figures are read as committed.
+    """
+    from gennas.data import load_dataset
+    from gennas.metrics.costs import cell_costs
+    from gennas.nn.network import NetworkConfig
+    from gennas.space.cell import Cell
+    from gennas.supernet.run_settings import RunSettings
+
+    path = Path(args.out) / f"main_job_truth_{args.dataset}.csv"
+    settings = RunSettings()
+    network = NetworkConfig.for_data(load_dataset(dataset_spec(args.dataset, work)), settings.channels,
+                                     settings.cells_per_stage)
     with path.open(newline="") as handle:
-        return [{k: (v if k == "arch" else float(v)) for k, v in r.items()} for r in csv.DictReader(handle)]
+        rows = [{k: (v if k == "arch" else float(v)) for k, v in r.items()} for r in csv.DictReader(handle)]
+    return [{**r, **cell_costs(Cell.from_string(r["arch"]), network)} for r in rows]
 
 
 def run_adapt(args, work: Path) -> dict:
@@ -199,7 +216,7 @@ def run_adapt(args, work: Path) -> dict:
     from gennas.supernet.adapt import HEAD_STEPS, choose_probes, transfer_choice
     from gennas.supernet.rounds import zero_shot_prior
 
-    truth = read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv")
+    truth = read_truth(args, work)
     splits = load_dataset(dataset_spec(args.dataset, work))
     network = NetworkConfig.for_data(splits)
     prior = zero_shot_prior(splits.name)
@@ -393,7 +410,7 @@ def run_loop(args, work: Path) -> dict:
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
-    references = _references(read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv"))
+    references = _references(read_truth(args, work))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     seeds = list(range(args.seed, args.seed + args.seeds))
     shared = shlex.split(args.run_flags)
@@ -515,7 +532,7 @@ def run_side(args, work: Path) -> dict:
 
     from gennas.supernet.run_settings import RunSettings
 
-    truth = read_truth(Path(args.out) / f"main_job_truth_{args.dataset}.csv")
+    truth = read_truth(args, work)
     references = _references(truth)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
     seeds = list(range(args.seed, args.seed + args.seeds))
