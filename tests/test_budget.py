@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gennas.errors import GennasError
 from gennas.supernet.budget import KNOBS, TARGET_FRACTION, estimate_seconds, plan_budget
 from gennas.supernet.plan import UnitCosts
 from gennas.supernet.run_settings import RunSettings, adopt_planned
+from gennas.supernet.standalone import STANDALONE_COLUMNS
 
 #: Unit costs of a mid-sized dataset on a slow CPU (one supernet epoch 30 s, one subnet 20 s).
 COSTS = UnitCosts(steps_per_epoch=50, subnets_per_step=4, step_seconds=0.5, epoch_check_seconds=5.0,
@@ -139,3 +141,44 @@ def test_a_budgeted_run_plans_says_so_keeps_the_plan_and_resumes_it(small_npz: P
     second = capsys.readouterr()
     assert "resuming the plan for --budget-minutes 0.6" in second.err
     assert json.loads((out / "results.json").read_text())["settings"] == settings
+
+
+class _Trained:
+    def __init__(self, figures: dict) -> None:
+        self.figures = figures
+
+
+_OPS = ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect", "none", "nor_conv_3x3")
+
+
+def _subnet_row(i: int, verified: bool) -> dict:
+    value = float("nan") if not verified else 50.0 + i
+    arch = f"|{_OPS[i]}~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|nor_conv_1x1~2|".replace(
+        "none~1|+", "skip_connect~1|+" if i == 5 else "none~1|+")
+    return {"arch": arch, "flops": 1.0 + i, "memory_bytes": 1000 + i, "val_accuracy": 90.0 - i,
+            "val_pgd_accuracy": 40.0 - i, "accuracy": 90.0 - i, "pgd_accuracy": 40.0 - i,
+            **{c: value for c in STANDALONE_COLUMNS}}
+
+
+def test_time_left_after_every_subnet_is_verified_measures_more_and_verifies_them(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from gennas.supernet.rounds import _verify_while_time_lasts
+
+    rows = [_subnet_row(i, verified=True) for i in range(3)]
+    batches = [[_subnet_row(3, False), _subnet_row(4, False)], []]
+    trained = []
+
+    def train(cell):
+        trained.append(cell.to_string())
+        return _Trained({c: 60.0 for c in STANDALONE_COLUMNS})
+
+    ctx = SimpleNamespace(settings=RunSettings(finalists=3), standalone_seconds=[1.0], deadline=time.monotonic() + 3600,
+                          train_standalone=train, say=lambda text: None)
+    _verify_while_time_lasts(ctx, rows, tmp_path / "subnets.csv", 0.1, lambda: batches.pop(0))
+    assert len(rows) == 5 and not batches  # one batch measured, then none left
+    assert sorted(trained) == sorted(r["arch"] for r in rows[3:])
+    soon = SimpleNamespace(**{**vars(ctx), "deadline": time.monotonic() + 5})  # another training would not fit
+    more = [[_subnet_row(5, False)]]
+    _verify_while_time_lasts(soon, rows, tmp_path / "subnets.csv", 0.1, lambda: more.pop(0))
+    assert more and len(rows) == 5
