@@ -284,6 +284,8 @@ CASES: list[tuple[list[str], str]] = [
     (["prune", "{tmp}/run_flipped", "--maximize", "speed"], "invalid choice"),
     (["prune", "{tmp}/run_flipped", "--maximize", "robustness", "--minimize", "flops"], "not allowed with"),
     (["prune"], "RUN_DIR"),
+    (["prune", "{tmp}/run_flipped", "--latency-table", "{tmp}/no_such_lut.csv"], "does not exist"),
+    (["prune", "{tmp}/run_flipped", "--latency-table", "{tmp}/lut_dag6.csv"], "was measured for space 'dag6'"),
     # --- latency tables: missing, not a table, damaged, for another space or skeleton; a device there is none of
     (["cost", "nb201", RESNET, "--latency-table", "{tmp}/no_such_lut.csv"], "does not exist"),
     (["cost", "nb201", RESNET, "--latency-table", "{tmp}/binary"], "cannot be read as text"),

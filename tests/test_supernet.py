@@ -293,3 +293,31 @@ def test_supernet_trains_on_cuda_with_amp(space: SubnetSpace, digits: DatasetSpl
     with supernet.subnet(SOURCES[0]), torch.no_grad():
         extracted = nn.Sequential(model[0], supernet.extract(SOURCES[0])).eval()
         assert torch.allclose(model.eval()(x), extracted(x), atol=1e-5)
+
+
+def test_prune_judges_latency_on_a_latency_table_of_the_runs_skeleton(run_dir: Path, tmp_path: Path) -> None:
+    from gennas.metrics.lut import load_table, save_table
+    from gennas.metrics.lut_measure import Reading, measure_table
+    from gennas.space import nb201_space
+    from gennas.supernet.commands import prune_run
+    from gennas.supernet.store import load_supernet
+    from gennas.supernet.table import read_subnet_table
+
+    network = load_supernet(run_dir / "supernet.pt")[0][-1].config
+    path = save_table(measure_table(nb201_space(), network, torch.device("cpu"), Reading(warmup=1, repeats=2, rounds=1)),
+                      tmp_path / "lut.csv")
+    table = load_table(path)
+    rows = read_subnet_table(run_dir / "subnets.csv")
+    by_table = {r["arch"]: table.cell_latency(Cell.from_string(r["arch"]), network) for r in rows}
+    fastest = min(by_table, key=by_table.get)
+    result = prune_run(run_dir, {}, "latency", out=tmp_path / "fast", device="cpu", latency_table=path)
+    assert result["cell"] == fastest and result["latency_ms"] == pytest.approx(by_table[fastest])
+    assert result["measured_latency_ms"] > 0  # the export's own reading is kept beside the table's
+    limit = sorted(by_table.values())[len(by_table) // 2]
+    capped = prune_run(run_dir, {"max_latency_ms": limit}, "accuracy", out=tmp_path / "cap", device="cpu",
+                       latency_table=path)
+    assert capped["latency_ms"] <= limit + 1e-9 and capped["violated_after_export"] == []
+    other = save_table(measure_table(nb201_space(), NetworkConfig(channels=8, cells_per_stage=1), torch.device("cpu"),
+                                     Reading(warmup=1, repeats=1, rounds=1)), tmp_path / "other.csv")
+    with pytest.raises(GennasError, match="was measured on the skeleton"):
+        prune_run(run_dir, {}, "latency", out=tmp_path / "no", device="cpu", latency_table=other)

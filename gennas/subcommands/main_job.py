@@ -7,6 +7,7 @@ import argparse
 from gennas import validate as v
 from gennas.errors import GennasError
 from gennas.subcommands.common import add_config, add_device, add_json, add_network, add_seed, emit
+from gennas.subcommands.latency import add_latency_option
 from gennas.npz_format import NPZ_FORMAT
 
 
@@ -42,7 +43,7 @@ def _cmd_prune(args: argparse.Namespace) -> None:
                   ("max_flops", "max_params", "max_memory_mb", "max_latency_ms", "min_accuracy", "min_robustness")}
     goal = args.minimize or args.maximize
     result = prune_run(args.run_dir, thresholds, goal, out=args.out, finetune_epochs=args.finetune,
-                       device=args.device, verify=args.verify, formats=args.format)
+                       device=args.device, verify=args.verify, formats=args.format, latency_table=args.latency_table)
     emit(result, args.json, human=lambda r: r["text"])
 
 
@@ -112,7 +113,8 @@ def add_prune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-flops", type=float, help="MFLOPs (millions of multiply-adds at batch 1)")
     p.add_argument("--max-params", type=float, help="millions of parameters")
     p.add_argument("--max-memory-mb", type=float, help="MB (10^6 bytes) of peak inference memory at batch 1")
-    p.add_argument("--max-latency-ms", type=float, help="ms, median batch-1 latency measured during the run")
+    p.add_argument("--max-latency-ms", type=float, help="ms, median batch-1 latency measured during the run (or, with "
+                                                        "--latency-table, the table's latency of each subnet)")
     p.add_argument("--min-accuracy", help="percent validation accuracy (0-100; '97' or '97%%')")
     p.add_argument("--min-robustness",
                    help="fraction (0-1) of validation images still classified correctly under PGD, or the same "
@@ -126,6 +128,7 @@ def add_prune(sub: argparse._SubParsersAction) -> None:
                    help="retrain the chosen subnet standalone (unless the run already did), export that model and "
                         "check every threshold on it: an error, and no export, when one fails")
     p.add_argument("--out", default=None, help="export directory (default RUN_DIR/export/<arch hash>)")
+    add_latency_option(p)
     p.add_argument("--format", default="torchscript", metavar="FORMATS",
                    help="model files to write, comma-separated: torchscript (model.pt), onnx (model.onnx, checked "
                         "with onnxruntime; needs pip install 'gennas[export]'), pt2 (model.pt2, torch.export) "

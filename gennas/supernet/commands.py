@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from gennas.data import load_dataset
 from gennas.errors import GennasError
 from gennas.lock import output_lock
+from gennas.metrics.lut import LatencyTable, load_table
 from gennas.metrics.registry import COST_METRICS
 from gennas.space.cell import Cell
 from gennas.supernet.export import (DEFAULT_FORMATS, computed_metrics, deployable, export_model, parse_formats,
@@ -23,14 +24,19 @@ from gennas.train import RobustnessConfig, resolve_device
 
 def prune_run(run_dir: str | Path, thresholds: dict[str, float | str | None], goal: str = "accuracy",
               out: str | Path | None = None, finetune_epochs: int = 0, device: str = "auto",
-              verify: bool = False, formats: str | Sequence[str] = DEFAULT_FORMATS) -> dict:
+              verify: bool = False, formats: str | Sequence[str] = DEFAULT_FORMATS,
+              latency_table: str | Path | None = None) -> dict:
     """Select the best feasible subnet of ``run_dir``, export it, and check the thresholds on the export.
 
     Subnets the run retrained standalone are judged on those figures (and exported as that
     trained model); the others on the supernet's. With ``verify`` the chosen subnet is
     retrained standalone first if it was not, and every threshold must hold on that model.
     ``formats`` are the model files written (``torchscript``, ``onnx``, ``pt2``; see
-    :func:`gennas.supernet.export.export_model`), checked before anything is loaded.
+    :func:`gennas.supernet.export.export_model`), checked before anything is loaded. With
+    ``latency_table`` (a file of ``gennas latency-table`` measured on the run's skeleton),
+    latency thresholds and ``--minimize latency`` judge the table's latency of each subnet,
+    exactly as for the export; the latency measured during the run is kept as
+    ``measured_latency_ms``.
     """
     formats = parse_formats(formats)
     require_formats(formats)  # a missing optional package fails now, not after the export's work
@@ -38,20 +44,26 @@ def prune_run(run_dir: str | Path, thresholds: dict[str, float | str | None], go
         raise GennasError(f"--finetune takes a number of epochs >= 0, got {finetune_epochs}")
     if verify and finetune_epochs:
         raise GennasError("--verify exports the standalone-trained model; it cannot be combined with --finetune")
+    table = load_table(latency_table) if latency_table is not None else None  # a bad file fails before any work
+    if table is not None:
+        table.check_space("nb201")  # gennas run's space
     run_dir = Path(run_dir)
     with output_lock(Path(out) if out else run_dir / "export"):  # one writer per export directory
-        return _prune_locked(run_dir, thresholds, goal, out, finetune_epochs, device, verify, formats)
+        return _prune_locked(run_dir, thresholds, goal, out, finetune_epochs, device, verify, formats, table)
 
 
 def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal: str, out: str | Path | None,
-                  finetune_epochs: int, device: str, verify: bool, formats: tuple[str, ...]) -> dict:
+                  finetune_epochs: int, device: str, verify: bool, formats: tuple[str, ...],
+                  table: LatencyTable | None) -> dict:
     limits = make_thresholds(thresholds)
     given = {t.flag: t.value for t in limits}  # in the flags' own units, e.g. "45%" -> 0.45
     rows = read_subnets(run_dir)
+    model, meta = load_supernet(run_dir / "supernet.pt")
+    table_latency = _table_latency(table, model[-1].config)
+    rows = [table_latency(r) for r in rows]
     # --verify deploys a standalone training, so it chooses on what standalone training is estimated to reach.
     pick = select((estimated_view if verify else verified_view)(rows), limits, goal)
     chosen_on = pick["figures"]
-    model, meta = load_supernet(run_dir / "supernet.pt")
     splits = load_dataset(meta["dataset"], meta.get("data_root"))
     model.to(resolve_device(device))
     cell = Cell.from_string(pick["arch"])
@@ -63,7 +75,7 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
     exported = deployable(model, pick, splits, run_dir, int(meta["recalibration_images"]), *measured_finetune(meta))
     if finetune_epochs:
         exported = finetune(exported, splits, finetune_epochs, int(meta["robustness"]["seed"]), device)
-    metrics = computed_metrics(exported, splits, robustness)
+    metrics = table_latency(computed_metrics(exported, splits, robustness))
     # Thresholds are checked again on the exported model: costs must hold exactly; measured
     # figures hold unless fine-tuning (or, for a subnet first verified now, training) moved them.
     broken = [t for t in limits if t.violation(metrics) > 0]
@@ -96,6 +108,16 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
             "thresholds": given, "chosen_on": chosen_on,
             "verified": pick["figures"] == "standalone", "violated_after_export": violated,
             "measured_in_run": {k: v for k, v in pick.items() if k != "figures"}, "skeleton": skeleton, "text": text}
+
+
+def _table_latency(table: LatencyTable | None, network) -> Callable[[dict], dict]:
+    """What a latency table does to a row (a subnet or the export's metrics): its ``latency_ms`` read from
+    the table, the measured one kept as ``measured_latency_ms``; the identity without a table."""
+    if table is None:
+        return lambda row: row
+    table.check_network(network)
+    return lambda row: {**row, "measured_latency_ms": row["latency_ms"],
+                        "latency_ms": table.cell_latency(Cell.from_string(row["arch"]), network)}
 
 
 def measured_finetune(meta: dict) -> tuple[int, int]:
