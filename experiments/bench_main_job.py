@@ -458,6 +458,7 @@ def render_loop(result: dict) -> str:
 
     lines = [f"# The loop's worth on {result['dataset']}: {' vs '.join(result['configs'])}", "",
              provenance_markdown(result["provenance"]), "",
+             *([f"Note: {result['note']}", ""] if result.get("note") else []),
              f"Seeds {result['seeds']}, the same for every configuration; runs two at a time, one torch thread each. "
              "HV ratio: the last round's verified finalists (standalone-trained, chosen on validation figures, "
              "scored on test figures) against the ground-truth front. τ: the last round's predictor on its own "
