@@ -1,0 +1,275 @@
+"""What each weight-sharing method changes in the one bi-level loop (:mod:`gennas.weightsharing.search`).
+
+The loop alternates an α step on a validation batch and a weight step on a train batch.
+An :class:`Algorithm` says how α becomes edge weights in each of the two steps, what the α
+loss adds, how the supernet is read out for evaluation and logging, and how the cell is
+derived; DARTS is the base class and every other method overrides only what it changes.
+Adding a method here is one subclass plus one :data:`ALGORITHMS` entry (and its CLI
+registry entry in :mod:`gennas.search.methods`).
+
+Edge weights are ``(weights, chosen)``: ``weights`` of shape (E, |ops|) and, for one-path
+methods, the chosen op index per edge (None: every op runs, the dense mixture).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Protocol
+
+import torch
+
+from gennas.space.cell import Cell
+from gennas.space.space import CellSpace
+from gennas.weightsharing import drnas, rsps, sdarts, snas
+from gennas.weightsharing.darts import softmax_weights
+from gennas.weightsharing.derive import derive_cell
+from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, gumbel_softmax, temperature
+from gennas.weightsharing.mixed import SuperNetwork
+from gennas.weightsharing.partial import PartialSuperNetwork
+
+Weights = tuple[torch.Tensor, "list[int] | None"]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class StepContext(Protocol):
+    """What an algorithm may read while one step runs (the loop's per-epoch step object)."""
+
+    model: SuperNetwork
+    generator: torch.Generator
+    schedule: dict[str, float]
+    options: dict[str, Any]
+
+    def loss(self, weights: torch.Tensor, chosen: list[int] | None, batch: Batch) -> torch.Tensor:
+        """Cross-entropy of ``batch`` under the given edge weights (autocast as configured)."""
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One method option: its default and lower limit (inclusive); ``integer`` for counts."""
+
+    default: float
+    low: float
+    integer: bool = False
+    help: str = ""
+
+
+class Algorithm:
+    """DARTS (first order; the loop handles second order): dense softmax(α) in both steps."""
+
+    name: ClassVar[str] = "darts"
+    knobs: ClassVar[dict[str, Knob]] = {}
+    #: False for methods that never take a gradient step on α (RSPS).
+    arch_step: ClassVar[bool] = True
+
+    def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
+        return SuperNetwork
+
+    def check(self, options: dict[str, Any], channels: int | None) -> list[str]:
+        """Problems beyond each knob's own limit (rules across options; ``channels`` None: not known yet)."""
+        return []
+
+    def schedule(self, epoch: int, epochs: int, config: Any) -> dict[str, float]:
+        """Per-epoch schedule values (τ, ε, ...), logged in the epoch record."""
+        return {}
+
+    def arch_weights(self, step: StepContext) -> Weights:
+        return softmax_weights(step.model.alpha)
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        return softmax_weights(step.model.alpha.detach())
+
+    def penalty(self, step: StepContext, weights: torch.Tensor) -> torch.Tensor | None:
+        """A term added to the α loss (None: none)."""
+        return None
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return softmax_weights(model.alpha.detach())
+
+    def distribution(self, model: SuperNetwork) -> torch.Tensor:
+        """The op distribution per edge that is logged, shape (E, |ops|)."""
+        return torch.softmax(model.alpha.detach(), dim=-1)
+
+    def derive(self, alpha: torch.Tensor, space: CellSpace) -> Cell:
+        return derive_cell(alpha, space)
+
+    def end_epoch(self, step: StepContext, val: Batch, space: CellSpace) -> dict[str, Any]:
+        """Work after an epoch's steps (RSPS scores its candidates here); extra record fields."""
+        return {}
+
+
+class GDAS(Algorithm):
+    """GDAS: hard Gumbel-max one-hot forward (one op per edge), straight-through gradient; linear τ."""
+
+    name = "gdas"
+
+    def schedule(self, epoch: int, epochs: int, config: Any) -> dict[str, float]:
+        return {"tau": temperature(epoch, epochs, config.tau_max, config.tau_min)}
+
+    def arch_weights(self, step: StepContext) -> Weights:
+        return gumbel_hard_weights(step.model.alpha, step.schedule["tau"], step.generator)
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        return gumbel_hard_weights(step.model.alpha.detach(), step.schedule["tau"], step.generator)
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return argmax_weights(model.alpha.detach())
+
+
+class SNAS(Algorithm):
+    """SNAS: soft Gumbel-softmax sample in both steps, exponential τ, optional resource penalty."""
+
+    name = "snas"
+    knobs = {"tau_start": Knob(1.0, 1e-3, help="τ of the first epoch"),
+             "tau_end": Knob(0.03, 1e-3, help="τ of the last epoch"),
+             "resource_penalty": Knob(0.0, 0.0, help="λ of the parameter-count penalty")}
+
+    def check(self, options: dict[str, Any], channels: int | None) -> list[str]:
+        if options["tau_start"] < options["tau_end"]:
+            return [f"tau_start must be >= tau_end (got {options['tau_start']!r} < {options['tau_end']!r})"]
+        return []
+
+    def schedule(self, epoch: int, epochs: int, config: Any) -> dict[str, float]:
+        return {"tau": snas.exponential_temperature(epoch, epochs, config.options["tau_start"],
+                                                    config.options["tau_end"])}
+
+    def arch_weights(self, step: StepContext) -> Weights:
+        return gumbel_softmax_weights(step.model.alpha, step)
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        return gumbel_softmax_weights(step.model.alpha.detach(), step)
+
+    def penalty(self, step: StepContext, weights: torch.Tensor) -> torch.Tensor | None:
+        scale = step.options["resource_penalty"]
+        if not scale:
+            return None
+        return snas.resource_penalty(weights, snas.op_costs(step.model, step.model.space.ops), scale)
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return argmax_weights(model.alpha.detach())
+
+
+def gumbel_softmax_weights(alpha: torch.Tensor, step: StepContext) -> Weights:
+    """SNAS's dense relaxed sample at the epoch's τ."""
+    return gumbel_softmax(alpha, step.schedule["tau"], step.generator), None
+
+
+class PCDARTS(Algorithm):
+    """PC-DARTS: DARTS's softmax on a supernet of partial-channel edges with edge normalisation β."""
+
+    name = "pcdarts"
+    knobs = {"partial_k": Knob(4, 1, integer=True, help="1/K of the channels go through the mixed op")}
+
+    def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
+        k = options["partial_k"]
+        return lambda *args: PartialSuperNetwork(*args, k=k)
+
+    def check(self, options: dict[str, Any], channels: int | None) -> list[str]:
+        k = options["partial_k"]
+        return [] if channels is None or channels % k == 0 else [f"partial_k={k} must divide channels={channels}"]
+
+
+class DrNAS(Algorithm):
+    """DrNAS: Dirichlet(ELU(α) + 1) samples in both steps, KL to Dir(1) added to the α loss."""
+
+    name = "drnas"
+    knobs = {"dirichlet_reg": Knob(1e-3, 0.0, help="λ of KL(Dir(β) ‖ Dir(1))")}
+
+    def arch_weights(self, step: StepContext) -> Weights:
+        return drnas.dirichlet_weights(step.model.alpha)
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        with torch.no_grad():
+            return drnas.dirichlet_weights(step.model.alpha.detach())
+
+    def penalty(self, step: StepContext, weights: torch.Tensor) -> torch.Tensor | None:
+        scale = step.options["dirichlet_reg"]
+        return scale * drnas.anchor_kl(step.model.alpha) if scale else None
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return drnas.dirichlet_mean(model.alpha.detach()), None
+
+    def distribution(self, model: SuperNetwork) -> torch.Tensor:
+        return drnas.dirichlet_mean(model.alpha.detach())
+
+
+class SDARTSRandom(Algorithm):
+    """SDARTS-RS: the weight step sees softmax(α) + U[−ε, ε] (projected to the simplex)."""
+
+    name = "sdarts-rs"
+    knobs = {"epsilon": Knob(0.3, 0.0, help="final L∞ radius of the perturbation of softmax(α)")}
+
+    def schedule(self, epoch: int, epochs: int, config: Any) -> dict[str, float]:
+        return {"epsilon": sdarts.smoothing_radius(epoch, epochs, config.options["epsilon"])}
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        weights, _ = softmax_weights(step.model.alpha.detach())
+        return sdarts.random_smoothing(weights, step.schedule["epsilon"], step.generator), None
+
+
+class SDARTSAdversarial(SDARTSRandom):
+    """SDARTS-ADV: the weight step sees the PGD-worst op weights within ε of softmax(α)."""
+
+    name = "sdarts-adv"
+    knobs = {**SDARTSRandom.knobs, "adv_steps": Knob(7, 1, integer=True, help="PGD steps on the op weights")}
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        weights, _ = softmax_weights(step.model.alpha.detach())
+        model = step.model
+        model.eval()  # the attack must not move BatchNorm's running statistics (as the paper's code)
+        try:
+            worst = sdarts.adversarial_weights(lambda w: step.loss(w, None, batch), weights,
+                                               step.schedule["epsilon"], int(step.options["adv_steps"]),
+                                               step.generator)
+        finally:
+            model.train()
+        return worst, None
+
+
+class RSPS(Algorithm):
+    """RSPS: uniform single-path weight training, no α step; random cells scored with the shared weights."""
+
+    name = "rsps"
+    arch_step = False
+    knobs = {"candidates": Knob(20, 1, integer=True, help="random cells scored after each epoch")}
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        return rsps.uniform_path(step.model.alpha, step.generator)
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return rsps.one_hot_path(model.alpha.detach().argmax(dim=-1), model.alpha.shape[1])
+
+    def derive(self, alpha: torch.Tensor, space: CellSpace) -> Cell:
+        return rsps.derive_exact(alpha, space)
+
+    def end_epoch(self, step: StepContext, val: Batch, space: CellSpace) -> dict[str, Any]:
+        cells = rsps.sample_cells(space, int(step.options["candidates"]), step.generator)
+        scores = rsps.shared_weight_accuracy(step.model, cells, *val)
+        best = max(range(len(cells)), key=scores.__getitem__)  # the first drawn among ties
+        rsps.set_best(step.model, cells[best])
+        return {"candidates": len(cells), "best_shared_accuracy": scores[best],
+                "mean_shared_accuracy": sum(scores) / len(scores)}
+
+
+#: Every algorithm of the loop by its config name (``WeightSharingConfig.method``).
+ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
+    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS())}
+
+
+def resolve_options(method: str, options: dict[str, Any], channels: int | None) -> tuple[dict[str, Any], list[str]]:
+    """The method's options with defaults filled in, and what is wrong with them (``channels`` None: not known yet).
+
+    Returns:
+        (every knob of ``method`` -> its value, problems: unknown names, values below a limit, non-integers).
+    """
+    algorithm = ALGORITHMS[method]
+    problems = [f"{method} has no option {k!r} (its options: {', '.join(algorithm.knobs) or 'none'})"
+                for k in options if k not in algorithm.knobs]
+    resolved = {k: options.get(k, knob.default) for k, knob in algorithm.knobs.items()}
+    for k, knob in algorithm.knobs.items():
+        value = resolved[k]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (knob.integer and not isinstance(value, int)):
+            problems.append(f"{k} must be {'an integer' if knob.integer else 'a number'} (got {value!r})")
+        elif not math.isfinite(value) or value < knob.low:
+            problems.append(f"{k} must be a finite number >= {knob.low:g} (got {value!r})")
+    return resolved, problems or algorithm.check(resolved, channels)
