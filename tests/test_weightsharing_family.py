@@ -1,0 +1,270 @@
+"""SNAS, PC-DARTS, DrNAS, SDARTS-RS/ADV and RSPS on real data (digits), on a tiny supernet.
+
+The pattern of test_weightsharing.py (DARTS/GDAS): each method's α (or RSPS's policy)
+really moves and stays finite, the derived cell belongs to the space, an interrupted
+search resumes to the same α bit for bit, and each method's own mechanism is checked
+where it acts (partial channels, soft samples, pathwise Dirichlet gradients, PGD ascent,
+single-path training).
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gennas.cli import main
+from gennas.data import load_dataset
+from gennas.errors import GennasError
+from gennas.search import REGISTRY
+from gennas.search.wallclock import CONTRACT_KEYS
+from gennas.space import get_space
+from gennas.weightsharing import WeightSharingConfig, search_cell
+from gennas.weightsharing.drnas import anchor_kl, dirichlet_mean, dirichlet_weights
+from gennas.weightsharing.mixed import MixedOp, build_supernet
+from gennas.weightsharing.partial import PartialMixedOp, PartialSuperNetwork, channel_shuffle, edge_normalisation
+from gennas.weightsharing.rsps import sample_cells, shared_weight_accuracy, uniform_path
+from gennas.weightsharing.sdarts import adversarial_weights, clip_to_simplex, random_smoothing
+from gennas.weightsharing.snas import exponential_temperature, op_costs
+
+TINY = dict(channels=4, cells_per_stage=1, batch_size=32, max_steps=3, device="cpu")
+NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def _initial_alpha(space, splits, config):
+    torch.manual_seed(config.seed)
+    return build_supernet(space, splits, config.channels, config.cells_per_stage,
+                          config.algorithm.network(config.options)).alpha.detach().clone()
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "dag5"])
+@pytest.mark.parametrize("method", NEW)
+def test_alpha_moves_stays_finite_and_derives_a_cell_of_the_space(digits, method, space_name):
+    space = get_space(space_name)
+    config = WeightSharingConfig(method=method, epochs=2, **TINY)
+    result = search_cell(digits, space, config)
+    before, after = _initial_alpha(space, digits, config), torch.tensor(result.alpha)
+    assert not torch.allclose(before, after, atol=1e-6) and torch.isfinite(after).all()
+    assert len(result.trajectory) == 2 and result.label == method
+    for record in result.trajectory:
+        assert np.isfinite(record["train_loss"])
+        assert (record["arch_loss"] is None) == (method == "rsps")
+        assert sum(record["op_mass"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert space.contains(space.parse(record["arch"]))
+    assert space.contains(result.cell) and result.cell.to_string() == result.trajectory[-1]["arch"]
+    if method != "rsps":
+        assert "none" not in result.cell.ops  # the NB201 convention of α-derived cells
+
+
+@pytest.mark.parametrize("method", NEW)
+def test_resume_after_an_interrupted_epoch_gives_the_same_alpha(digits, tmp_path, method):
+    space = get_space("nb201")
+    config = WeightSharingConfig(method=method, epochs=3, **TINY)
+    straight = search_cell(digits, space, config)
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "search.pt"
+    with pytest.raises(KeyboardInterrupt):
+        search_cell(digits, space, config, checkpoint_path=ckpt, on_epoch_end=stop_after_two)
+    torch.manual_seed(12345)  # whatever the global generator did meanwhile must not matter (DrNAS draws from it)
+    resumed = search_cell(digits, space, config, checkpoint_path=ckpt)
+    assert resumed.alpha == straight.alpha and resumed.cell == straight.cell
+    strip = lambda t: [{k: v for k, v in r.items() if "seconds" not in k} for r in t]  # noqa: E731
+    assert strip(resumed.trajectory) == strip(straight.trajectory)
+    other = WeightSharingConfig(method=method, epochs=3, **{**TINY, "batch_size": 16})
+    with pytest.raises(GennasError, match="another search"):
+        search_cell(digits, space, other, checkpoint_path=ckpt)
+
+
+def test_pcdarts_mixed_op_sees_one_kth_of_the_channels(digits):
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    model = build_supernet(space, digits, 8, 1, lambda *a: PartialSuperNetwork(*a, k=4))
+    seen = []
+    for module in model.modules():
+        if isinstance(module, PartialMixedOp):
+            module.inner.register_forward_hook(lambda m, args, out: seen.append((args[0].shape[1], out.shape[1])))
+            module.register_forward_hook(lambda m, args, out: seen.append(("edge", args[0].shape[1], out.shape[1])))
+    model(digits.train.tensors[0][:4])
+    inner = [s for s in seen if s[0] != "edge"]
+    edges = [s for s in seen if s[0] == "edge"]
+    assert len(edges) == 3 * space.num_edges  # one search cell per stage
+    # Stage channels 8, 16, 32: the mixed op runs on 2, 4, 8 of them and the edge keeps them all.
+    assert {c_in for c_in, _ in inner} == {2, 4, 8} and all(c_in == c_out for c_in, c_out in inner)
+    assert all(4 * c_mixed == c_edge_in == c_edge_out for (c_mixed, _), (_, c_edge_in, c_edge_out) in zip(inner, edges))
+    assert model.layers[0].mixed[0].inner.candidates["nor_conv_3x3"][1].in_channels == 2
+
+
+def test_channel_shuffle_interleaves_the_groups_and_edge_normalisation_sums_to_one_per_node():
+    x = torch.arange(8.0).view(1, 8, 1, 1)
+    assert channel_shuffle(x, 4).flatten().tolist() == [0, 2, 4, 6, 1, 3, 5, 7]
+    assert channel_shuffle(x, 2).flatten().tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    beta = torch.randn(6)
+    scale = edge_normalisation(beta, 4)  # edges 0->1 | 0->2 1->2 | 0->3 1->3 2->3
+    assert scale[0] == 1 and float(scale[1:3].sum()) == pytest.approx(1) and float(scale[3:].sum()) == pytest.approx(1)
+    assert torch.allclose(scale[3:], torch.softmax(beta[3:], 0))
+
+
+def test_pcdarts_learns_beta_and_logs_the_edge_normalisation(digits):
+    space = get_space("nb201")
+    result = search_cell(digits, space, WeightSharingConfig(method="pcdarts", epochs=2, **TINY))
+    scale = result.trajectory[-1]["edge_scale"]
+    assert scale["0->1"] == pytest.approx(1.0)
+    assert sum(scale[e] for e in ("0->3", "1->3", "2->3")) == pytest.approx(1.0, abs=1e-4)
+    assert len({round(scale[e], 5) for e in ("0->3", "1->3", "2->3")}) > 1  # β moved off its near-uniform start
+    with pytest.raises(GennasError, match="partial_k=3 must divide channels=4"):
+        WeightSharingConfig(method="pcdarts", options={"partial_k": 3}, **TINY)
+
+
+def test_snas_forward_is_soft_runs_every_op_and_anneals_exponentially(digits):
+    assert exponential_temperature(0, 5, 1.0, 0.01) == 1.0
+    assert exponential_temperature(2, 5, 1.0, 0.01) == pytest.approx(0.1)
+    assert exponential_temperature(4, 5, 1.0, 0.01) == pytest.approx(0.01)
+    result = search_cell(digits, get_space("nb201"), WeightSharingConfig(method="snas", epochs=3, **TINY,
+                                                                         options={"tau_start": 2.0, "tau_end": 0.5}))
+    assert [r["tau"] for r in result.trajectory] == pytest.approx([2.0, 1.0, 0.5])
+    from gennas.weightsharing.gdas import gumbel_softmax
+
+    sample = gumbel_softmax(torch.zeros(6, 5), 1.0, torch.Generator().manual_seed(0))
+    assert torch.allclose(sample.sum(-1), torch.ones(6)) and ((sample > 0) & (sample < 1)).all()  # not one-hot
+
+
+def test_snas_resource_penalty_moves_mass_off_the_convolutions(digits):
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    costs = op_costs(build_supernet(space, digits, 4, 1), space.ops).tolist()
+    assert costs[space.ops.index("nor_conv_3x3")] == 1.0 and costs[space.ops.index("skip_connect")] == 0.0
+    c = 4  # conv C²·k² weights plus BatchNorm's 2C
+    assert costs[space.ops.index("nor_conv_1x1")] == pytest.approx((c * c + 2 * c) / (9 * c * c + 2 * c))
+
+    def conv_mass(penalty):
+        config = WeightSharingConfig(method="snas", epochs=3, arch_lr=0.03, **{**TINY, "max_steps": 5},
+                                     options={"resource_penalty": penalty})  # a large α lr: 15 steps show it
+        mass = search_cell(digits, space, config).trajectory[-1]["op_mass"]
+        return mass["nor_conv_3x3"] + mass["nor_conv_1x1"]
+
+    assert conv_mass(50.0) < conv_mass(0.0) - 0.05
+
+
+def test_drnas_gradient_is_pathwise_and_its_regulariser_anchors_at_dir_one():
+    alpha = torch.zeros(6, 5, requires_grad=True)
+    assert float(anchor_kl(alpha.detach())) == pytest.approx(0.0, abs=1e-6)  # ELU(0) + 1 = 1: the anchor itself
+    assert float(anchor_kl(torch.full((6, 5), 2.0))) > 0
+    torch.manual_seed(0)
+    weights, chosen = dirichlet_weights(alpha)
+    assert chosen is None and torch.allclose(weights.sum(-1), torch.ones(6))
+    (weights[:, 0] * 3.0).sum().backward()  # through rsample, no score function
+    assert torch.isfinite(alpha.grad).all() and (alpha.grad[:, 0] != 0).all()
+    mean = dirichlet_mean(torch.tensor([[0.0, 1.0, -0.5]]))
+    elu = float(np.exp(-0.5))  # ELU(-0.5) + 1
+    assert torch.allclose(mean, torch.tensor([[1.0, 2.0, elu]]) / (3.0 + elu))
+
+
+def test_drnas_logs_the_dirichlet_mean(digits):
+    space = get_space("nb201")
+    result = search_cell(digits, space, WeightSharingConfig(method="drnas", epochs=1, **TINY))
+    logged = np.array([list(e.values()) for e in result.trajectory[-1]["alpha_softmax"].values()])
+    expected = dirichlet_mean(torch.tensor(result.alpha)).numpy()
+    assert np.allclose(logged, expected, atol=1e-4)
+
+
+def test_sdarts_perturbations_stay_on_the_simplex_and_pgd_raises_the_loss(digits):
+    w = torch.tensor([[0.9, 0.1, 0.0], [-0.2, -0.1, -0.3]])
+    clipped = clip_to_simplex(w)
+    assert torch.allclose(clipped.sum(-1), torch.ones(2)) and clipped[1].tolist() == [0.0, 1.0, 0.0]
+    generator = torch.Generator().manual_seed(0)
+    base = torch.softmax(torch.randn(6, 5), -1)
+    smoothed = random_smoothing(base, 0.1, generator)
+    assert torch.allclose(smoothed.sum(-1), torch.ones(6)) and not torch.allclose(smoothed, base)
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    model = build_supernet(space, digits, 4, 1).eval()
+    x, y = digits.train.tensors[0][:64], digits.train.tensors[1][:64]
+    loss_of = lambda weights: F.cross_entropy(model(x, weights), y)  # noqa: E731
+    base = torch.softmax(model.alpha.detach(), -1)
+    worst = adversarial_weights(loss_of, base, 0.3, 7, generator)
+    assert torch.allclose(worst.sum(-1), torch.ones(6), atol=1e-6)
+    with torch.no_grad():
+        assert float(loss_of(worst)) > float(loss_of(base)) + 1e-3
+        assert float(loss_of(worst)) > float(loss_of(random_smoothing(base, 0.3, generator)))
+
+
+def test_rsps_trains_one_path_per_step_and_scores_without_changing_the_supernet(digits):
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    model = build_supernet(space, digits, 4, 1)
+    generator = torch.Generator().manual_seed(0)
+    weights, chosen = uniform_path(model.alpha, generator)
+    model(digits.train.tensors[0][:8], weights, chosen).sum().backward()
+    for e, mixed in enumerate(model.layers[0].mixed):
+        for name, op in mixed.candidates.items():
+            grads = [p.grad for p in op.parameters()]
+            assert all(g is not None for g in grads) == (name == space.ops[chosen[e]]) or not grads
+    cells = sample_cells(space, 5, generator)
+    assert len(cells) == 5 and all(space.contains(c) for c in cells)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = digits.val.tensors[0], digits.val.tensors[1]
+    scores = shared_weight_accuracy(model, cells, x, y)
+    assert all(0 <= s <= 100 for s in scores)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert shared_weight_accuracy(model, cells, x, y) == scores
+
+
+def test_rsps_result_is_its_best_scored_candidate(digits):
+    result = search_cell(digits, get_space("nb201"), WeightSharingConfig(method="rsps", epochs=2, **TINY,
+                                                                         options={"candidates": 7}))
+    last = result.trajectory[-1]
+    assert last["candidates"] == 7 and last["best_shared_accuracy"] >= last["mean_shared_accuracy"]
+    alpha = torch.tensor(result.alpha)
+    assert torch.equal(alpha.sum(-1), torch.ones(alpha.shape[0]))  # the best candidate, one-hot
+
+
+def test_registry_and_cli_names():
+    assert set(NEW) <= set(REGISTRY) and all(REGISTRY[m].kind == "weight-sharing" for m in NEW)
+    assert set(REGISTRY["sdarts-adv"].options) == {"epsilon", "adv_steps"}
+
+
+def test_compare_runs_every_new_method_with_real_retrained_figures(capsys, tmp_path):
+    budget = ["--budget-minutes", "0.03", "--epochs", "1", "--device", "cpu", "--dataset", "digits"]
+    assert main(["compare", "--methods", ",".join(NEW), *budget, "--json", "--out", str(tmp_path / "cmp"),
+                 "--option", "candidates=4", "--option", "adv_steps=2"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == list(NEW)
+    for row in rows:
+        assert set(CONTRACT_KEYS) <= set(row) and row["epochs"] >= 1 and row["label"] == row["method"]
+        assert 0 < row["accuracy"] <= 100 and 0 <= row["pgd_accuracy"] <= row["accuracy"] + 1e-9
+        assert row["flops"] > 0 and get_space("nb201").contains(get_space("nb201").parse(row["arch"]))
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--methods", "pcdarts", "--option", "partial_k=0"], "partial_k must be at least 1"),
+    (["--methods", "pcdarts", "--option", "partial_k=2.5"], "partial_k must be a whole number"),
+    (["--methods", "snas", "--option", "tau_end=5"], "tau_start must be >= tau_end"),
+    (["--methods", "snas", "--option", "resource_penalty=-1"], "resource_penalty must be at least 0"),
+    (["--methods", "drnas", "--option", "dirichlet_reg=nan"], "dirichlet_reg must be a finite number"),
+    (["--methods", "sdarts-adv", "--option", "adv_steps=0"], "adv_steps must be at least 1"),
+    (["--methods", "sdarts-rs", "--option", "epsilon=x"], "epsilon must be a finite number"),
+    (["--methods", "rsps", "--option", "candidates=0"], "candidates must be at least 1"),
+    (["--methods", "rsps,darts", "--option", "partial_k=4"], "unknown option for rsps, darts"),
+])
+def test_bad_option_values_give_one_clear_error(capsys, argv, message):
+    assert main(["compare", *argv, "--budget-minutes", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("error:") == 1
+
+
+def test_bad_config_values_through_the_api():
+    with pytest.raises(GennasError, match="snas has no option 'partial_k'"):
+        WeightSharingConfig(method="snas", options={"partial_k": 2})
+    with pytest.raises(GennasError, match="SNAS is first order only"):
+        WeightSharingConfig(method="snas", order=2)
+    assert WeightSharingConfig(method="drnas").options == {"dirichlet_reg": 1e-3}
