@@ -197,6 +197,17 @@ def _load_checkpoint(path: Path, config: WeightSharingConfig, fingerprint: dict[
     return payload
 
 
+def load_supernet(path: str | Path, splits: DatasetSplits, space: CellSpace, config: WeightSharingConfig
+                  ) -> SuperNetwork:
+    """The supernet (weights and α) of a search's checkpoint, on the CPU, for scoring cells with shared weights."""
+    path = Path(path)
+    payload = _load_checkpoint(path, config, _fingerprint(splits, space))
+    model = build_supernet(space, splits, config.channels, config.cells_per_stage,
+                           config.algorithm.network(config.options))
+    model.load_state_dict({k: v.cpu() for k, v in payload["model"].items()})
+    return model
+
+
 def search_cell(
     splits: DatasetSplits,
     space: CellSpace,
