@@ -268,3 +268,20 @@ def test_bad_config_values_through_the_api():
     with pytest.raises(GennasError, match="SNAS is first order only"):
         WeightSharingConfig(method="snas", order=2)
     assert WeightSharingConfig(method="drnas").options == {"dirichlet_reg": 1e-3}
+
+
+def test_step_memory_counts_what_autograd_keeps_and_ranks_the_methods(digits):
+    from gennas.weightsharing.footprint import SavedTensorMeter, search_step_memory
+
+    meter = SavedTensorMeter()
+    x = torch.randn(1000, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack):
+        y = (x * x).sum()  # saves x twice: one storage, counted once
+    assert meter.peak == 4000 and meter.live == 4000
+    y.backward()
+    del y
+    assert meter.live == 0
+    space, small = get_space("nb201"), dict(channels=8, cells_per_stage=1, batch_size=32, device="cpu")
+    peak = {m: search_step_memory(digits, space, WeightSharingConfig(method=m, **small))["peak_saved_bytes"]
+            for m in ("darts", "pcdarts", "gdas")}
+    assert peak["pcdarts"] < 0.7 * peak["darts"] and peak["gdas"] < 0.7 * peak["darts"]
