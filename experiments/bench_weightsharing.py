@@ -47,7 +47,7 @@ from gennas.train import TrainConfig
 from gennas.weightsharing import WeightSharingConfig, search_cell
 from gennas.markdown import code_cell
 from gennas.weightsharing.footprint import search_step_memory
-from gennas.weightsharing.rsps import shared_weight_accuracy
+from gennas.weightsharing.oneshot import shared_weight_accuracy
 from gennas.weightsharing.search import load_supernet
 
 #: (label, WeightSharingConfig fields, epochs, quick epochs)
@@ -175,7 +175,7 @@ def rsps_ranking(args: argparse.Namespace, splits, space, rows: list[dict[str, A
                 pass
         model = load_supernet(ckpt, splits, space, config)
         scores = np.array(shared_weight_accuracy(model, cells, x_val, y_val))
-        derived = config.algorithm.derive(model.alpha.detach(), space).to_string()
+        derived = config.algorithm.derive(model, space).to_string()
         out.append({"seed": row["seed"], "epochs": row["epochs"], "cells": len(cells), "same_cell": derived == row["arch"],
                     **{f"kendall_tau_{k}": float(kendalltau(scores, v).statistic) for k, v in truth.items()},
                     "score_mean": float(scores.mean()), "score_std": float(scores.std())})

@@ -161,7 +161,7 @@ def test_larger_space_and_deadline(digits):
 
 def test_bad_config_messages():
     with pytest.raises(GennasError, match="method must be one of"):
-        WeightSharingConfig(method="enas")
+        WeightSharingConfig(method="frobnicate")
     with pytest.raises(GennasError, match="GDAS is first order"):
         WeightSharingConfig(method="gdas", order=2)
     assert temperature(0, 5, 10, 0.1) == 10 and temperature(4, 5, 10, 0.1) == pytest.approx(0.1)

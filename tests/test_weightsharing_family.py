@@ -24,12 +24,13 @@ from gennas.weightsharing import WeightSharingConfig, search_cell
 from gennas.weightsharing.drnas import anchor_kl, dirichlet_mean, dirichlet_weights
 from gennas.weightsharing.mixed import MixedOp, build_supernet
 from gennas.weightsharing.partial import PartialMixedOp, PartialSuperNetwork, channel_shuffle, edge_normalisation
-from gennas.weightsharing.rsps import sample_cells, shared_weight_accuracy, uniform_path
+from gennas.weightsharing.oneshot import sample_cells, shared_weight_accuracy, uniform_draw, uniform_path
 from gennas.weightsharing.sdarts import adversarial_weights, clip_to_simplex, random_smoothing
 from gennas.weightsharing.snas import exponential_temperature, op_costs
 
 TINY = dict(channels=4, cells_per_stage=1, batch_size=32, max_steps=3, device="cpu")
-NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps")
+NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas")
+SELECTING = ("rsps", "setn", "enas")  # the result is a scored cell, 'none' edges and all
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +51,20 @@ def test_alpha_moves_stays_finite_and_derives_a_cell_of_the_space(digits, method
     config = WeightSharingConfig(method=method, epochs=2, **TINY)
     result = search_cell(digits, space, config)
     before, after = _initial_alpha(space, digits, config), torch.tensor(result.alpha)
-    assert not torch.allclose(before, after, atol=1e-6) and torch.isfinite(after).all()
+    if method in ("rsps", "enas"):
+        assert torch.allclose(before, after, atol=1e-6)  # no α to train: the policy is the selection (and ENAS's controller)
+    else:
+        assert not torch.allclose(before, after, atol=1e-6) and torch.isfinite(after).all()
     assert len(result.trajectory) == 2 and result.label == method
     for record in result.trajectory:
         assert np.isfinite(record["train_loss"])
         assert (record["arch_loss"] is None) == (method == "rsps")
+        if method in SELECTING:
+            assert record["candidates"] == 20 and record["best_shared_accuracy"] >= record["mean_shared_accuracy"]
         assert sum(record["op_mass"].values()) == pytest.approx(1.0, abs=1e-3)
         assert space.contains(space.parse(record["arch"]))
     assert space.contains(result.cell) and result.cell.to_string() == result.trajectory[-1]["arch"]
-    if method != "rsps":
+    if method not in SELECTING:
         assert "none" not in result.cell.ops  # the NB201 convention of α-derived cells
 
 
@@ -209,7 +215,7 @@ def test_rsps_trains_one_path_per_step_and_scores_without_changing_the_supernet(
         for name, op in mixed.candidates.items():
             grads = [p.grad for p in op.parameters()]
             assert all(g is not None for g in grads) == (name == space.ops[chosen[e]]) or not grads
-    cells = sample_cells(space, 5, generator)
+    cells = sample_cells(space, 5, uniform_draw(space, generator))
     assert len(cells) == 5 and all(space.contains(c) for c in cells)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = digits.val.tensors[0], digits.val.tensors[1]
@@ -224,8 +230,41 @@ def test_rsps_result_is_its_best_scored_candidate(digits):
                                                                          options={"candidates": 7}))
     last = result.trajectory[-1]
     assert last["candidates"] == 7 and last["best_shared_accuracy"] >= last["mean_shared_accuracy"]
-    alpha = torch.tensor(result.alpha)
-    assert torch.equal(alpha.sum(-1), torch.ones(alpha.shape[0]))  # the best candidate, one-hot
+    policy = np.array([list(e.values()) for e in last["alpha_softmax"].values()])
+    ops = get_space("nb201").ops
+    assert [ops[i] for i in policy.argmax(1)] == list(result.cell.ops) and (policy.sum(1) == 1).all()  # one-hot
+
+
+def test_enas_controller_learns_from_reward_and_keeps_a_baseline(digits):
+    from gennas.weightsharing.enas import Controller
+
+    torch.manual_seed(0)
+    controller = Controller(6, 5)
+    generator = torch.Generator().manual_seed(0)
+    optimiser = torch.optim.Adam(controller.parameters(), lr=0.05)
+    for _ in range(60):  # reward 1 for op 2 on edge 0, else 0: REINFORCE must find it
+        ops, log_p, entropy, _ = controller.sample(generator)
+        loss = controller.reinforce_loss(log_p, entropy, float(ops[0] == 2), 0.0)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    probs = controller.sample(greedy=True)[3].detach()
+    assert probs.shape == (6, 5) and float(probs[0, 2]) > 0.6
+    assert 0 < float(controller.baseline) < 1 and bool(controller.baseline_set)
+    result = search_cell(digits, get_space("nb201"), WeightSharingConfig(method="enas", epochs=2, **TINY))
+    start = dict(result.trajectory[0]["alpha_softmax"]["0->1"])
+    assert start != result.trajectory[1]["alpha_softmax"]["0->1"]  # the policy moved
+    assert all(np.isfinite(r["arch_loss"]) for r in result.trajectory)
+
+
+def test_setn_draws_candidates_from_softmax_alpha(digits):
+    from gennas.weightsharing.oneshot import edgewise_draw
+
+    space = get_space("nb201")
+    probabilities = torch.zeros(space.num_edges, len(space.ops))
+    probabilities[:, space.ops.index("nor_conv_3x3")] = 1.0
+    cells = sample_cells(space, 3, edgewise_draw(probabilities, torch.Generator().manual_seed(0)))
+    assert all(set(c.ops) == {"nor_conv_3x3"} for c in cells)
 
 
 def test_registry_and_cli_names():

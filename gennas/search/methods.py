@@ -217,6 +217,8 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     WeightSharing("sdarts-rs", _knob_options("sdarts-rs"), _knob_check("sdarts-rs"), algorithm="sdarts-rs"),
     WeightSharing("sdarts-adv", _knob_options("sdarts-adv"), _knob_check("sdarts-adv"), algorithm="sdarts-adv"),
     WeightSharing("rsps", _knob_options("rsps"), _knob_check("rsps"), algorithm="rsps"),
+    WeightSharing("setn", _knob_options("setn"), _knob_check("setn"), algorithm="setn"),
+    WeightSharing("enas", _knob_options("enas"), _knob_check("enas"), algorithm="enas"),
 )}
 #: The black-box methods at import (those a query budget applies to); the registry is the truth.
 METHODS: dict[str, type[Searcher]] = {n: m.searcher for n, m in REGISTRY.items() if isinstance(m, BlackBox)}

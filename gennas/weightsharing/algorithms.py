@@ -21,11 +21,12 @@ import torch
 
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
-from gennas.weightsharing import drnas, rsps, sdarts, snas
+from gennas.weightsharing import drnas, oneshot, sdarts, snas
 from gennas.weightsharing.darts import softmax_weights
 from gennas.weightsharing.derive import derive_cell
 from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, gumbel_softmax, temperature
 from gennas.weightsharing.mixed import SuperNetwork
+from gennas.weightsharing.enas import ControlledSuperNetwork
 from gennas.weightsharing.partial import PartialSuperNetwork
 
 Weights = tuple[torch.Tensor, "list[int] | None"]
@@ -73,6 +74,17 @@ class Algorithm:
         """Per-epoch schedule values (τ, ε, ...), logged in the epoch record."""
         return {}
 
+    def arch_optimizer(self, params: list[torch.nn.Parameter], config: Any) -> torch.optim.Optimizer:
+        """DARTS's α optimiser: Adam, lr ``arch_lr``, β = (0.5, 0.999), weight decay ``arch_weight_decay``."""
+        return torch.optim.Adam(params, lr=config.arch_lr, betas=(0.5, 0.999), weight_decay=config.arch_weight_decay)
+
+    def arch_loss(self, step: StepContext, val: Batch) -> tuple[torch.Tensor, float]:
+        """The α step's objective on the validation batch (what is differentiated) and the loss it reports."""
+        weights, chosen = self.arch_weights(step)
+        val_loss = step.loss(weights, chosen, val)
+        penalty = self.penalty(step, weights)
+        return (val_loss if penalty is None else val_loss + penalty), float(val_loss.detach())
+
     def arch_weights(self, step: StepContext) -> Weights:
         return softmax_weights(step.model.alpha)
 
@@ -90,8 +102,8 @@ class Algorithm:
         """The op distribution per edge that is logged, shape (E, |ops|)."""
         return torch.softmax(model.alpha.detach(), dim=-1)
 
-    def derive(self, alpha: torch.Tensor, space: CellSpace) -> Cell:
-        return derive_cell(alpha, space)
+    def derive(self, model: SuperNetwork, space: CellSpace) -> Cell:
+        return derive_cell(model.alpha.detach().float().cpu(), space)
 
     def end_epoch(self, step: StepContext, val: Batch, space: CellSpace) -> dict[str, Any]:
         """Work after an epoch's steps (RSPS scores its candidates here); extra record fields."""
@@ -227,33 +239,97 @@ class SDARTSAdversarial(SDARTSRandom):
 
 
 class RSPS(Algorithm):
-    """RSPS: uniform single-path weight training, no α step; random cells scored with the shared weights."""
+    """RSPS: uniform single-path weight training, no α step; uniformly drawn cells scored with the shared weights."""
 
     name = "rsps"
     arch_step = False
-    knobs = {"candidates": Knob(20, 1, integer=True, help="random cells scored after each epoch")}
+    knobs = {"candidates": Knob(20, 1, integer=True, help="sampled cells scored after each epoch")}
+
+    def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
+        return oneshot.SelectingSuperNetwork
 
     def train_weights(self, step: StepContext, batch: Batch) -> Weights:
-        return rsps.uniform_path(step.model.alpha, step.generator)
+        return oneshot.uniform_path(step.model.alpha, step.generator)
 
     def eval_weights(self, model: SuperNetwork) -> Weights:
-        return rsps.one_hot_path(model.alpha.detach().argmax(dim=-1), model.alpha.shape[1])
+        return oneshot.selected_path(model)
 
-    def derive(self, alpha: torch.Tensor, space: CellSpace) -> Cell:
-        return rsps.derive_exact(alpha, space)
+    def distribution(self, model: SuperNetwork) -> torch.Tensor:
+        return oneshot.selected_one_hot(model)
+
+    def derive(self, model: SuperNetwork, space: CellSpace) -> Cell:
+        return oneshot.selected_cell(model)
+
+    def candidates(self, step: StepContext, space: CellSpace) -> list[Cell]:
+        return oneshot.sample_cells(space, int(step.options["candidates"]), oneshot.uniform_draw(space, step.generator))
 
     def end_epoch(self, step: StepContext, val: Batch, space: CellSpace) -> dict[str, Any]:
-        cells = rsps.sample_cells(space, int(step.options["candidates"]), step.generator)
-        scores = rsps.shared_weight_accuracy(step.model, cells, *val)
-        best = max(range(len(cells)), key=scores.__getitem__)  # the first drawn among ties
-        rsps.set_best(step.model, cells[best])
-        return {"candidates": len(cells), "best_shared_accuracy": scores[best],
-                "mean_shared_accuracy": sum(scores) / len(scores)}
+        return oneshot.select_best(step.model, self.candidates(step, space), val)
+
+
+class SETN(RSPS):
+    """SETN: uniform single-path weights, α by DARTS's softmax step; candidates drawn from softmax(α), best by shared weights."""
+
+    name = "setn"
+    arch_step = True
+
+    def arch_weights(self, step: StepContext) -> Weights:
+        return softmax_weights(step.model.alpha)
+
+    def distribution(self, model: SuperNetwork) -> torch.Tensor:
+        return torch.softmax(model.alpha.detach(), dim=-1)
+
+    def candidates(self, step: StepContext, space: CellSpace) -> list[Cell]:
+        probabilities = torch.softmax(step.model.alpha.detach(), dim=-1)
+        return oneshot.sample_cells(space, int(step.options["candidates"]),
+                                    oneshot.edgewise_draw(probabilities, step.generator))
+
+
+class ENAS(RSPS):
+    """ENAS: an LSTM controller samples the paths; REINFORCE on the sampled cell's shared-weight accuracy."""
+
+    name = "enas"
+    arch_step = True
+    knobs = {**RSPS.knobs, "controller_lr": Knob(1e-3, 1e-12, help="Adam lr of the controller"),
+             "entropy_weight": Knob(1e-4, 0.0, help="weight of the policy's entropy bonus")}
+
+    def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
+        return ControlledSuperNetwork
+
+    def arch_optimizer(self, params: list[torch.nn.Parameter], config: Any) -> torch.optim.Optimizer:
+        """NAS-Bench-201's ENAS controller optimiser: Adam, β = (0.5, 0.999), ε = 1e-3, no weight decay."""
+        return torch.optim.Adam(params, lr=config.options["controller_lr"], betas=(0.5, 0.999), eps=1e-3)
+
+    def arch_loss(self, step: StepContext, val: Batch) -> tuple[torch.Tensor, float]:
+        controller = step.model.controller
+        ops, log_p, entropy, _ = controller.sample(step.generator)
+        reward = oneshot.path_accuracy(step.model, [ops], *val)[0] / 100.0
+        loss = controller.reinforce_loss(log_p, entropy, reward, step.options["entropy_weight"])
+        return loss, float(loss.detach())
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        with torch.no_grad():
+            ops = step.model.controller.sample(step.generator)[0]
+        return oneshot.one_hot_path(ops, len(step.model.space.ops))
+
+    def distribution(self, model: SuperNetwork) -> torch.Tensor:
+        """The controller's conditional op probabilities along its greedy decoding, per edge."""
+        with torch.no_grad():
+            return model.controller.sample(greedy=True)[3]
+
+    def candidates(self, step: StepContext, space: CellSpace) -> list[Cell]:
+        controller = step.model.controller
+
+        def draw() -> torch.Tensor:
+            with torch.no_grad():
+                return controller.sample(step.generator)[0]
+
+        return oneshot.sample_cells(space, int(step.options["candidates"]), draw)
 
 
 #: Every algorithm of the loop by its config name (``WeightSharingConfig.method``).
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
-    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS())}
+    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS(), SETN(), ENAS())}
 
 
 def resolve_options(method: str, options: dict[str, Any], channels: int | None) -> tuple[dict[str, Any], list[str]]:

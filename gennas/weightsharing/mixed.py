@@ -116,7 +116,7 @@ class SuperNetwork(nn.Module):
         return [self.alpha]
 
     def weight_parameters(self) -> list[nn.Parameter]:
-        arch = {id(p) for p in self.arch_parameters()}
+        arch = {id(p) for p in (self.alpha, *self.arch_parameters())}  # α even where a method does not train it
         return [p for p in self.parameters() if id(p) not in arch]
 
     def edge_scale(self) -> torch.Tensor | None:

@@ -237,8 +237,7 @@ def search_cell(
                                config.algorithm.network(config.options)).to(device)
         w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-        a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999),
-                                 weight_decay=config.arch_weight_decay)
+        a_opt = config.algorithm.arch_optimizer(model.arch_parameters(), config)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.epochs, eta_min=config.lr_min)
         generator = torch.Generator(device=device)
         generator.manual_seed(config.seed)
@@ -262,7 +261,7 @@ def search_cell(
                     on_epoch_end(dict(record))
     alpha = state.model.alpha.detach().float().cpu()
     return WeightSharingResult(
-        cell=config.algorithm.derive(alpha, space), label=config.label, trajectory=state.trajectory,
+        cell=config.algorithm.derive(state.model, space), label=config.label, trajectory=state.trajectory,
         seconds=sum(r["seconds"] for r in state.trajectory),
         stopped=stopped, config=config.to_dict(), alpha=[[round(v, 6) for v in row] for row in alpha.tolist()],
     )
@@ -329,14 +328,10 @@ class _Step:
                 model.alpha, params, lambda: _fp32_loss(model, train), lambda: _fp32_loss(model, val),
                 xi=self.lr, momentum=config.momentum, weight_decay=config.weight_decay, momentum_buffers=buffers)
         else:
-            weights, chosen = self.algorithm.arch_weights(self)
-            val_loss = self.loss(weights, chosen, val)
-            penalty = self.algorithm.penalty(self, weights)
-            total = val_loss if penalty is None else val_loss + penalty
+            total, arch_loss = self.algorithm.arch_loss(self, val)
             arch = model.arch_parameters()
             for p, g in zip(arch, torch.autograd.grad(total, arch, allow_unused=True)):
                 p.grad = torch.zeros_like(p) if g is None else g
-            arch_loss = float(val_loss.detach())
         self.state.a_opt.step()
         return arch_loss
 
@@ -383,7 +378,7 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
         "arch_loss": sums["arch_loss"] / sums["seen"] if config.algorithm.arch_step else None,
         "supernet_val_accuracy": _supernet_accuracy(model, splits, config, device), "lr": step.lr,
         **step.schedule, **extra, **_edge_scale_record(model, space),
-        "arch": config.algorithm.derive(model.alpha.detach(), space).to_string(), "op_mass": op_mass(probabilities),
+        "arch": config.algorithm.derive(model, space).to_string(), "op_mass": op_mass(probabilities),
         "alpha_softmax": probabilities, "steps": sums["steps"], "train_seconds": train_seconds,
         "seconds": time.perf_counter() - tic,
     }
