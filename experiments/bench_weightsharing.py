@@ -175,7 +175,7 @@ def rsps_ranking(args: argparse.Namespace, splits, space, rows: list[dict[str, A
                 pass
         model = load_supernet(ckpt, splits, space, config)
         scores = np.array(shared_weight_accuracy(model, cells, x_val, y_val))
-        derived = config.algorithm.derive(model, space).to_string()
+        derived = config.algorithm.derive(model, space, config.options).to_string()
         out.append({"seed": row["seed"], "epochs": row["epochs"], "cells": len(cells), "same_cell": derived == row["arch"],
                     **{f"kendall_tau_{k}": float(kendalltau(scores, v).statistic) for k, v in truth.items()},
                     "score_mean": float(scores.mean()), "score_std": float(scores.std())})

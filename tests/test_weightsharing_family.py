@@ -29,7 +29,7 @@ from gennas.weightsharing.sdarts import adversarial_weights, clip_to_simplex, ra
 from gennas.weightsharing.snas import exponential_temperature, op_costs
 
 TINY = dict(channels=4, cells_per_stage=1, batch_size=32, max_steps=3, device="cpu")
-NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas")
+NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas", "pdarts")
 SELECTING = ("rsps", "setn", "enas")  # the result is a scored cell, 'none' edges and all
 
 
@@ -265,6 +265,50 @@ def test_setn_draws_candidates_from_softmax_alpha(digits):
     probabilities[:, space.ops.index("nor_conv_3x3")] = 1.0
     cells = sample_cells(space, 3, edgewise_draw(probabilities, torch.Generator().manual_seed(0)))
     assert all(set(c.ops) == {"nor_conv_3x3"} for c in cells)
+
+
+def test_pdarts_deepens_prunes_and_stops_computing_pruned_ops(digits):
+    from gennas.weightsharing.pdarts import PrunableMixedOp
+
+    space = get_space("nb201")
+    config = WeightSharingConfig(method="pdarts", epochs=3, **{**TINY, "cells_per_stage": 2})
+    result = search_cell(digits, space, config)
+    assert [(r["stage"], r["depth"]) for r in result.trajectory] == [(0, 1), (1, 2), (2, 2)]
+    assert [r.get("pruned_to") for r in result.trajectory] == [4, 3, None]
+    assert [r["skip_dropout"] for r in result.trajectory] == pytest.approx([0.0, 0.15, 0.3])
+    last = result.trajectory[-1]["alpha_softmax"]
+    assert all(sum(v > 0 for v in edge.values()) == 3 for edge in last.values())  # 5 ops -> 4 -> 3 per edge
+    torch.manual_seed(0)
+    model = build_supernet(space, digits, 4, 2, config.algorithm.network(config.options))
+    model.prune(2)
+    calls = []
+    for module in model.modules():
+        if isinstance(module, PrunableMixedOp):
+            for name, op in module.candidates.items():
+                op.register_forward_hook(lambda *_, name=name: calls.append(name))
+    model.configure(1, 0.0)
+    model(digits.train.tensors[0][:4], torch.softmax(model.alpha, -1))
+    active = model.active()
+    assert (active.sum(-1) == 2).all() and len(calls) == sum(  # exactly the active ops other than 'none'
+        3 * int(active[e, k]) for e in range(6) for k in range(5) if space.ops[k] != "none")
+
+
+def test_pdarts_caps_skip_connections_and_drops_skip_outputs(digits):
+    from gennas.weightsharing.pdarts import PrunableMixedOp, capped_cell
+
+    space = get_space("nb201")
+    p = torch.full((6, 5), 0.1)
+    p[:, space.ops.index("skip_connect")] = torch.tensor([0.6, 0.5, 0.7, 0.55, 0.65, 0.4])
+    cell = capped_cell(p, space, 2)
+    assert [op for op in cell.ops].count("skip_connect") == 2
+    assert cell.ops[2] == cell.ops[4] == "skip_connect"  # the two strongest skip edges stay
+    op = PrunableMixedOp(space.ops, 4).train()
+    op.skip_dropout.p = 0.5
+    weights = torch.zeros(5)
+    weights[space.ops.index("skip_connect")] = 1.0
+    torch.manual_seed(0)
+    out = op(torch.ones(2, 4, 3, 3), weights)
+    assert set(out.unique().tolist()) == {0.0, 2.0}  # inverted dropout on the skip output
 
 
 def test_registry_and_cli_names():

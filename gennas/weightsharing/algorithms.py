@@ -21,7 +21,7 @@ import torch
 
 from gennas.space.cell import Cell
 from gennas.space.space import CellSpace
-from gennas.weightsharing import drnas, oneshot, sdarts, snas
+from gennas.weightsharing import drnas, oneshot, pdarts, sdarts, snas
 from gennas.weightsharing.darts import softmax_weights
 from gennas.weightsharing.derive import derive_cell
 from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, gumbel_softmax, temperature
@@ -40,6 +40,9 @@ class StepContext(Protocol):
     generator: torch.Generator
     schedule: dict[str, float]
     options: dict[str, Any]
+    epoch: int
+    config: Any
+    arch_optimizer: torch.optim.Optimizer
 
     def loss(self, weights: torch.Tensor, chosen: list[int] | None, batch: Batch) -> torch.Tensor:
         """Cross-entropy of ``batch`` under the given edge weights (autocast as configured)."""
@@ -102,7 +105,7 @@ class Algorithm:
         """The op distribution per edge that is logged, shape (E, |ops|)."""
         return torch.softmax(model.alpha.detach(), dim=-1)
 
-    def derive(self, model: SuperNetwork, space: CellSpace) -> Cell:
+    def derive(self, model: SuperNetwork, space: CellSpace, options: dict[str, Any]) -> Cell:
         return derive_cell(model.alpha.detach().float().cpu(), space)
 
     def end_epoch(self, step: StepContext, val: Batch, space: CellSpace) -> dict[str, Any]:
@@ -257,7 +260,7 @@ class RSPS(Algorithm):
     def distribution(self, model: SuperNetwork) -> torch.Tensor:
         return oneshot.selected_one_hot(model)
 
-    def derive(self, model: SuperNetwork, space: CellSpace) -> Cell:
+    def derive(self, model: SuperNetwork, space: CellSpace, options: dict[str, Any]) -> Cell:
         return oneshot.selected_cell(model)
 
     def candidates(self, step: StepContext, space: CellSpace) -> list[Cell]:
@@ -327,9 +330,65 @@ class ENAS(RSPS):
         return oneshot.sample_cells(space, int(step.options["candidates"]), draw)
 
 
+class PDARTS(Algorithm):
+    """P-DARTS: DARTS's softmax over each edge's remaining ops; stages deepen the supernet and prune ops."""
+
+    name = "pdarts"
+    knobs = {"stages": Knob(3, 1, integer=True, help="search stages (depth grows, ops are pruned between them)"),
+             "ops_dropped": Knob(1, 0, integer=True, help="ops each edge loses at the end of a stage"),
+             "skip_dropout": Knob(0.3, 0.0, help="skip_connect dropout of the last stage (0 in the first)"),
+             "skip_cap": Knob(2, 0, integer=True, help="most skip_connect edges in the derived cell")}
+
+    def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
+        return pdarts.ProgressiveSuperNetwork
+
+    def check(self, options: dict[str, Any], channels: int | None) -> list[str]:
+        return [] if options["skip_dropout"] < 1 else [f"skip_dropout must be < 1 (got {options['skip_dropout']!r})"]
+
+    def schedule(self, epoch: int, epochs: int, config: Any) -> dict[str, float]:
+        stages = config.options["stages"]
+        stage, first, length = pdarts.stage_of(epoch, epochs, stages)
+        rate = config.options["skip_dropout"] * (stage / (stages - 1) if stages > 1 else 1.0)
+        return {"stage": stage, "depth": pdarts.stage_depth(stage, min(stages, epochs), config.cells_per_stage),
+                "skip_dropout": rate * (1 - (epoch - first) / length)}
+
+    def _weights(self, step: StepContext, alpha: torch.Tensor) -> Weights:
+        step.model.configure(int(step.schedule["depth"]), step.schedule["skip_dropout"])
+        return pdarts.masked_softmax(alpha, step.model.active()), None
+
+    def arch_weights(self, step: StepContext) -> Weights:
+        return self._weights(step, step.model.alpha)
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        return self._weights(step, step.model.alpha.detach())
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return self.distribution(model), None
+
+    def distribution(self, model: SuperNetwork) -> torch.Tensor:
+        return pdarts.masked_softmax(model.alpha.detach(), model.active())
+
+    def derive(self, model: SuperNetwork, space: CellSpace, options: dict[str, Any]) -> Cell:
+        return pdarts.capped_cell(self.distribution(model), space, int(options["skip_cap"]))
+
+    def end_epoch(self, step: StepContext, val: Batch, space: CellSpace) -> dict[str, Any]:
+        """At a stage's last epoch (not the search's): prune, draw α anew, reset its Adam state."""
+        model, epochs = step.model, step.config.epochs
+        stage, first, length = pdarts.stage_of(step.epoch, epochs, step.options["stages"])
+        if step.epoch != first + length - 1 or step.epoch == epochs - 1:
+            return {}
+        keep = max(2, int(model.active().sum(dim=-1).max()) - int(step.options["ops_dropped"]))
+        model.prune(keep)
+        with torch.no_grad():
+            model.alpha.copy_(1e-3 * torch.randn(model.alpha.shape, generator=step.generator,
+                                                 device=step.generator.device))
+        step.arch_optimizer.state.clear()
+        return {"pruned_to": keep}
+
+
 #: Every algorithm of the loop by its config name (``WeightSharingConfig.method``).
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
-    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS(), SETN(), ENAS())}
+    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS(), SETN(), ENAS(), PDARTS())}
 
 
 def resolve_options(method: str, options: dict[str, Any], channels: int | None) -> tuple[dict[str, Any], list[str]]:

@@ -119,6 +119,10 @@ class SuperNetwork(nn.Module):
         arch = {id(p) for p in (self.alpha, *self.arch_parameters())}  # α even where a method does not train it
         return [p for p in self.parameters() if id(p) not in arch]
 
+    def running_layers(self) -> list[nn.Module]:
+        """The layers a forward pass runs: all of them here (P-DARTS runs fewer cells in its early stages)."""
+        return list(self.layers)
+
     def edge_scale(self) -> torch.Tensor | None:
         """Per-edge output scale of every cell; None (all ones) here, PC-DARTS's edge normalisation overrides it."""
         return None
@@ -129,7 +133,7 @@ class SuperNetwork(nn.Module):
             weights = torch.softmax(self.alpha, dim=-1)
         scale = self.edge_scale()
         h = self.stem(self.normalize(x))
-        for layer in self.layers:
+        for layer in self.running_layers():
             h = layer(h, weights, chosen, scale) if isinstance(layer, SearchCell) else layer(h)
         h = self.pool(self.head(h))
         return self.classifier(torch.flatten(h, 1))

@@ -261,7 +261,7 @@ def search_cell(
                     on_epoch_end(dict(record))
     alpha = state.model.alpha.detach().float().cpu()
     return WeightSharingResult(
-        cell=config.algorithm.derive(state.model, space), label=config.label, trajectory=state.trajectory,
+        cell=config.algorithm.derive(state.model, space, config.options), label=config.label, trajectory=state.trajectory,
         seconds=sum(r["seconds"] for r in state.trajectory),
         stopped=stopped, config=config.to_dict(), alpha=[[round(v, 6) for v in row] for row in alpha.tolist()],
     )
@@ -300,6 +300,7 @@ class _Step:
     def __init__(self, state: _State, config: WeightSharingConfig, epoch: int, device: torch.device) -> None:
         self.state, self.config, self.model = state, config, state.model
         self.algorithm, self.options, self.generator = config.algorithm, config.options, state.generator
+        self.epoch, self.config, self.arch_optimizer = epoch, config, state.a_opt
         amp = autocast_dtype(config.amp, device, fallback=None)  # no GradScaler needed for α's tiny steps
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
         self.schedule = self.algorithm.schedule(epoch, config.epochs, config)
@@ -378,7 +379,7 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
         "arch_loss": sums["arch_loss"] / sums["seen"] if config.algorithm.arch_step else None,
         "supernet_val_accuracy": _supernet_accuracy(model, splits, config, device), "lr": step.lr,
         **step.schedule, **extra, **_edge_scale_record(model, space),
-        "arch": config.algorithm.derive(model, space).to_string(), "op_mass": op_mass(probabilities),
+        "arch": config.algorithm.derive(model, space, config.options).to_string(), "op_mass": op_mass(probabilities),
         "alpha_softmax": probabilities, "steps": sums["steps"], "train_seconds": train_seconds,
         "seconds": time.perf_counter() - tic,
     }
