@@ -29,7 +29,7 @@ from gennas.weightsharing.sdarts import adversarial_weights, clip_to_simplex, ra
 from gennas.weightsharing.snas import exponential_temperature, op_costs
 
 TINY = dict(channels=4, cells_per_stage=1, batch_size=32, max_steps=3, device="cpu")
-NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas", "pdarts")
+NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas", "pdarts", "dartspt")
 SELECTING = ("rsps", "setn", "enas")  # the result is a scored cell, 'none' edges and all
 
 
@@ -58,7 +58,7 @@ def test_alpha_moves_stays_finite_and_derives_a_cell_of_the_space(digits, method
     assert len(result.trajectory) == 2 and result.label == method
     for record in result.trajectory:
         assert np.isfinite(record["train_loss"])
-        assert (record["arch_loss"] is None) == (method == "rsps")
+        assert (record["arch_loss"] is None) == (method == "rsps" or bool(record.get("fine_tune")))
         if method in SELECTING:
             assert record["candidates"] == 20 and record["best_shared_accuracy"] >= record["mean_shared_accuracy"]
         assert sum(record["op_mass"].values()) == pytest.approx(1.0, abs=1e-3)
@@ -309,6 +309,21 @@ def test_pdarts_caps_skip_connections_and_drops_skip_outputs(digits):
     torch.manual_seed(0)
     out = op(torch.ones(2, 4, 3, 3), weights)
     assert set(out.unique().tolist()) == {0.0, 2.0}  # inverted dropout on the skip output
+
+
+def test_dartspt_decides_every_edge_by_perturbation_with_alpha_frozen_meanwhile(digits):
+    space = get_space("nb201")
+    result = search_cell(digits, space, WeightSharingConfig(method="dartspt", epochs=4, **TINY))
+    traj = result.trajectory
+    assert [r["fine_tune"] for r in traj] == [0, 0, 1, 1] and [r["arch_loss"] is None for r in traj] == [0, 0, 1, 1]
+    decided = {edge: drops for r in traj for edge, drops in r.get("decided", {}).items()}
+    assert len(decided) == space.num_edges and "decided" not in traj[0]
+    ops = dict(zip([f"{s}->{d}" for s, d in result.cell.edges], result.cell.ops))
+    for edge, drops in decided.items():
+        assert ops[edge] in drops and drops[ops[edge]] == min(drops.values())  # the op whose removal hurt most
+    assert all(max(e.values()) == 1.0 for e in traj[-1]["alpha_softmax"].values())  # every edge one-hot at the end
+    single = search_cell(digits, space, WeightSharingConfig(method="dartspt", epochs=1, **TINY))
+    assert len(single.trajectory[0]["decided"]) == space.num_edges  # one epoch: all decided at its end
 
 
 def test_registry_and_cli_names():

@@ -220,6 +220,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     WeightSharing("setn", _knob_options("setn"), _knob_check("setn"), algorithm="setn"),
     WeightSharing("enas", _knob_options("enas"), _knob_check("enas"), algorithm="enas"),
     WeightSharing("pdarts", _knob_options("pdarts"), _knob_check("pdarts"), algorithm="pdarts"),
+    WeightSharing("dartspt", _knob_options("dartspt"), _knob_check("dartspt"), algorithm="dartspt"),
 )}
 #: The black-box methods at import (those a query budget applies to); the registry is the truth.
 METHODS: dict[str, type[Searcher]] = {n: m.searcher for n, m in REGISTRY.items() if isinstance(m, BlackBox)}

@@ -19,9 +19,9 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import torch
 
-from gennas.space.cell import Cell
+from gennas.space.cell import Cell, edge_list
 from gennas.space.space import CellSpace
-from gennas.weightsharing import drnas, oneshot, pdarts, sdarts, snas
+from gennas.weightsharing import dartspt, drnas, oneshot, pdarts, sdarts, snas
 from gennas.weightsharing.darts import softmax_weights
 from gennas.weightsharing.derive import derive_cell
 from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, gumbel_softmax, temperature
@@ -68,6 +68,10 @@ class Algorithm:
 
     def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
         return SuperNetwork
+
+    def steps_alpha(self, step: StepContext) -> bool:
+        """Whether this step takes an α step (``arch_step``; DARTS-PT freezes α while it selects)."""
+        return self.arch_step
 
     def check(self, options: dict[str, Any], channels: int | None) -> list[str]:
         """Problems beyond each knob's own limit (rules across options; ``channels`` None: not known yet)."""
@@ -386,9 +390,52 @@ class PDARTS(Algorithm):
         return {"pruned_to": keep}
 
 
+class DARTSPT(Algorithm):
+    """DARTS-PT: first-order DARTS, then edges fixed one by one by perturbation, with weight fine-tuning between."""
+
+    name = "dartspt"
+    knobs = {"pt_fraction": Knob(0.5, 0.0, help="share of the epochs spent deciding edges and fine-tuning")}
+
+    def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
+        return oneshot.SelectingSuperNetwork
+
+    def check(self, options: dict[str, Any], channels: int | None) -> list[str]:
+        return [] if options["pt_fraction"] <= 1 else [f"pt_fraction must be <= 1 (got {options['pt_fraction']!r})"]
+
+    def schedule(self, epoch: int, epochs: int, config: Any) -> dict[str, float]:
+        return {"fine_tune": int(epoch >= dartspt.selection_start(epochs, config.options["pt_fraction"]))}
+
+    def steps_alpha(self, step: StepContext) -> bool:
+        return not step.schedule["fine_tune"]
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        return dartspt.fixed_weights(step.model.alpha.detach(), step.model.selected), None
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return self.distribution(model), None
+
+    def distribution(self, model: SuperNetwork) -> torch.Tensor:
+        return dartspt.fixed_weights(model.alpha.detach(), model.selected)
+
+    def derive(self, model: SuperNetwork, space: CellSpace, options: dict[str, Any]) -> Cell:
+        return dartspt.derive(model, space)
+
+    def end_epoch(self, step: StepContext, val: Batch, space: CellSpace) -> dict[str, Any]:
+        model, epochs = step.model, step.config.epochs
+        undecided = [e for e, k in enumerate(model.selected.tolist()) if k < 0]
+        start = dartspt.selection_start(epochs, step.options["pt_fraction"])
+        decided = {}
+        for _ in range(dartspt.edges_to_decide(step.epoch, epochs, start, len(undecided))):
+            edge = undecided.pop(int(torch.randint(len(undecided), (1,), generator=step.generator,
+                                                   device=step.generator.device)))
+            drops = dartspt.decide_edge(model, edge, val)
+            decided["{}->{}".format(*edge_list(space.n_nodes)[edge])] = drops
+        return {"decided": decided} if decided else {}
+
+
 #: Every algorithm of the loop by its config name (``WeightSharingConfig.method``).
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
-    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS(), SETN(), ENAS(), PDARTS())}
+    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS(), SETN(), ENAS(), PDARTS(), DARTSPT())}
 
 
 def resolve_options(method: str, options: dict[str, Any], channels: int | None) -> tuple[dict[str, Any], list[str]]:

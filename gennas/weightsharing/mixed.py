@@ -139,6 +139,17 @@ class SuperNetwork(nn.Module):
         return self.classifier(torch.flatten(h, 1))
 
 
+class FixedWeights(nn.Module):
+    """The supernet under fixed edge weights, as a plain ``x -> logits`` model for evaluation code."""
+
+    def __init__(self, model: SuperNetwork, weights: torch.Tensor, chosen: list[int] | None) -> None:
+        super().__init__()
+        self.model, self.weights, self.chosen = model, weights, chosen
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, self.weights, self.chosen)
+
+
 def build_supernet(space: CellSpace, splits: DatasetSplits, channels: int, cells_per_stage: int,
                    network: Callable[..., SuperNetwork] = SuperNetwork) -> SuperNetwork:
     """A supernet sized for ``splits`` (input channels, image size, classes); ``network`` a variant's class."""

@@ -38,7 +38,7 @@ from gennas.weightsharing.algorithms import ALGORITHMS as _ALGORITHMS
 from gennas.weightsharing.algorithms import Algorithm, resolve_options
 from gennas.weightsharing.darts import softmax_weights, unrolled_arch_gradient
 from gennas.weightsharing.derive import edge_table, op_mass
-from gennas.weightsharing.mixed import SuperNetwork, build_supernet
+from gennas.weightsharing.mixed import FixedWeights, SuperNetwork, build_supernet
 
 #: The algorithms of this loop by config name (the CLI methods are in gennas.search.methods).
 ALGORITHMS: tuple[str, ...] = tuple(_ALGORITHMS)
@@ -319,7 +319,7 @@ class _Step:
         None for a method without α steps (RSPS).
         """
         model, config = self.model, self.config
-        if not self.algorithm.arch_step:
+        if not self.algorithm.steps_alpha(self):
             return None
         self.state.a_opt.zero_grad(set_to_none=True)
         if config.order == 2:
@@ -356,14 +356,16 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
     model = state.model
     model.train()
     step = _Step(state, config, epoch, device)
-    sums = {"train_loss": 0.0, "arch_loss": 0.0, "correct": 0, "seen": 0, "steps": 0}
+    sums = {"train_loss": 0.0, "arch_loss": 0.0, "arch_seen": 0, "correct": 0, "seen": 0, "steps": 0}
     for (xb, yb), val in data.batches(config.batch_size, config.max_steps, state.generator):
         if data.augment:
             xb = augment_batch(xb, state.generator)
         arch_loss = step.arch((xb, yb), val)
         loss, logits = step.weights(xb, yb)
         sums["train_loss"] += loss.item() * len(yb)
-        sums["arch_loss"] += (arch_loss or 0.0) * len(yb)
+        if arch_loss is not None:
+            sums["arch_loss"] += arch_loss * len(yb)
+            sums["arch_seen"] += len(yb)
         sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
         sums["seen"] += len(yb)
         sums["steps"] += 1
@@ -376,7 +378,7 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
     record = {
         "epoch": epoch + 1, "train_loss": sums["train_loss"] / sums["seen"],
         "train_accuracy": 100.0 * sums["correct"] / sums["seen"],
-        "arch_loss": sums["arch_loss"] / sums["seen"] if config.algorithm.arch_step else None,
+        "arch_loss": sums["arch_loss"] / sums["arch_seen"] if sums["arch_seen"] else None,
         "supernet_val_accuracy": _supernet_accuracy(model, splits, config, device), "lr": step.lr,
         **step.schedule, **extra, **_edge_scale_record(model, space),
         "arch": config.algorithm.derive(model, space, config.options).to_string(), "op_mass": op_mass(probabilities),
@@ -400,20 +402,9 @@ def _fp32_loss(model: SuperNetwork, batch: tuple[torch.Tensor, torch.Tensor]) ->
     return F.cross_entropy(model(batch[0], *softmax_weights(model.alpha)), batch[1])
 
 
-class _Fixed(nn.Module):
-    """The supernet under fixed edge weights, as a plain ``x -> logits`` model for evaluation code."""
-
-    def __init__(self, model: SuperNetwork, weights: torch.Tensor, chosen: list[int] | None) -> None:
-        super().__init__()
-        self.model, self.weights, self.chosen = model, weights, chosen
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, self.weights, self.chosen)
-
-
 def _supernet_accuracy(model: SuperNetwork, splits: DatasetSplits, config: WeightSharingConfig,
                        device: torch.device) -> float:
     """Validation accuracy of the supernet as the method reads it (the mixture for DARTS, the argmax path for GDAS...)."""
     with torch.no_grad():
         weights, chosen = config.algorithm.eval_weights(model)
-    return evaluate_accuracy(_Fixed(model, weights.detach(), chosen), splits.val, device)
+    return evaluate_accuracy(FixedWeights(model, weights.detach(), chosen), splits.val, device)
