@@ -29,7 +29,7 @@ from gennas.weightsharing.sdarts import adversarial_weights, clip_to_simplex, ra
 from gennas.weightsharing.snas import exponential_temperature, op_costs
 
 TINY = dict(channels=4, cells_per_stage=1, batch_size=32, max_steps=3, device="cpu")
-NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas", "pdarts", "dartspt")
+NEW = ("snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas", "pdarts", "dartspt", "proxyless")
 SELECTING = ("rsps", "setn", "enas")  # the result is a scored cell, 'none' edges and all
 
 
@@ -324,6 +324,75 @@ def test_dartspt_decides_every_edge_by_perturbation_with_alpha_frozen_meanwhile(
     assert all(max(e.values()) == 1.0 for e in traj[-1]["alpha_softmax"].values())  # every edge one-hot at the end
     single = search_cell(digits, space, WeightSharingConfig(method="dartspt", epochs=1, **TINY))
     assert len(single.trajectory[0]["decided"]) == space.num_edges  # one epoch: all decided at its end
+
+
+def _op_calls(model):
+    calls = []
+    for module in model.modules():
+        if isinstance(module, MixedOp):
+            for name, op in module.candidates.items():
+                op.register_forward_hook(lambda *_, m=module, name=name: calls.append((id(m), name)))
+    return calls
+
+
+def test_proxyless_keeps_one_path_per_weight_step_and_two_per_alpha_step(digits):
+    from gennas.weightsharing.proxyless import GatedSuperNetwork, sample_pairs, sample_path
+
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    model = build_supernet(space, digits, 4, 1, GatedSuperNetwork)
+    calls = _op_calls(model)
+    generator = torch.Generator().manual_seed(0)
+    x = digits.train.tensors[0][:8]
+    for _ in range(3):
+        calls.clear()
+        weights, chosen = sample_path(model.alpha, generator)
+        model(x, weights, chosen)
+        built = [k for k in chosen if space.ops[k] != "none"]
+        assert len(calls) == 3 * len(built)  # one op per edge and cell at most: one path in memory
+        assert len({m for m, _ in calls}) == len(calls)
+        calls.clear()
+        pairs = sample_pairs(model.alpha, generator)
+        assert (pairs[:, 0] != pairs[:, 1]).all()
+        gates = torch.zeros_like(model.alpha).scatter_(-1, pairs[:, :1], 1.0).requires_grad_(True)
+        model(x, gates, [tuple(p) for p in pairs.tolist()]).sum().backward()
+        assert len(calls) <= 3 * 2 * space.num_edges
+        nonzero = gates.grad != 0
+        assert not nonzero.scatter(-1, pairs, False).any()  # gate gradients only on the sampled pair
+
+
+def test_proxyless_binaryconnect_gradient_pair_rescaling_and_latency_loss(digits):
+    from gennas.weightsharing.proxyless import (GatedSuperNetwork, expected_latency, keep_pair_mass,
+                                                pair_surrogate)
+
+    alpha = torch.randn(3, 5, requires_grad=True)
+    pairs = torch.tensor([[0, 2], [4, 1], [3, 0]])
+    gate_grad = torch.randn(3, 5)
+    pair_surrogate(alpha, pairs, gate_grad).backward()
+    for e, (a, b) in enumerate(pairs.tolist()):
+        q = torch.softmax(alpha.detach()[e, [a, b]], 0)
+        expected = [sum(gate_grad[e, j] * q[jj] * (float(i == j) - q[ii]) for jj, j in enumerate((a, b)))
+                    for ii, i in enumerate((a, b))]
+        assert torch.allclose(alpha.grad[e, [a, b]], torch.stack(expected), atol=1e-6)
+        assert (alpha.grad[e, [k for k in range(5) if k not in (a, b)]] == 0).all()
+    before = alpha.detach().clone()
+    moved = before + torch.randn(3, 5)
+    keep_pair_mass(moved, before, pairs)
+    assert torch.allclose(torch.logsumexp(moved.gather(-1, pairs), -1), torch.logsumexp(before.gather(-1, pairs), -1))
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    table = build_supernet(space, digits, 8, 1, GatedSuperNetwork).op_latency
+    ops = space.ops
+    assert table[ops.index("none")] == 0 and table[ops.index("nor_conv_3x3")] > table[ops.index("skip_connect")]
+    assert 0 < float(expected_latency(torch.zeros(6, 5), table)) < 1
+
+    def conv_mass(weight):
+        config = WeightSharingConfig(method="proxyless", epochs=3, arch_lr=0.03, **{**TINY, "max_steps": 5},
+                                     options={"latency_weight": weight})
+        mass = search_cell(digits, space, config).trajectory[-1]["op_mass"]
+        return mass["nor_conv_3x3"] + mass["nor_conv_1x1"]
+
+    assert conv_mass(1.0) < conv_mass(0.0) - 0.05
 
 
 def test_registry_and_cli_names():

@@ -221,6 +221,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     WeightSharing("enas", _knob_options("enas"), _knob_check("enas"), algorithm="enas"),
     WeightSharing("pdarts", _knob_options("pdarts"), _knob_check("pdarts"), algorithm="pdarts"),
     WeightSharing("dartspt", _knob_options("dartspt"), _knob_check("dartspt"), algorithm="dartspt"),
+    WeightSharing("proxyless", _knob_options("proxyless"), _knob_check("proxyless"), algorithm="proxyless"),
 )}
 #: The black-box methods at import (those a query budget applies to); the registry is the truth.
 METHODS: dict[str, type[Searcher]] = {n: m.searcher for n, m in REGISTRY.items() if isinstance(m, BlackBox)}

@@ -21,7 +21,7 @@ import torch
 
 from gennas.space.cell import Cell, edge_list
 from gennas.space.space import CellSpace
-from gennas.weightsharing import dartspt, drnas, oneshot, pdarts, sdarts, snas
+from gennas.weightsharing import dartspt, drnas, oneshot, pdarts, proxyless, sdarts, snas
 from gennas.weightsharing.darts import softmax_weights
 from gennas.weightsharing.derive import derive_cell
 from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, gumbel_softmax, temperature
@@ -43,6 +43,7 @@ class StepContext(Protocol):
     epoch: int
     config: Any
     arch_optimizer: torch.optim.Optimizer
+    memo: dict[str, Any]  # what an α step leaves for after_arch_step
 
     def loss(self, weights: torch.Tensor, chosen: list[int] | None, batch: Batch) -> torch.Tensor:
         """Cross-entropy of ``batch`` under the given edge weights (autocast as configured)."""
@@ -91,6 +92,9 @@ class Algorithm:
         val_loss = step.loss(weights, chosen, val)
         penalty = self.penalty(step, weights)
         return (val_loss if penalty is None else val_loss + penalty), float(val_loss.detach())
+
+    def after_arch_step(self, step: StepContext) -> None:
+        """Work right after the α optimiser's step (ProxylessNAS rescales the sampled pair)."""
 
     def arch_weights(self, step: StepContext) -> Weights:
         return softmax_weights(step.model.alpha)
@@ -433,9 +437,40 @@ class DARTSPT(Algorithm):
         return {"decided": decided} if decided else {}
 
 
+class ProxylessNAS(Algorithm):
+    """ProxylessNAS: one sampled path per weight step, BinaryConnect α gradients over two sampled paths, latency loss."""
+
+    name = "proxyless"
+    knobs = {"latency_weight": Knob(0.1, 0.0, help="λ of the expected-latency loss (latency / the slowest op's)")}
+
+    def network(self, options: dict[str, Any]) -> Callable[..., SuperNetwork]:
+        return proxyless.GatedSuperNetwork
+
+    def train_weights(self, step: StepContext, batch: Batch) -> Weights:
+        return proxyless.sample_path(step.model.alpha, step.generator)
+
+    def arch_loss(self, step: StepContext, val: Batch) -> tuple[torch.Tensor, float]:
+        model = step.model
+        pairs = proxyless.sample_pairs(model.alpha, step.generator)
+        gates = torch.zeros_like(model.alpha).scatter_(-1, pairs[:, :1], 1.0).requires_grad_(True)
+        loss = step.loss(gates, [tuple(p) for p in pairs.tolist()], val)
+        gate_grad = torch.autograd.grad(loss, gates)[0]
+        total = proxyless.pair_surrogate(model.alpha, pairs, gate_grad)
+        if step.options["latency_weight"]:
+            total = total + step.options["latency_weight"] * proxyless.expected_latency(model.alpha, model.op_latency)
+        step.memo.update(pairs=pairs, before=model.alpha.detach().clone())
+        return total, float(loss.detach())
+
+    def after_arch_step(self, step: StepContext) -> None:
+        proxyless.keep_pair_mass(step.model.alpha, step.memo.pop("before"), step.memo.pop("pairs"))
+
+    def eval_weights(self, model: SuperNetwork) -> Weights:
+        return argmax_weights(model.alpha.detach())
+
+
 #: Every algorithm of the loop by its config name (``WeightSharingConfig.method``).
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
-    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS(), SETN(), ENAS(), PDARTS(), DARTSPT())}
+    Algorithm(), GDAS(), SNAS(), PCDARTS(), DrNAS(), SDARTSRandom(), SDARTSAdversarial(), RSPS(), SETN(), ENAS(), PDARTS(), DARTSPT(), ProxylessNAS())}
 
 
 def resolve_options(method: str, options: dict[str, Any], channels: int | None) -> tuple[dict[str, Any], list[str]]:

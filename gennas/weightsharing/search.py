@@ -300,7 +300,7 @@ class _Step:
     def __init__(self, state: _State, config: WeightSharingConfig, epoch: int, device: torch.device) -> None:
         self.state, self.config, self.model = state, config, state.model
         self.algorithm, self.options, self.generator = config.algorithm, config.options, state.generator
-        self.epoch, self.config, self.arch_optimizer = epoch, config, state.a_opt
+        self.epoch, self.config, self.arch_optimizer, self.memo = epoch, config, state.a_opt, {}
         amp = autocast_dtype(config.amp, device, fallback=None)  # no GradScaler needed for α's tiny steps
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
         self.schedule = self.algorithm.schedule(epoch, config.epochs, config)
@@ -334,6 +334,7 @@ class _Step:
             for p, g in zip(arch, torch.autograd.grad(total, arch, allow_unused=True)):
                 p.grad = torch.zeros_like(p) if g is None else g
         self.state.a_opt.step()
+        self.algorithm.after_arch_step(self)
         return arch_loss
 
     def weights(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
