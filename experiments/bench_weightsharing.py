@@ -31,18 +31,20 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy.stats import kendalltau
 
 from gennas.bench.training import TrainingOracle
-from gennas.data import load_dataset
+from gennas.data import DatasetSplits, load_dataset
 from gennas.io import write_json, write_text
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.methods import PILOT_STEPS, get_method
 from gennas.search.wallclock import WallClockSpec, markdown_report, markdown_rows, nb201_transfer, run_wallclock
 from gennas.space import get_space
+from gennas.space.cell import Cell
+from gennas.space.space import CellSpace
 from gennas.train import TrainConfig
 from gennas.weightsharing import WeightSharingConfig, search_cell
 from gennas.markdown import code_cell
@@ -134,7 +136,7 @@ def _family_config(method: str, args: argparse.Namespace, **fields: Any) -> Weig
                                cells_per_stage=args.cells_per_stage, device=args.device, **fields)
 
 
-def _truth_cells(dataset: str, space) -> tuple[list, dict[str, np.ndarray]]:
+def _truth_cells(dataset: str, space: CellSpace) -> tuple[list[Cell], dict[str, np.ndarray]]:
     """Ground-truth cells (standalone training, C16 N2, 32 epochs) of bench_main_job's truth part."""
     path = Path("experiments/results") / f"main_job_truth_{dataset}.csv"
     with path.open() as f:
@@ -147,7 +149,9 @@ class _Reached(Exception):
     """The rerun reached the epochs of the row it reproduces."""
 
 
-def _stop_at(epochs: int):
+def _stop_at(epochs: int) -> Callable[[dict[str, Any]], None]:
+    """An ``on_epoch_end`` that ends a rerun once it has run ``epochs`` epochs (the checkpoint is written first)."""
+
     def check(record: dict[str, Any]) -> None:
         if record["epoch"] >= epochs:
             raise _Reached
@@ -155,7 +159,8 @@ def _stop_at(epochs: int):
     return check
 
 
-def oneshot_ranking(args: argparse.Namespace, splits, space, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def oneshot_ranking(args: argparse.Namespace, splits: DatasetSplits, space: CellSpace, rows: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
     """Kendall τ between a one-shot method's shared-weight scores and standalone accuracy, per (method, seed).
 
     The comparison rows keep no supernet, so each RSPS/SETN/ENAS search is rerun with the config
@@ -186,7 +191,7 @@ def oneshot_ranking(args: argparse.Namespace, splits, space, rows: list[dict[str
     return out
 
 
-def run_family_part(args: argparse.Namespace, splits) -> dict[str, Any]:
+def run_family_part(args: argparse.Namespace, splits: DatasetSplits) -> dict[str, Any]:
     """Every weight-sharing method at equal wall-clock on nb201, step memory, one-shot ranking quality.
 
     ProxylessNAS runs twice: with its latency loss (the default weight) and without it
