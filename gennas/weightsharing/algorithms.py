@@ -354,10 +354,10 @@ class PDARTS(Algorithm):
         return [] if options["skip_dropout"] < 1 else [f"skip_dropout must be < 1 (got {options['skip_dropout']!r})"]
 
     def schedule(self, epoch: int, epochs: int, config: Any) -> dict[str, float]:
-        stages = config.options["stages"]
+        stages = min(config.options["stages"], epochs)  # a search shorter than its stages runs one per epoch
         stage, first, length = pdarts.stage_of(epoch, epochs, stages)
         rate = config.options["skip_dropout"] * (stage / (stages - 1) if stages > 1 else 1.0)
-        return {"stage": stage, "depth": pdarts.stage_depth(stage, min(stages, epochs), config.cells_per_stage),
+        return {"stage": stage, "depth": pdarts.stage_depth(stage, stages, config.cells_per_stage),
                 "skip_dropout": rate * (1 - (epoch - first) / length)}
 
     def _weights(self, step: StepContext, alpha: torch.Tensor) -> Weights:
