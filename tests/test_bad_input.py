@@ -235,7 +235,7 @@ CASES: list[tuple[list[str], str]] = [
     (["compare", "--methods", "random,ls", "--option", "population_size=20"], "unknown option for random, ls"),
     (["compare", "--methods", "rea,random", "--out", "{tmp}/regular_file"], "is an existing file"),
     *_numeric(["compare", "--methods", "random"], "--budget-minutes", FLOAT_POS),
-    (["compare", "--methods", "darts,enas", "--budget-minutes", "1"], "unknown method"),
+    (["compare", "--methods", "darts,frobnicate", "--budget-minutes", "1"], "unknown method"),
     (["compare", "--methods", "darts", "--prior", "transfer", "--budget-minutes", "1"], "cannot be combined"),
     (["compare", "--methods", "darts", "--stop-at", "accuracy:90", "--budget-minutes", "1"], "cannot be combined"),
     (["compare", "--methods", "darts", "--option", "lr=1", "--budget-minutes", "1"], "darts: (none)"),

@@ -30,7 +30,7 @@ def test_compare_budget_minutes_rows_with_real_retrained_figures(capsys, tmp_pat
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--methods", "darts,enas"], "unknown method"),
+    (["--methods", "darts,frobnicate"], "unknown method"),
     (["--methods", "darts", "--prior", "transfer"], "cannot be combined with --budget-minutes"),
 ])
 def test_compare_budget_minutes_bad_input(capsys, argv, message):

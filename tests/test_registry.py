@@ -14,7 +14,7 @@ class FirstCells(RandomSearch):
 
 def test_every_method_is_one_entry_with_one_interface():
     kinds = {name: type(m) for name, m in REGISTRY.items()}
-    assert {n for n, k in kinds.items() if k is WeightSharing} == {"darts", "darts2", "gdas"}
+    assert {n for n, k in kinds.items() if k is WeightSharing} == {"darts", "darts2", "gdas", "snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas", "pdarts", "dartspt", "proxyless"}
     assert all(k in (BlackBox, WeightSharing) for k in kinds.values())
     assert parse_methods("rea,random,rea") == ["rea", "random"]
     assert "gdas" in parse_methods("gdas,rea", wallclock=True)

@@ -1,4 +1,4 @@
-"""DARTS and GDAS on real data (digits), on a tiny supernet so the whole file runs in seconds."""
+"""DARTS and GDAS on real data (digits), on a tiny supernet so the whole file runs in seconds (resume: every method)."""
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ from gennas.weightsharing import WeightSharingConfig, derive_cell, search_cell
 from gennas.weightsharing.darts import unrolled_arch_gradient
 from gennas.weightsharing.gdas import gumbel_hard_weights, temperature
 from gennas.weightsharing.mixed import build_supernet
+from gennas.weightsharing.search import ALGORITHMS
 
 TINY = dict(channels=4, cells_per_stage=1, batch_size=32, max_steps=3, device="cpu")
 
@@ -126,9 +127,14 @@ def test_gdas_forward_computes_exactly_one_op_per_edge(digits):
     assert (model.alpha.grad[into_output] != 0).all()
 
 
-def test_resume_continues_identically(digits, tmp_path):
+#: Every method of the loop (SNAS ... ProxylessNAS are tested further in test_weightsharing_family.py).
+EVERY = [("darts", 2), ("gdas", 1), *((m, 1) for m in ALGORITHMS if m not in ("darts", "gdas"))]
+
+
+@pytest.mark.parametrize("method,order", EVERY)
+def test_resume_continues_identically(digits, tmp_path, method, order):
     space = get_space("nb201")
-    config = WeightSharingConfig(method="gdas", epochs=3, **TINY)
+    config = WeightSharingConfig(method=method, order=order, epochs=3, **TINY)
     straight = search_cell(digits, space, config)
 
     def stop_after_two(record):
@@ -138,11 +144,12 @@ def test_resume_continues_identically(digits, tmp_path):
     ckpt = tmp_path / "search.pt"
     with pytest.raises(KeyboardInterrupt):
         search_cell(digits, space, config, checkpoint_path=ckpt, on_epoch_end=stop_after_two)
+    torch.manual_seed(12345)  # whatever the global generator did meanwhile must not matter (DrNAS draws from it)
     resumed = search_cell(digits, space, config, checkpoint_path=ckpt)
     assert resumed.alpha == straight.alpha and resumed.cell == straight.cell
     strip = lambda t: [{k: v for k, v in r.items() if "seconds" not in k} for r in t]  # noqa: E731
     assert strip(resumed.trajectory) == strip(straight.trajectory)
-    other = WeightSharingConfig(method="gdas", epochs=4, **TINY)
+    other = WeightSharingConfig(method=method, order=order, epochs=4, **TINY)
     with pytest.raises(GennasError, match="another search"):
         search_cell(digits, space, other, checkpoint_path=ckpt)
 
@@ -161,7 +168,7 @@ def test_larger_space_and_deadline(digits):
 
 def test_bad_config_messages():
     with pytest.raises(GennasError, match="method must be one of"):
-        WeightSharingConfig(method="enas")
+        WeightSharingConfig(method="frobnicate")
     with pytest.raises(GennasError, match="GDAS is first order"):
         WeightSharingConfig(method="gdas", order=2)
     assert temperature(0, 5, 10, 0.1) == 10 and temperature(4, 5, 10, 0.1) == pytest.approx(0.1)

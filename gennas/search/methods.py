@@ -35,6 +35,7 @@ from gennas.search.stopping import Stopping
 from gennas.space.cell import Cell
 from gennas.tracking import RunLogger
 from gennas.weightsharing import WeightSharingConfig, search_cell
+from gennas.weightsharing.algorithms import ALGORITHMS, resolve_options
 
 #: Steps of the timed pilot from which a weight-sharing method plans its epochs under a deadline.
 PILOT_STEPS = 3
@@ -138,9 +139,11 @@ class WeightSharing(Method):
     kind: ClassVar[str] = "weight-sharing"
 
     def config(self, problem: Problem, **fields: Any) -> WeightSharingConfig:
+        """The search config of ``problem``; the method's own ``--option`` values go to ``options``."""
+        mine = {k: v for k, v in problem.context.options.items() if k in self.options}
         return WeightSharingConfig(method=self.algorithm, order=self.order, channels=problem.channels,
                                    cells_per_stage=problem.cells_per_stage, seed=problem.context.seed,
-                                   device=problem.device, **fields)
+                                   device=problem.device, options=mine, **fields)
 
     def plan_epochs(self, problem: Problem, deadline: float) -> int:
         """Epochs that fit before ``deadline``, from a timed pilot."""
@@ -173,6 +176,24 @@ def _tournament_fits(options: dict[str, Any]) -> None:
                           "a tournament draws from the population")
 
 
+def _knob_options(algorithm: str) -> dict[str, Option]:
+    """The ``--option`` table of a weight-sharing method, from its knobs (one definition of each limit)."""
+    return {name: Option("int" if knob.integer else "float", knob.low, help=knob.help)
+            for name, knob in ALGORITHMS[algorithm].knobs.items()}
+
+
+def _knob_check(algorithm: str) -> Callable[[dict[str, Any]], None]:
+    """The cross-option rules of a weight-sharing method, checked before any method of a command runs."""
+
+    def check(options: dict[str, Any]) -> None:
+        table = ALGORITHMS[algorithm].knobs
+        _, problems = resolve_options(algorithm, {k: v for k, v in options.items() if k in table}, None)
+        if problems:
+            raise GennasError(f"--option for {algorithm}: " + "; ".join(problems))
+
+    return check
+
+
 #: Every method; keep each option table in step with the ``options.get`` calls of its searcher.
 REGISTRY: dict[str, Method] = {m.name: m for m in (
     BlackBox("ours", {"batch": whole(), "n_init": whole(0), "pool": whole(), "guidance": real(), "kappa": real(),
@@ -190,6 +211,17 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     WeightSharing("darts", algorithm="darts", order=1),
     WeightSharing("darts2", algorithm="darts", order=2),
     WeightSharing("gdas", algorithm="gdas", order=1),
+    WeightSharing("snas", _knob_options("snas"), _knob_check("snas"), algorithm="snas"),
+    WeightSharing("pcdarts", _knob_options("pcdarts"), _knob_check("pcdarts"), algorithm="pcdarts"),
+    WeightSharing("drnas", _knob_options("drnas"), _knob_check("drnas"), algorithm="drnas"),
+    WeightSharing("sdarts-rs", _knob_options("sdarts-rs"), _knob_check("sdarts-rs"), algorithm="sdarts-rs"),
+    WeightSharing("sdarts-adv", _knob_options("sdarts-adv"), _knob_check("sdarts-adv"), algorithm="sdarts-adv"),
+    WeightSharing("rsps", _knob_options("rsps"), _knob_check("rsps"), algorithm="rsps"),
+    WeightSharing("setn", _knob_options("setn"), _knob_check("setn"), algorithm="setn"),
+    WeightSharing("enas", _knob_options("enas"), _knob_check("enas"), algorithm="enas"),
+    WeightSharing("pdarts", _knob_options("pdarts"), _knob_check("pdarts"), algorithm="pdarts"),
+    WeightSharing("dartspt", _knob_options("dartspt"), _knob_check("dartspt"), algorithm="dartspt"),
+    WeightSharing("proxyless", _knob_options("proxyless"), _knob_check("proxyless"), algorithm="proxyless"),
 )}
 #: The black-box methods at import (those a query budget applies to); the registry is the truth.
 METHODS: dict[str, type[Searcher]] = {n: m.searcher for n, m in REGISTRY.items() if isinstance(m, BlackBox)}

@@ -37,6 +37,12 @@ def alpha_probabilities(alpha: torch.Tensor | np.ndarray, space: CellSpace) -> d
     a = _as_array(alpha, space)
     p = np.exp(a - a.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
+    return edge_table(p, space)
+
+
+def edge_table(probabilities: torch.Tensor | np.ndarray, space: CellSpace) -> dict[str, dict[str, float]]:
+    """An op distribution per edge (shape (E, |ops|): softmax(α), a Dirichlet mean, ...) keyed like :func:`alpha_probabilities`."""
+    p = _as_array(probabilities, space)
     return {f"{s}->{d}": {op: round(float(v), 5) for op, v in zip(space.ops, row)}
             for (s, d), row in zip(edge_list(space.n_nodes), p)}
 

@@ -19,9 +19,10 @@ def temperature(epoch: int, epochs: int, tau_max: float, tau_min: float) -> floa
     return tau_max - (tau_max - tau_min) * epoch / (epochs - 1)
 
 
-def gumbel_hard_weights(alpha: torch.Tensor, tau: float, generator: torch.Generator) -> tuple[torch.Tensor, list[int]]:
-    """Straight-through one-hot edge weights and the sampled op index of each edge.
+def gumbel_softmax(alpha: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
+    """The relaxed Gumbel-softmax sample p = softmax((log_softmax(α) + g) / τ), g ~ Gumbel(0, 1) i.i.d.
 
+    Shapes: alpha (E, |ops|) -> p (E, |ops|), rows on the simplex, differentiable in α.
     Resamples in the (rare) event that the noise makes a row non-finite, as the reference
     implementation does, so one unlucky draw cannot poison α with NaN.
     """
@@ -31,6 +32,12 @@ def gumbel_hard_weights(alpha: torch.Tensor, tau: float, generator: torch.Genera
         probs = torch.softmax((log_p + gumbel) / tau, dim=-1)
         if torch.isfinite(probs).all() and torch.isfinite(gumbel).all():
             break
+    return probs
+
+
+def gumbel_hard_weights(alpha: torch.Tensor, tau: float, generator: torch.Generator) -> tuple[torch.Tensor, list[int]]:
+    """Straight-through one-hot edge weights and the sampled op index of each edge (the sample of :func:`gumbel_softmax`)."""
+    probs = gumbel_softmax(alpha, tau, generator)
     index = probs.argmax(dim=-1)
     one_hot = torch.zeros_like(probs).scatter_(-1, index.unsqueeze(-1), 1.0)
     return one_hot - probs.detach() + probs, index.tolist()

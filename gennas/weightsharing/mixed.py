@@ -19,6 +19,8 @@ discrete cell does with a ``none`` edge.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -55,22 +57,30 @@ class MixedOp(nn.Module):
         return self.candidates[name](x) * weights[chosen] + total
 
 
-class SearchCell(nn.Module):
-    """A cell of the family with a :class:`MixedOp` on every edge (nodes summed as in NB201)."""
+#: Builds one edge's mixed op from (the space's ops, channels): :class:`MixedOp`, or PC-DARTS's partial one.
+OpFactory = Callable[[tuple[str, ...], int], nn.Module]
 
-    def __init__(self, n_nodes: int, ops: tuple[str, ...], channels: int) -> None:
+
+class SearchCell(nn.Module):
+    """A cell of the family with a mixed op on every edge (nodes summed as in NB201)."""
+
+    def __init__(self, n_nodes: int, ops: tuple[str, ...], channels: int, op_factory: OpFactory = MixedOp) -> None:
         super().__init__()
         self.n_nodes = n_nodes
         self.edges = edge_list(n_nodes)
-        self.mixed = nn.ModuleList(MixedOp(ops, channels) for _ in self.edges)
+        self.mixed = nn.ModuleList(op_factory(ops, channels) for _ in self.edges)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: list[int] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: list[int] | None = None,
+                edge_scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Node i = Σ_{j<i} s_ji · edge_ji(node j); ``edge_scale`` s (shape (E,)) defaults to 1 (PC-DARTS sets it)."""
         nodes = [x]
         edge = 0
         for i in range(1, self.n_nodes):
             total = None
             for j in range(i):
                 out = self.mixed[edge](nodes[j], weights[edge], None if chosen is None else chosen[edge])
+                if edge_scale is not None:
+                    out = edge_scale[edge] * out
                 total = out if total is None else total + out
                 edge += 1
             nodes.append(total)
@@ -80,7 +90,8 @@ class SearchCell(nn.Module):
 class SuperNetwork(nn.Module):
     """Stem → N search cells → reduction → N → reduction → N → head, with α shared by all cells."""
 
-    def __init__(self, space: CellSpace, config: NetworkConfig, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+    def __init__(self, space: CellSpace, config: NetworkConfig, mean: tuple[float, ...], std: tuple[float, ...],
+                 op_factory: OpFactory = MixedOp) -> None:
         super().__init__()
         self.space = space
         self.config = config
@@ -93,7 +104,7 @@ class SuperNetwork(nn.Module):
         for stage, channels in enumerate(stages):
             if stage:
                 layers.append(ResidualReduction(stages[stage - 1], channels))
-            layers += [SearchCell(space.n_nodes, space.ops, channels) for _ in range(n)]
+            layers += [SearchCell(space.n_nodes, space.ops, channels, op_factory) for _ in range(n)]
         self.layers = nn.ModuleList(layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c3), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -105,25 +116,47 @@ class SuperNetwork(nn.Module):
         return [self.alpha]
 
     def weight_parameters(self) -> list[nn.Parameter]:
-        return [p for name, p in self.named_parameters() if name != "alpha"]
+        arch = {id(p) for p in (self.alpha, *self.arch_parameters())}  # α even where a method does not train it
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def running_layers(self) -> list[nn.Module]:
+        """The layers a forward pass runs: all of them here (P-DARTS runs fewer cells in its early stages)."""
+        return list(self.layers)
+
+    def edge_scale(self) -> torch.Tensor | None:
+        """Per-edge output scale of every cell; None (all ones) here, PC-DARTS's edge normalisation overrides it."""
+        return None
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, chosen: list[int] | None = None) -> torch.Tensor:
         """Logits for [0, 1] images; ``weights`` default to softmax(α) (the DARTS mixture)."""
         if weights is None:
             weights = torch.softmax(self.alpha, dim=-1)
+        scale = self.edge_scale()
         h = self.stem(self.normalize(x))
-        for layer in self.layers:
-            h = layer(h, weights, chosen) if isinstance(layer, SearchCell) else layer(h)
+        for layer in self.running_layers():
+            h = layer(h, weights, chosen, scale) if isinstance(layer, SearchCell) else layer(h)
         h = self.pool(self.head(h))
         return self.classifier(torch.flatten(h, 1))
 
 
-def build_supernet(space: CellSpace, splits: DatasetSplits, channels: int, cells_per_stage: int) -> SuperNetwork:
-    """A supernet sized for ``splits`` (input channels, image size, classes)."""
+class FixedWeights(nn.Module):
+    """The supernet under fixed edge weights, as a plain ``x -> logits`` model for evaluation code."""
+
+    def __init__(self, model: SuperNetwork, weights: torch.Tensor, chosen: list[int] | None) -> None:
+        super().__init__()
+        self.model, self.weights, self.chosen = model, weights, chosen
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, self.weights, self.chosen)
+
+
+def build_supernet(space: CellSpace, splits: DatasetSplits, channels: int, cells_per_stage: int,
+                   network: Callable[..., SuperNetwork] = SuperNetwork) -> SuperNetwork:
+    """A supernet sized for ``splits`` (input channels, image size, classes); ``network`` a variant's class."""
     if all(op == "none" for op in space.ops):
         raise GennasError(f"space {space.name!r} has no op besides 'none': there is nothing to search")
     if channels < 1 or cells_per_stage < 1:
         raise GennasError(f"the supernet needs channels >= 1 and cells_per_stage >= 1, got {channels} and {cells_per_stage}")
     config = NetworkConfig(channels=channels, cells_per_stage=cells_per_stage, in_channels=splits.in_channels,
                            image_size=splits.image_size, num_classes=splits.num_classes)
-    return SuperNetwork(space, config, splits.mean, splits.std)
+    return network(space, config, splits.mean, splits.std)

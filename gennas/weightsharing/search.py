@@ -1,4 +1,7 @@
-"""The bi-level search loop shared by DARTS and GDAS, with per-epoch checkpoints and α logs.
+"""The bi-level search loop shared by every weight-sharing method, with per-epoch checkpoints and α logs.
+
+What the methods (DARTS, GDAS, SNAS, PC-DARTS, DrNAS, SDARTS, RSPS) change in it is in
+:mod:`gennas.weightsharing.algorithms`.
 
 Each step first updates α on a batch of the **validation** split (Adam, lr 3e-4, weight
 decay 1e-3, β = (0.5, 0.999), as the DARTS paper), then the supernet weights on a batch
@@ -28,16 +31,17 @@ from gennas.data import DatasetSplits
 from gennas.errors import GennasError
 from gennas.device import autocast_dtype, resolve_device
 from gennas.io import FileFormat, config_differences
-from gennas.space.cell import Cell
+from gennas.space.cell import Cell, edge_list
 from gennas.space.space import CellSpace
 from gennas.train.trainer import augment_batch, dataset_tensors, evaluate_accuracy
+from gennas.weightsharing.algorithms import ALGORITHMS as _ALGORITHMS
+from gennas.weightsharing.algorithms import Algorithm, resolve_options
 from gennas.weightsharing.darts import softmax_weights, unrolled_arch_gradient
-from gennas.weightsharing.derive import alpha_probabilities, derive_cell, op_mass
-from gennas.weightsharing.gdas import argmax_weights, gumbel_hard_weights, temperature
-from gennas.weightsharing.mixed import SuperNetwork, build_supernet
+from gennas.weightsharing.derive import edge_table, op_mass
+from gennas.weightsharing.mixed import FixedWeights, SuperNetwork, build_supernet
 
-#: The bi-level algorithms of this loop (the CLI methods darts, darts2, gdas are in gennas.search.methods).
-ALGORITHMS: tuple[str, ...] = ("darts", "gdas")
+#: The algorithms of this loop by config name (the CLI methods are in gennas.search.methods).
+ALGORITHMS: tuple[str, ...] = tuple(_ALGORITHMS)
 CHECKPOINT_FORMAT = "gennas-weightsharing-checkpoint/1"
 CHECKPOINT = FileFormat(CHECKPOINT_FORMAT, "checkpoint")
 _RESUMABLE_DIFFERENCES = frozenset({"device"})
@@ -45,11 +49,13 @@ _RESUMABLE_DIFFERENCES = frozenset({"device"})
 
 @dataclass
 class WeightSharingConfig(DictConfig):
-    """One DARTS/GDAS search. Defaults follow NAS-Bench-201's DARTS/GDAS settings, scaled to small data.
+    """One weight-sharing search. Defaults follow NAS-Bench-201's DARTS/GDAS settings, scaled to small data.
 
-    ``order`` is DARTS's 1 (first order) or 2 (unrolled); GDAS is first order by design.
+    ``order`` is DARTS's 1 (first order) or 2 (unrolled); every other method is first order.
     ``max_steps`` caps the steps per epoch (quick runs and tests). ``amp`` only matters
-    on CUDA (bf16 autocast where supported, else fp32).
+    on CUDA (bf16 autocast where supported, else fp32). ``options`` are the method's own
+    knobs (:class:`~gennas.weightsharing.algorithms.Knob`); missing ones take their
+    defaults, so the config (and the checkpoint) holds every value the search used.
     """
 
     config_kind = "weight-sharing search"
@@ -73,15 +79,19 @@ class WeightSharingConfig(DictConfig):
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []
         if self.method not in ALGORITHMS:
             problems.append(f"method must be one of {', '.join(ALGORITHMS)} (got {self.method!r})")
+        else:
+            self.options, wrong = resolve_options(self.method, dict(self.options), self.channels)
+            problems += wrong
         if self.order not in (1, 2):
             problems.append(f"order must be 1 (first order) or 2 (unrolled second order), got {self.order!r}")
-        if self.method == "gdas" and self.order != 1:
-            problems.append("GDAS is first order only (order=1)")
+        if self.method != "darts" and self.order != 1:
+            problems.append(f"{self.method.upper()} is first order only (order=1)")
         for name in ("epochs", "batch_size", "channels", "cells_per_stage"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -100,8 +110,12 @@ class WeightSharingConfig(DictConfig):
 
     @property
     def label(self) -> str:
-        """``darts-1st``, ``darts-2nd`` or ``gdas``: the name results are reported under."""
-        return "gdas" if self.method == "gdas" else f"darts-{'1st' if self.order == 1 else '2nd'}"
+        """``darts-1st``, ``darts-2nd``, else the method (``gdas``, ``snas``, ...): the name results are reported under."""
+        return f"darts-{'1st' if self.order == 1 else '2nd'}" if self.method == "darts" else self.method
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return _ALGORITHMS[self.method]
 
 
 @dataclass
@@ -137,7 +151,8 @@ class _State:
         return {"config": config.to_dict(), "data": fingerprint,
                 "epoch": len(self.trajectory), "trajectory": self.trajectory, "model": self.model.state_dict(),
                 "w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state()}
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "global_rng": _global_rng_state(self.generator.device)}
 
     def restore(self, payload: dict[str, Any], path: Path) -> None:
         try:
@@ -146,10 +161,24 @@ class _State:
             self.a_opt.load_state_dict(payload["a_opt"])
             self.scheduler.load_state_dict(payload["scheduler"])
             self.generator.set_state(payload["generator"].to(self.generator.get_state().device))
+            if "global_rng" in payload:  # absent from checkpoints of searches that never drew from it
+                _set_global_rng_state(payload["global_rng"], self.generator.device)
             self.trajectory = [dict(r) for r in payload["trajectory"]]
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise GennasError(f"checkpoint {path} does not fit this search ({type(exc).__name__}: {exc}); "
                               "delete it to search from scratch, or pass another checkpoint path") from exc
+
+
+def _global_rng_state(device: torch.device) -> torch.Tensor:
+    """torch's global generator of ``device`` (DrNAS's Dirichlet sampler draws from it; it takes no generator)."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+
+def _set_global_rng_state(state: torch.Tensor, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state.cpu(), device)
+    else:
+        torch.set_rng_state(state.cpu())
 
 
 def _fingerprint(splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
@@ -159,13 +188,24 @@ def _fingerprint(splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
 
 def _load_checkpoint(path: Path, config: WeightSharingConfig, fingerprint: dict[str, Any]) -> dict[str, Any]:
     payload = CHECKPOINT.load(path, "rerun: the search starts from scratch",
-                              f"{path} is not a gennas DARTS/GDAS checkpoint ({CHECKPOINT_FORMAT}); delete it or "
+                              f"{path} is not a gennas weight-sharing checkpoint ({CHECKPOINT_FORMAT}); delete it or "
                               "pass another checkpoint path")
     diff = config_differences(payload.get("config", {}), config.to_dict(), _RESUMABLE_DIFFERENCES)
     if diff or payload.get("data") != fingerprint:
         what = "; ".join(diff) if diff else f"data {payload.get('data')} vs {fingerprint}"
         raise GennasError(f"checkpoint {path} was written by another search ({what}); delete it to start over")
     return payload
+
+
+def load_supernet(path: str | Path, splits: DatasetSplits, space: CellSpace, config: WeightSharingConfig
+                  ) -> SuperNetwork:
+    """The supernet (weights and α) of a search's checkpoint, on the CPU, for scoring cells with shared weights."""
+    path = Path(path)
+    payload = _load_checkpoint(path, config, _fingerprint(splits, space))
+    model = build_supernet(space, splits, config.channels, config.cells_per_stage,
+                           config.algorithm.network(config.options))
+    model.load_state_dict({k: v.cpu() for k, v in payload["model"].items()})
+    return model
 
 
 def search_cell(
@@ -178,7 +218,7 @@ def search_cell(
     deadline: float | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> WeightSharingResult:
-    """Run DARTS or GDAS on ``splits`` over ``space``; return the derived cell and the α trajectory.
+    """Run the weight-sharing method ``config.method`` on ``splits`` over ``space``; the derived cell and α trajectory.
 
     ``deadline`` (a :func:`time.monotonic` instant) stops before an epoch that would start
     after it; the cell is then derived from α as it stands. The first epoch always runs: a
@@ -193,11 +233,11 @@ def search_cell(
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda, device_type="cuda"):
         torch.manual_seed(config.seed)
-        model = build_supernet(space, splits, config.channels, config.cells_per_stage).to(device)
+        model = build_supernet(space, splits, config.channels, config.cells_per_stage,
+                               config.algorithm.network(config.options)).to(device)
         w_opt = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
-        a_opt = torch.optim.Adam(model.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999),
-                                 weight_decay=config.arch_weight_decay)
+        a_opt = config.algorithm.arch_optimizer(model.arch_parameters(), config)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.epochs, eta_min=config.lr_min)
         generator = torch.Generator(device=device)
         generator.manual_seed(config.seed)
@@ -221,7 +261,7 @@ def search_cell(
                     on_epoch_end(dict(record))
     alpha = state.model.alpha.detach().float().cpu()
     return WeightSharingResult(
-        cell=derive_cell(alpha, space), label=config.label, trajectory=state.trajectory,
+        cell=config.algorithm.derive(state.model, space, config.options), label=config.label, trajectory=state.trajectory,
         seconds=sum(r["seconds"] for r in state.trajectory),
         stopped=stopped, config=config.to_dict(), alpha=[[round(v, 6) for v in row] for row in alpha.tolist()],
     )
@@ -234,7 +274,7 @@ class _DeviceData:
         self.x_train, self.y_train = (t.to(device) for t in dataset_tensors(splits.train))
         self.x_val, self.y_val = (t.to(device) for t in dataset_tensors(splits.val))
         if len(self.y_train) < 2 or len(self.y_val) < 2:
-            raise GennasError("DARTS/GDAS need at least 2 train and 2 validation images (α is fitted on the "
+            raise GennasError("weight-sharing search needs at least 2 train and 2 validation images (α is fitted on the "
                               f"validation split); got {len(self.y_train)} and {len(self.y_val)}")
         self.augment = splits.augment
 
@@ -255,23 +295,32 @@ class _DeviceData:
 
 
 class _Step:
-    """The relaxation and the two alternating steps of one epoch (its τ and lr fixed)."""
+    """The two alternating steps of one epoch (its schedule and lr fixed); the context an algorithm reads."""
 
     def __init__(self, state: _State, config: WeightSharingConfig, epoch: int, device: torch.device) -> None:
         self.state, self.config, self.model = state, config, state.model
+        self.algorithm, self.options, self.generator = config.algorithm, config.options, state.generator
+        self.epoch, self.config, self.arch_optimizer, self.memo = epoch, config, state.a_opt, {}
         amp = autocast_dtype(config.amp, device, fallback=None)  # no GradScaler needed for α's tiny steps
         self.autocast = (lambda: torch.autocast(device.type, dtype=amp)) if amp else contextlib.nullcontext
-        self.tau = temperature(epoch, config.epochs, config.tau_max, config.tau_min)
+        self.schedule = self.algorithm.schedule(epoch, config.epochs, config)
         self.lr = state.w_opt.param_groups[0]["lr"]
 
-    def relax(self, alpha: torch.Tensor):
-        if self.config.method == "gdas":
-            return gumbel_hard_weights(alpha, self.tau, self.state.generator)
-        return softmax_weights(alpha)
+    def loss(self, weights: torch.Tensor, chosen: list[int] | None, batch: tuple[torch.Tensor, torch.Tensor]
+             ) -> torch.Tensor:
+        """Cross-entropy of ``batch`` under the edge weights (forward in autocast, the loss in fp32)."""
+        with self.autocast():
+            logits = self.model(batch[0], weights, chosen)
+        return F.cross_entropy(logits.float(), batch[1])
 
-    def arch(self, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor]) -> float:
-        """α step on the validation batch (unrolled through one weight step for second order); its loss."""
+    def arch(self, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor]) -> float | None:
+        """α step on the validation batch (unrolled for second order), plus the method's penalty; its loss.
+
+        None for a method without α steps (RSPS).
+        """
         model, config = self.model, self.config
+        if not self.algorithm.steps_alpha(self):
+            return None
         self.state.a_opt.zero_grad(set_to_none=True)
         if config.order == 2:
             params = model.weight_parameters()
@@ -280,19 +329,18 @@ class _Step:
                 model.alpha, params, lambda: _fp32_loss(model, train), lambda: _fp32_loss(model, val),
                 xi=self.lr, momentum=config.momentum, weight_decay=config.weight_decay, momentum_buffers=buffers)
         else:
-            weights, chosen = self.relax(model.alpha)
-            with self.autocast():
-                logits = model(val[0], weights, chosen)
-            val_loss = F.cross_entropy(logits.float(), val[1])
-            model.alpha.grad = torch.autograd.grad(val_loss, model.alpha)[0]
-            arch_loss = float(val_loss.detach())
+            total, arch_loss = self.algorithm.arch_loss(self, val)
+            arch = model.arch_parameters()
+            for p, g in zip(arch, torch.autograd.grad(total, arch, allow_unused=True)):
+                p.grad = torch.zeros_like(p) if g is None else g
         self.state.a_opt.step()
+        self.algorithm.after_arch_step(self)
         return arch_loss
 
     def weights(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Weight step on the train batch with α held fixed; (loss, logits)."""
         self.state.w_opt.zero_grad(set_to_none=True)
-        weights, chosen = self.relax(self.model.alpha.detach())
+        weights, chosen = self.algorithm.train_weights(self, (xb, yb))
         with self.autocast():
             logits = self.model(xb, weights, chosen)
         loss = F.cross_entropy(logits.float(), yb)
@@ -309,28 +357,32 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
     model = state.model
     model.train()
     step = _Step(state, config, epoch, device)
-    sums = {"train_loss": 0.0, "arch_loss": 0.0, "correct": 0, "seen": 0, "steps": 0}
+    sums = {"train_loss": 0.0, "arch_loss": 0.0, "arch_seen": 0, "correct": 0, "seen": 0, "steps": 0}
     for (xb, yb), val in data.batches(config.batch_size, config.max_steps, state.generator):
         if data.augment:
             xb = augment_batch(xb, state.generator)
         arch_loss = step.arch((xb, yb), val)
         loss, logits = step.weights(xb, yb)
         sums["train_loss"] += loss.item() * len(yb)
-        sums["arch_loss"] += arch_loss * len(yb)
+        if arch_loss is not None:
+            sums["arch_loss"] += arch_loss * len(yb)
+            sums["arch_seen"] += len(yb)
         sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
         sums["seen"] += len(yb)
         sums["steps"] += 1
     state.scheduler.step()
-    train_seconds = time.perf_counter() - tic
-    if not math.isfinite(sums["train_loss"]) or not torch.isfinite(model.alpha).all():
+    train_seconds = time.perf_counter() - tic  # what scales with the steps (plan_epochs reads it so)
+    extra = config.algorithm.end_epoch(step, (data.x_val, data.y_val), space)
+    if not math.isfinite(sums["train_loss"]) or not all(torch.isfinite(p).all() for p in model.arch_parameters()):
         raise GennasError(f"{config.label} diverged in epoch {epoch + 1} (non-finite loss or α); lower lr or arch_lr")
-    probabilities = alpha_probabilities(model.alpha, space)
+    probabilities = edge_table(config.algorithm.distribution(model), space)
     record = {
         "epoch": epoch + 1, "train_loss": sums["train_loss"] / sums["seen"],
-        "train_accuracy": 100.0 * sums["correct"] / sums["seen"], "arch_loss": sums["arch_loss"] / sums["seen"],
+        "train_accuracy": 100.0 * sums["correct"] / sums["seen"],
+        "arch_loss": sums["arch_loss"] / sums["arch_seen"] if sums["arch_seen"] else None,
         "supernet_val_accuracy": _supernet_accuracy(model, splits, config, device), "lr": step.lr,
-        **({"tau": step.tau} if config.method == "gdas" else {}),
-        "arch": derive_cell(model.alpha, space).to_string(), "op_mass": op_mass(probabilities),
+        **step.schedule, **extra, **_edge_scale_record(model, space),
+        "arch": config.algorithm.derive(model, space, config.options).to_string(), "op_mass": op_mass(probabilities),
         "alpha_softmax": probabilities, "steps": sums["steps"], "train_seconds": train_seconds,
         "seconds": time.perf_counter() - tic,
     }
@@ -338,24 +390,22 @@ def _epoch(state: _State, data: _DeviceData, space: CellSpace, config: WeightSha
     return record
 
 
+def _edge_scale_record(model: SuperNetwork, space: CellSpace) -> dict[str, Any]:
+    """PC-DARTS's edge normalisation per edge (``"src->dst"``), for the log; {} for supernets without one."""
+    with torch.no_grad():
+        scale = model.edge_scale()
+    if scale is None:
+        return {}
+    return {"edge_scale": {f"{s}->{d}": round(float(v), 5) for (s, d), v in zip(edge_list(space.n_nodes), scale)}}
+
+
 def _fp32_loss(model: SuperNetwork, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     return F.cross_entropy(model(batch[0], *softmax_weights(model.alpha)), batch[1])
 
 
-class _Fixed(nn.Module):
-    """The supernet under fixed edge weights, as a plain ``x -> logits`` model for evaluation code."""
-
-    def __init__(self, model: SuperNetwork, weights: torch.Tensor, chosen: list[int] | None) -> None:
-        super().__init__()
-        self.model, self.weights, self.chosen = model, weights, chosen
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, self.weights, self.chosen)
-
-
 def _supernet_accuracy(model: SuperNetwork, splits: DatasetSplits, config: WeightSharingConfig,
                        device: torch.device) -> float:
-    """Validation accuracy of the supernet as the method reads it: the mixture (DARTS) or the argmax path (GDAS)."""
+    """Validation accuracy of the supernet as the method reads it (the mixture for DARTS, the argmax path for GDAS...)."""
     with torch.no_grad():
-        weights, chosen = argmax_weights(model.alpha) if config.method == "gdas" else softmax_weights(model.alpha)
-    return evaluate_accuracy(_Fixed(model, weights.detach(), chosen), splits.val, device)
+        weights, chosen = config.algorithm.eval_weights(model)
+    return evaluate_accuracy(FixedWeights(model, weights.detach(), chosen), splits.val, device)
