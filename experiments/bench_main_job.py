@@ -372,7 +372,8 @@ def _side_rows_of_gennas(run_dir: Path) -> list[dict]:
     """Every cell the run trained standalone: its probes and its verified subnets."""
     from gennas.supernet.table import read_subnet_table
 
-    return _as_standalone(json.loads((run_dir / "probes.json").read_text())
+    probes = run_dir / "probes.json"  # absent when the run (or its budget's plan) trained no probe
+    return _as_standalone((json.loads(probes.read_text()) if probes.exists() else [])
                           + read_subnet_table(run_dir / "subnets.csv"))
 
 
