@@ -595,6 +595,7 @@ def render_side(result: dict) -> str:
 
     lines = [f"# Side by side at equal wall-clock on {result['dataset']}: gennas run vs searches with real training",
              "", provenance_markdown(result["provenance"]), "",
+             *([f"Note: {result['note']}", ""] if result.get("note") else []),
              f"Each method {result['minutes']:g} minutes per seed, all four started together (one torch thread "
              f"each); seeds {result['seeds']}. HV ratio of the front chosen on validation figures among the cells "
              f"the method trained standalone, scored on their test figures, against the front of "
