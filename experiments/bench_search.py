@@ -12,6 +12,13 @@ scores are computed from it after each run):
             FLOPs), 3 seeds, budget 50.
 Each table also gives each method's own time per query (ask + tell) on this CPU.
 
+Peers (issue 16; `pip install 'gennas[peers]'`) run in every part beside our methods when
+named in --methods: optuna-tpe, optuna-gp, optuna-nsga2 (any goal), botorch-qlogei (one
+objective) and botorch-qnehvi (several); a goal a method cannot take is skipped with a
+line on stderr. In the transfer parts a peer takes the prior the way its library allows,
+as a warm start: its startup design is the cells the other tables rank best (see
+gennas/search/peers.py); ours instead adapts a predictor trained on those tables.
+
 --stop-at-optimum (single objective parts) ends each run at the round whose answers
 include the table's optimum: from there no query can change the best found or the hit
 rate, so the figures at every budget are those of the full run, for a fraction of the
@@ -23,6 +30,7 @@ experiments/results/search_<part>.json and .md.
 
     python experiments/bench_search.py --part single [--datasets cifar10,cifar100,ImageNet16-120]
         [--methods random,rea,reinforce,bo,ls,nsga2,ours] [--seeds 20] [--budget 200] [--stop-at-optimum]
+    python experiments/bench_search.py --part multi --methods optuna-tpe,optuna-gp,optuna-nsga2,botorch-qnehvi
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from gennas.io import write_json, write_text
 from gennas.metrics.flops import FLOPS_CONVENTION
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.commands import reference_for, run_methods
+from gennas.search.methods import METHODS
+from gennas.search.peers import EXTRA
 from gennas.search.report import markdown_table
 from gennas.search.runner import SearchSpec
 from gennas.objectives import parse_objectives
@@ -94,6 +104,9 @@ def main() -> None:
                 spec = replace(spec, stop_at=f"{spec.goal[0].metric}:{reference_for(spec).optimum!r}")
             work = Path(args.work) / args.part / dataset / objectives.replace(":", "-").replace(",", "_")
             for method in methods:
+                if not takes_goal(method, len(spec.goal)):
+                    log(f"{args.part} {dataset} {objectives} {method}: skipped, it takes another number of objectives")
+                    continue
                 log(f"{args.part} {dataset} {objectives} {method}: {seeds} seeds, budget {budget}")
                 load = os.getloadavg()[0]  # other work on the machine inflates ms/query
                 payload = run_methods(spec, [method], work)
@@ -105,6 +118,26 @@ def main() -> None:
                 write_json(path, results)
     write_text(path.with_suffix(".md"), markdown(results))
     log(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+def takes_goal(method: str, objectives: int) -> bool:
+    """Whether ``method`` searches a goal of ``objectives`` objectives (botorch-qlogei one, botorch-qnehvi several)."""
+    arity = getattr(METHODS.get(method), "arity", None)
+    return arity is None or (arity == "several") == (objectives > 1)
+
+
+def peer_notes(entries: dict[str, dict], prior: str) -> list[str]:
+    """Markdown lines on the peers of a group: which library runs them and, with a prior, how they take it."""
+    peers = [m for m in entries if getattr(METHODS.get(m), "__module__", "").endswith("_peers")]
+    if not peers:
+        return []
+    lines = [f"- {', '.join(peers)}: peers, the libraries' own samplers through their ask/tell ({EXTRA}); "
+             "a proposal of a measured cell is answered from what was measured, never counted"]
+    if prior == "transfer":
+        lines.append(f"- {', '.join(peers)}: the prior enters as a warm start, the only way these libraries take it: "
+                     "the startup design is the cells the other datasets' tables rank best (mean rank), then the "
+                     "sampler goes on from their answers on the target")
+    return lines
 
 
 def markdown(results: dict) -> str:
@@ -129,6 +162,7 @@ def markdown(results: dict) -> str:
             runs.setdefault((p["command"], p["commit"], p["date"]), []).append(method)
         for (command, commit, date), methods in runs.items():
             lines.append(f"- {', '.join(methods)}: `{command}` at commit `{commit}`, {date}")
+        lines.extend(peer_notes(entries, first["prior"]))
         stopped = [m for m, e in entries.items() if e.get("stop_at_optimum")]
         if stopped:
             lines.append(f"- {', '.join(stopped)}: each run ends at the round that measured the optimum "
