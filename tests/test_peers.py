@@ -81,3 +81,28 @@ def test_botorch_models_free_costs_exactly_and_only_the_measured_metric_by_a_gp(
     assert flops.posterior(x).mean.reshape(-1).tolist() == [-r["flops"] for r in run.history[:8]]
     with pytest.raises(GennasError, match="outside its candidates"):
         flops.posterior(searcher._encode(cells[8:]))
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_optuna_run_resumes_into_the_same_history(tmp_path):
+    goal = "accuracy:max,flops:min"
+    reference = run_search(make_searcher("optuna-tpe", _context(TabularOracle("cifar10"), goal, seed=2)),
+                           TabularOracle("cifar10"), 25, method="optuna-tpe", seed=2)
+
+    class Flaky(TabularOracle):
+        def _measure(self, cell):
+            if self.queries == 14:
+                raise _Stop
+            return super()._measure(cell)
+
+    journal = tmp_path / "seed_2.json"
+    with pytest.raises(_Stop):
+        run_search(make_searcher("optuna-tpe", _context(TabularOracle("cifar10"), goal, seed=2)), Flaky("cifar10"),
+                   25, method="optuna-tpe", seed=2, journal=journal)
+    oracle = TabularOracle("cifar10")
+    resumed = run_search(make_searcher("optuna-tpe", _context(oracle, goal, seed=2)), oracle, 25,
+                         method="optuna-tpe", seed=2, journal=journal)
+    assert resumed.history == reference.history  # the study is replayed from the journal, then goes on
