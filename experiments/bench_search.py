@@ -140,6 +140,48 @@ def peer_notes(entries: dict[str, dict], prior: str) -> list[str]:
     return lines
 
 
+def peer_verdicts(entries: dict[str, dict], multi: bool) -> list[str]:
+    """One line per peer of a group with ours in it: at which checkpoints its mean beats ours', with the figures.
+
+    Means are compared at the precision the table prints (2 decimals of accuracy, 4 of HV ratio),
+    so "beats" never rests on a digit the reader cannot see; single objective, the median
+    queries to the optimum are compared too (see :func:`_race`).
+    """
+    peers = [m for m in entries if getattr(METHODS.get(m), "__module__", "").endswith("_peers")]
+    if "ours" not in entries or not peers:
+        return []
+    key, label, digits = ("hv_ratio", "HV ratio", 4) if multi else ("best", "best accuracy", 2)
+    ours = entries["ours"]["summary"]
+    lines = []
+    for method in peers:
+        mine = entries[method]["summary"]
+        ks = sorted(set(mine[key]) & set(ours[key]), key=int)
+        ahead = [f"@{k} {mine[key][k][0]:.{digits}f} vs {ours[key][k][0]:.{digits}f}" for k in ks
+                 if round(mine[key][k][0], digits) > round(ours[key][k][0], digits)]
+        text = (f"**{method} beats ours** on {label} at {', '.join(ahead)}" if ahead
+                else f"{method} does not beat ours on {label} at any of @{', @'.join(ks)}")
+        if not multi:
+            text += "; median queries to the optimum " + _race(mine, ours)
+        lines.append(f"- {text}")
+    return lines
+
+
+def _race(mine: dict, ours: dict) -> str:
+    """The peer's median queries to the optimum against ours', each with the seeds that reached it.
+
+    A median over the seeds that found the optimum flatters a method that rarely finds it,
+    so the peer is called ahead only when it is lower and found it in at least as many seeds.
+    """
+    def said(summary: dict) -> str:
+        q = summary["queries_to_optimum"]
+        median = "never" if q["median"] is None else f"{q['median']:.0f}"
+        return f"{median} ({q['found']}/{summary['seeds']} seeds)"
+
+    q, o = mine["queries_to_optimum"], ours["queries_to_optimum"]
+    ahead = q["median"] is not None and q["found"] >= o["found"] and (o["median"] is None or q["median"] < o["median"])
+    return f"**{said(mine)} vs {said(ours)}: the peer is ahead**" if ahead else f"{said(mine)} vs {said(ours)}"
+
+
 def markdown(results: dict) -> str:
     lines = [f"# Search benchmark on NAS-Bench-201: part `{results['part']}`\n",
              "Every method runs through the same loop and oracle (one query = one distinct cell whose accuracy "
@@ -155,6 +197,7 @@ def markdown(results: dict) -> str:
         lines.append(f"## {dataset}: {objectives} (prior {first['prior']}, budget {budgets}, "
                      f"seeds {'/'.join(map(str, sorted(seeds)))})\n")
         lines.append(markdown_table({m: e["summary"] for m, e in entries.items()}, parse_objectives(objectives)))
+        lines.extend(peer_verdicts(entries, len(parse_objectives(objectives)) > 1))
         lines.append("")
         runs = {}
         for method, e in entries.items():  # one line per distinct command (methods may be run separately)
