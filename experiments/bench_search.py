@@ -143,6 +143,8 @@ def peer_notes(entries: dict[str, dict], prior: str) -> list[str]:
 def peer_verdicts(entries: dict[str, dict], multi: bool) -> list[str]:
     """One line per peer of a group with ours in it: at which checkpoints its mean beats ours', with the figures.
 
+    Mean ± std over seeds on both sides, so a lead inside the seed-to-seed spread shows as such.
+
     Means are compared at the precision the table prints (2 decimals of accuracy, 4 of HV ratio),
     so "beats" never rests on a digit the reader cannot see; single objective, the median
     queries to the optimum are compared too (see :func:`_race`).
@@ -156,7 +158,7 @@ def peer_verdicts(entries: dict[str, dict], multi: bool) -> list[str]:
     for method in peers:
         mine = entries[method]["summary"]
         ks = sorted(set(mine[key]) & set(ours[key]), key=int)
-        ahead = [f"@{k} {mine[key][k][0]:.{digits}f} vs {ours[key][k][0]:.{digits}f}" for k in ks
+        ahead = [f"@{k} {_mean_std(mine[key][k], digits)} vs {_mean_std(ours[key][k], digits)}" for k in ks
                  if round(mine[key][k][0], digits) > round(ours[key][k][0], digits)]
         text = (f"**{method} beats ours** on {label} at {', '.join(ahead)}" if ahead
                 else f"{method} does not beat ours on {label} at any of @{', @'.join(ks)}")
@@ -164,6 +166,10 @@ def peer_verdicts(entries: dict[str, dict], multi: bool) -> list[str]:
             text += "; median queries to the optimum " + _race(mine, ours)
         lines.append(f"- {text}")
     return lines
+
+
+def _mean_std(value: list[float], digits: int) -> str:
+    return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
 
 
 def _race(mine: dict, ours: dict) -> str:
