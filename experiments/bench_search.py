@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--stop-at-optimum", action="store_true",
                         help="single objective: end a run once it has measured the table's optimum")
+    parser.add_argument("--shared", default=None,
+                        help="what else ran on the machine's cores meanwhile (kept with each entry, shown in the Markdown)")
     parser.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; run nothing")
     args = parser.parse_args()
     part = PARTS[args.part]
@@ -114,7 +116,8 @@ def main() -> None:
                 results["entries"][key] = {"provenance": provenance(), "dataset": dataset, "objectives": objectives,
                                            "method": method, "prior": part["prior"], "budget": budget,
                                            "stop_at_optimum": args.stop_at_optimum, "flops_convention": FLOPS_CONVENTION,
-                                           "summary": payload["summary"][method], "load_at_start": round(load, 2)}
+                                           "summary": payload["summary"][method], "load_at_start": round(load, 2),
+                                           **({"shared": args.shared} if args.shared else {})}
                 write_json(path, results)
     write_text(path.with_suffix(".md"), markdown(results))
     log(f"wrote {path} and {path.with_suffix('.md')}")
@@ -222,6 +225,11 @@ def markdown(results: dict) -> str:
             lines.append(f"- {', '.join(older)}: run when FLOPs counted conv and linear layers only (pooling free), "
                          "before the NAS-Bench-201 API convention (issue 21); searched and scored against the front "
                          "of that count, so their figures do not compare with rows of the API's count")
+        shared: dict[str, list[str]] = {}
+        for method, e in entries.items():
+            if e.get("shared"):
+                shared.setdefault(e["shared"], []).append(method)
+        lines.extend(f"- {', '.join(ms)}: the cores were shared with {text}" for text, ms in shared.items())
         loads = [f"{m} {e['load_at_start']}" for m, e in entries.items() if "load_at_start" in e]
         if loads:
             lines.append(f"- 1-minute load average when each method started: {', '.join(loads)}")
