@@ -14,6 +14,8 @@ STAMP   = $(VENV)/.gennas-installed
 
 setup: $(STAMP)
 
+# The peers extra (Optuna, BoTorch) is installed so the peer searchers' tests run; pip keeps the torch above
+# (botorch asks for torch>=2.4).
 # torchattacks, for the attack cross-check (tests/test_attack_crosscheck.py), pins requests~=2.25.1
 # without ever importing requests: --no-deps keeps pip from downgrading requests for everything else.
 # Its real dependencies (torch, torchvision, numpy, scipy, tqdm) are installed by the lines before it.
@@ -21,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" "$(TORCHVISION)"
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,peers]'
 	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
 	touch $(STAMP)
 

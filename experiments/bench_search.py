@@ -12,6 +12,13 @@ scores are computed from it after each run):
             FLOPs), 3 seeds, budget 50.
 Each table also gives each method's own time per query (ask + tell) on this CPU.
 
+Peers (issue 16; `pip install 'gennas[peers]'`) run in every part beside our methods when
+named in --methods: optuna-tpe, optuna-gp, optuna-nsga2 (any goal), botorch-qlogei (one
+objective) and botorch-qnehvi (several); a goal a method cannot take is skipped with a
+line on stderr. In the transfer parts a peer takes the prior the way its library allows,
+as a warm start: its startup design is the cells the other tables rank best (see
+gennas/search/peers.py); ours instead adapts a predictor trained on those tables.
+
 --stop-at-optimum (single objective parts) ends each run at the round whose answers
 include the table's optimum: from there no query can change the best found or the hit
 rate, so the figures at every budget are those of the full run, for a fraction of the
@@ -23,6 +30,7 @@ experiments/results/search_<part>.json and .md.
 
     python experiments/bench_search.py --part single [--datasets cifar10,cifar100,ImageNet16-120]
         [--methods random,rea,reinforce,bo,ls,nsga2,ours] [--seeds 20] [--budget 200] [--stop-at-optimum]
+    python experiments/bench_search.py --part multi --methods optuna-tpe,optuna-gp,optuna-nsga2,botorch-qnehvi
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ from gennas.io import write_json, write_text
 from gennas.metrics.flops import FLOPS_CONVENTION
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.commands import reference_for, run_methods
+from gennas.search.methods import METHODS
+from gennas.search.peers import EXTRA
 from gennas.search.report import markdown_table
 from gennas.search.runner import SearchSpec
 from gennas.objectives import parse_objectives
@@ -73,6 +83,8 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--stop-at-optimum", action="store_true",
                         help="single objective: end a run once it has measured the table's optimum")
+    parser.add_argument("--shared", default=None,
+                        help="what else ran on the machine's cores meanwhile (kept with each entry, shown in the Markdown)")
     parser.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; run nothing")
     args = parser.parse_args()
     part = PARTS[args.part]
@@ -94,6 +106,9 @@ def main() -> None:
                 spec = replace(spec, stop_at=f"{spec.goal[0].metric}:{reference_for(spec).optimum!r}")
             work = Path(args.work) / args.part / dataset / objectives.replace(":", "-").replace(",", "_")
             for method in methods:
+                if not takes_goal(method, len(spec.goal)):
+                    log(f"{args.part} {dataset} {objectives} {method}: skipped, it takes another number of objectives")
+                    continue
                 log(f"{args.part} {dataset} {objectives} {method}: {seeds} seeds, budget {budget}")
                 load = os.getloadavg()[0]  # other work on the machine inflates ms/query
                 payload = run_methods(spec, [method], work)
@@ -101,10 +116,79 @@ def main() -> None:
                 results["entries"][key] = {"provenance": provenance(), "dataset": dataset, "objectives": objectives,
                                            "method": method, "prior": part["prior"], "budget": budget,
                                            "stop_at_optimum": args.stop_at_optimum, "flops_convention": FLOPS_CONVENTION,
-                                           "summary": payload["summary"][method], "load_at_start": round(load, 2)}
+                                           "summary": payload["summary"][method], "load_at_start": round(load, 2),
+                                           **({"shared": args.shared} if args.shared else {})}
                 write_json(path, results)
     write_text(path.with_suffix(".md"), markdown(results))
     log(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+def takes_goal(method: str, objectives: int) -> bool:
+    """Whether ``method`` searches a goal of ``objectives`` objectives (botorch-qlogei one, botorch-qnehvi several)."""
+    arity = getattr(METHODS.get(method), "arity", None)
+    return arity is None or (arity == "several") == (objectives > 1)
+
+
+def peer_notes(entries: dict[str, dict], prior: str) -> list[str]:
+    """Markdown lines on the peers of a group: which library runs them and, with a prior, how they take it."""
+    peers = [m for m in entries if getattr(METHODS.get(m), "__module__", "").endswith("_peers")]
+    if not peers:
+        return []
+    lines = [f"- {', '.join(peers)}: peers, the libraries' own samplers through their ask/tell ({EXTRA}); "
+             "a proposal of a measured cell is answered from what was measured, never counted"]
+    if prior == "transfer":
+        lines.append(f"- {', '.join(peers)}: the prior enters as a warm start, the only way these libraries take it: "
+                     "the startup design is the cells the other datasets' tables rank best (mean rank), then the "
+                     "sampler goes on from their answers on the target")
+    return lines
+
+
+def peer_verdicts(entries: dict[str, dict], multi: bool) -> list[str]:
+    """One line per peer of a group with ours in it: at which checkpoints its mean beats ours', with the figures.
+
+    Mean ± std over seeds on both sides, so a lead inside the seed-to-seed spread shows as such.
+
+    Means are compared at the precision the table prints (2 decimals of accuracy, 4 of HV ratio),
+    so "beats" never rests on a digit the reader cannot see; single objective, the median
+    queries to the optimum are compared too (see :func:`_race`).
+    """
+    peers = [m for m in entries if getattr(METHODS.get(m), "__module__", "").endswith("_peers")]
+    if "ours" not in entries or not peers:
+        return []
+    key, label, digits = ("hv_ratio", "HV ratio", 4) if multi else ("best", "best accuracy", 2)
+    ours = entries["ours"]["summary"]
+    lines = []
+    for method in peers:
+        mine = entries[method]["summary"]
+        ks = sorted(set(mine[key]) & set(ours[key]), key=int)
+        ahead = [f"@{k} {_mean_std(mine[key][k], digits)} vs {_mean_std(ours[key][k], digits)}" for k in ks
+                 if round(mine[key][k][0], digits) > round(ours[key][k][0], digits)]
+        text = (f"**{method} beats ours** on {label} at {', '.join(ahead)}" if ahead
+                else f"{method} does not beat ours on {label} at any of @{', @'.join(ks)}")
+        if not multi:
+            text += "; median queries to the optimum " + _race(mine, ours)
+        lines.append(f"- {text}")
+    return lines
+
+
+def _mean_std(value: list[float], digits: int) -> str:
+    return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
+
+
+def _race(mine: dict, ours: dict) -> str:
+    """The peer's median queries to the optimum against ours', each with the seeds that reached it.
+
+    A median over the seeds that found the optimum flatters a method that rarely finds it,
+    so the peer is called ahead only when it is lower and found it in at least as many seeds.
+    """
+    def said(summary: dict) -> str:
+        q = summary["queries_to_optimum"]
+        median = "never" if q["median"] is None else f"{q['median']:.0f}"
+        return f"{median} ({q['found']}/{summary['seeds']} seeds)"
+
+    q, o = mine["queries_to_optimum"], ours["queries_to_optimum"]
+    ahead = q["median"] is not None and q["found"] >= o["found"] and (o["median"] is None or q["median"] < o["median"])
+    return f"**{said(mine)} vs {said(ours)}: the peer is ahead**" if ahead else f"{said(mine)} vs {said(ours)}"
 
 
 def markdown(results: dict) -> str:
@@ -122,6 +206,7 @@ def markdown(results: dict) -> str:
         lines.append(f"## {dataset}: {objectives} (prior {first['prior']}, budget {budgets}, "
                      f"seeds {'/'.join(map(str, sorted(seeds)))})\n")
         lines.append(markdown_table({m: e["summary"] for m, e in entries.items()}, parse_objectives(objectives)))
+        lines.extend(peer_verdicts(entries, len(parse_objectives(objectives)) > 1))
         lines.append("")
         runs = {}
         for method, e in entries.items():  # one line per distinct command (methods may be run separately)
@@ -129,6 +214,7 @@ def markdown(results: dict) -> str:
             runs.setdefault((p["command"], p["commit"], p["date"]), []).append(method)
         for (command, commit, date), methods in runs.items():
             lines.append(f"- {', '.join(methods)}: `{command}` at commit `{commit}`, {date}")
+        lines.extend(peer_notes(entries, first["prior"]))
         stopped = [m for m, e in entries.items() if e.get("stop_at_optimum")]
         if stopped:
             lines.append(f"- {', '.join(stopped)}: each run ends at the round that measured the optimum "
@@ -139,6 +225,11 @@ def markdown(results: dict) -> str:
             lines.append(f"- {', '.join(older)}: run when FLOPs counted conv and linear layers only (pooling free), "
                          "before the NAS-Bench-201 API convention (issue 21); searched and scored against the front "
                          "of that count, so their figures do not compare with rows of the API's count")
+        shared: dict[str, list[str]] = {}
+        for method, e in entries.items():
+            if e.get("shared"):
+                shared.setdefault(e["shared"], []).append(method)
+        lines.extend(f"- {', '.join(ms)}: the cores were shared with {text}" for text, ms in shared.items())
         loads = [f"{m} {e['load_at_start']}" for m, e in entries.items() if "load_at_start" in e]
         if loads:
             lines.append(f"- 1-minute load average when each method started: {', '.join(loads)}")

@@ -19,7 +19,7 @@ from gennas.search.report import summarise
 from gennas.space import Cell, nb201_space
 
 #: Small settings so every method, ours included, runs in seconds.
-FAST = {"pool": 12, "n_init": 4, "fit_steps": 60, "guidance": 10}
+FAST = {"pool": 12, "n_init": 4, "fit_steps": 60, "guidance": 10, "candidates": 100}
 BASELINES = [m for m in METHODS if m != "ours"]
 
 
@@ -35,7 +35,10 @@ class CountingOracle(TabularOracle):
         return super()._measure(cell)
 
 
-def _run(method, budget, seed=0, objectives="accuracy:max", journal=None, oracle=None, prior=False, target=None):
+def _run(method, budget, seed=0, objectives=None, journal=None, oracle=None, prior=False, target=None):
+    """One run on CIFAR-10; the goal defaults to accuracy, or (accuracy, FLOPs) for a multi-objective-only method."""
+    several = getattr(METHODS[method], "arity", "one") == "several"  # botorch-qnehvi: hypervolume needs two
+    objectives = objectives or ("accuracy:max,flops:min" if several else "accuracy:max")
     oracle = oracle or CountingOracle("cifar10")
     context = SearchContext(nb201_space(), parse_objectives(objectives), seed=seed, costs=oracle.cost,
                             network=oracle.network, dataset="cifar10",

@@ -21,12 +21,14 @@ from gennas.data import DatasetSplits
 from gennas.errors import GennasError
 from gennas.search.backends import EvaluationBackend
 from gennas.search.bo import BayesianOptimisation
+from gennas.search.botorch_peers import BoTorchQLogEI, BoTorchQNEHVI
 from gennas.search.evolution import RegularizedEvolution
 from gennas.search.generative import GenerativeSearch
 from gennas.search.journal import SearchRun
 from gennas.search.local_search import LocalSearch
 from gennas.search.loop import run_search
 from gennas.search.nsga2 import NSGA2Searcher
+from gennas.search.optuna_peers import OptunaGP, OptunaNSGA2, OptunaTPE
 from gennas.search.options import Option, check_option_tables, choice, real, whole
 from gennas.search.random_search import RandomSearch
 from gennas.search.reinforce import Reinforce
@@ -208,6 +210,12 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     BlackBox("bo", {"n_init": whole(), "surrogate": choice("mlp", "gbr", "rf", "gnn")}, searcher=BayesianOptimisation),
     BlackBox("ls", searcher=LocalSearch),
     BlackBox("nsga2", {"pop_size": whole(2)}, searcher=NSGA2Searcher),
+    # Peers: the libraries' own samplers through their ask/tell (pip install 'gennas[peers]').
+    BlackBox("optuna-tpe", {"n_startup": whole(0), "multivariate": choice("on", "off")}, searcher=OptunaTPE),
+    BlackBox("optuna-gp", {"n_startup": whole(0)}, searcher=OptunaGP),
+    BlackBox("optuna-nsga2", {"population_size": whole(2)}, searcher=OptunaNSGA2),
+    BlackBox("botorch-qlogei", {"n_init": whole(), "candidates": whole()}, searcher=BoTorchQLogEI),
+    BlackBox("botorch-qnehvi", {"n_init": whole(), "candidates": whole()}, searcher=BoTorchQNEHVI),
     WeightSharing("darts", algorithm="darts", order=1),
     WeightSharing("darts2", algorithm="darts", order=2),
     WeightSharing("gdas", algorithm="gdas", order=1),
