@@ -185,6 +185,15 @@ def run_truth(args, work: Path) -> Path:
     return out
 
 
+def _run_or_explain(command: list[str], env: dict | None = None) -> None:
+    """Run a `gennas` command; when it fails, stop with its own error (the last lines of its stderr)."""
+    import subprocess
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}")
+
+
 def read_truth(args, work: Path) -> list[dict]:
     """The dataset's ground-truth cells, their costs counted again with today's cost model.
 
@@ -284,14 +293,13 @@ def render_adapt(result: dict) -> str:
 def run_default(args, work: Path) -> dict:
     import json
     import shutil
-    import subprocess
 
     out = work / f"default_{args.dataset}"
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
                "--out", str(out), "--device", args.device, "--json"]
     tic = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    _run_or_explain(command)
     wall = time.perf_counter() - tic
     results = json.loads((out / "results.json").read_text())
     return {"provenance": provenance(), "command": " ".join(sys.argv), "run_command": " ".join(command[1:]),
@@ -408,7 +416,6 @@ def _references(truth: list[dict]) -> dict:
 def run_loop(args, work: Path) -> dict:
     import os
     import shlex
-    import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
     references = _references(read_truth(args, work))
@@ -427,7 +434,7 @@ def run_loop(args, work: Path) -> dict:
                    "--out", str(run_dir), "--seed", str(seed), "--device", args.device, "--json",
                    *configs[config]]
         tic = time.perf_counter()
-        subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+        _run_or_explain(command, env)
         log(f"{config} seed {seed}: {time.perf_counter() - tic:.0f} s")
         return config, seed, run_dir, time.perf_counter() - tic
 
@@ -480,7 +487,6 @@ def render_loop(result: dict) -> str:
 
 def run_budget(args, work: Path) -> dict:
     import shutil
-    import subprocess
 
     from gennas.supernet.prune import is_verified
     from gennas.supernet.table import read_subnet_table
@@ -491,7 +497,7 @@ def run_budget(args, work: Path) -> dict:
                str(out), "--budget-minutes", f"{args.minutes:g}", "--seed", str(args.seed), "--device", args.device,
                "--json"]
     tic = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    _run_or_explain(command)
     wall = time.perf_counter() - tic
     results = json.loads((out / "results.json").read_text())
     rows = read_subnet_table(out / "subnets.csv")
