@@ -8,7 +8,7 @@ lower half of the sandwich rule (Yu & Huang 2019; BigNAS; Once-for-All). The sma
 subnet shares almost nothing but the skeleton and is the first to collapse when left
 out; the "largest" (the most expensive op on every edge) is a union nobody deploys, and
 in-place distillation from it did not pay for its cost (the comparison against
-standalone training is in the supernet benchmark's results). The full sandwich stays
+standalone training is in the supernet benchmark's results of commit 568dcac). The full sandwich stays
 available (``largest``, ``distill``). BN statistics are shared during training and recalibrated per subnet
 before measurement (:mod:`gennas.supernet.measure`).
 
