@@ -313,7 +313,9 @@ def render_default(result: dict) -> str:
     estimated = result["plan"]["estimated"]
     actual = result["plan"]["seconds_this_call"]
     lines = [f"# `gennas run` with its defaults on {result['settings']['dataset']}", "",
-             provenance_markdown(result["provenance"]), f"- runs: `gennas {result['run_command'].split('gennas.cli ', 1)[1]}`",
+             provenance_markdown(result["provenance"]),
+             *([f"Note: {result['note']}", ""] if result.get("note") else []),
+             f"- runs: `gennas {result['run_command'].split('gennas.cli ', 1)[1]}`",
              "",
              f"Wall time end to end: **{result['wall_seconds']:.0f} s** (target: at most 10 minutes).", "",
              "| stage | estimated before it (s) | took (s) |", "|---|---|---|",
