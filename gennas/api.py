@@ -17,25 +17,29 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-def cost(arch: str, space: str = "nb201") -> dict[str, float]:
+def cost(arch: str, space: str = "nb201", *, latency_table: str | Path | None = None) -> dict[str, float]:
     """Exact FLOPs (M), params (M) and peak memory (bytes) of a cell on the NAS-Bench-201 skeleton.
 
     Args:
         arch: the cell in NAS-Bench-201 notation.
         space: ``nb201`` or ``dagN``.
+        latency_table: a file of ``gennas latency-table`` (measured on that skeleton): adds its latency.
 
     Returns:
-        ``{"flops", "params", "memory_bytes"}``.
+        ``{"flops", "params", "memory_bytes"}``, and ``lut_latency_ms`` with a latency table.
     """
     from gennas.metrics import cell_costs
+    from gennas.metrics.lut import latency_table_scope
     from gennas.space import get_space
 
-    return cell_costs(get_space(space).parse(arch))
+    with latency_table_scope(latency_table, space):
+        return cell_costs(get_space(space).parse(arch))
 
 
 def generate(objectives: str = "accuracy:max,flops:min", n: int = 100, *, space: str = "nb201",
              dataset: str | None = None, constraints: Sequence[str] = (), guidance: float = 60.0, seed: int = 0,
-             predictor: str | None = None, generator: str | None = None) -> list[dict[str, Any]]:
+             predictor: str | None = None, generator: str | None = None,
+             latency_table: str | Path | None = None) -> list[dict[str, Any]]:
     """Cells near the Pareto front of ``objectives``, by guided graph diffusion (``gennas generate``).
 
     Args:
@@ -47,19 +51,24 @@ def generate(objectives: str = "accuracy:max,flops:min", n: int = 100, *, space:
         guidance: guidance scale; 0 samples unguided.
         seed: the sampler's seed.
         predictor, generator: checkpoints (default: the committed ones).
+        latency_table: a file of ``gennas latency-table``: ``latency`` in objectives and constraints is its
+            (free, exact) latency.
 
     Returns:
         One row per cell: ``arch``, the objectives' predicted values, and ``pareto``.
     """
     from diffusion.commands import run_generate
+    from gennas.metrics.lut import latency_table_scope
 
-    return run_generate(space, objectives, n, dataset, list(constraints), guidance, seed, predictor, generator)["cells"]
+    with latency_table_scope(latency_table, space):
+        return run_generate(space, objectives, n, dataset, list(constraints), guidance, seed, predictor,
+                            generator)["cells"]
 
 
 def compare(methods: Sequence[str], *, dataset: str = "cifar10", space: str = "nb201", budget: int = 100,
             seeds: int = 1, seed: int = 0, objectives: str = "accuracy:max", prior: str = "none",
             options: dict[str, Any] | None = None, epochs: int = 4, stop_at: str | None = None,
-            out: str | Path | None = None) -> dict[str, Any]:
+            out: str | Path | None = None, latency_table: str | Path | None = None) -> dict[str, Any]:
     """Several methods on equal terms, one summary (``gennas compare``).
 
     Args:
@@ -67,17 +76,20 @@ def compare(methods: Sequence[str], *, dataset: str = "cifar10", space: str = "n
         dataset: an NB201 table (cifar10, cifar100, ImageNet16-120) or a dataset to train on.
         space, budget, seeds, seed, objectives, prior, options, epochs, stop_at: as the command's flags.
         out: journals (resume), summary and plots; None keeps nothing.
+        latency_table: a file of ``gennas latency-table``: ``latency`` in objectives is its free latency.
 
     Returns:
         ``{"settings", "skeleton", "summary": {method: ...}, "runs": {method: [SearchRun, ...]}}``.
     """
+    from gennas.metrics.lut import latency_table_scope
     from gennas.search.commands import run_methods
     from gennas.search.methods import parse_methods
     from gennas.search.runner import SearchSpec
 
     spec = SearchSpec(space=space, dataset=dataset, budget=budget, seeds=seeds, seed=seed, prior=prior,
                       objectives=objectives, options=dict(options or {}), epochs=epochs, stop_at=stop_at)
-    return run_methods(spec, parse_methods(",".join(methods)), out)
+    with latency_table_scope(latency_table, space):
+        return run_methods(spec, parse_methods(",".join(methods)), out)
 
 
 def find(method: str, **settings: Any) -> dict[str, Any]:
@@ -101,7 +113,8 @@ def design(dataset: str = "digits", out: str | Path = "runs/digits", *, device: 
         out: the run directory (what :func:`prune` reads); an interrupted run resumes from it.
         device: ``auto``, ``cpu`` or ``cuda``.
         progress: show progress bars.
-        settings: further :class:`~gennas.supernet.run_settings.RunSettings` fields (``epochs``, ``n_cells``, ...).
+        settings: further :class:`~gennas.supernet.run_settings.RunSettings` fields (``epochs``, ``n_cells``,
+            ``latency_table`` to guide by a table's latency, ...).
 
     Returns:
         The run's summary (``gennas run --json``).
@@ -113,7 +126,7 @@ def design(dataset: str = "digits", out: str | Path = "runs/digits", *, device: 
 
 def prune(run_dir: str | Path, *, maximize: str | None = None, minimize: str | None = None,
           out: str | Path | None = None, device: str = "auto", verify: bool = False,
-          **thresholds: float | str | None) -> dict[str, Any]:
+          latency_table: str | Path | None = None, **thresholds: float | str | None) -> dict[str, Any]:
     """After the search: the best measured subnet of ``run_dir`` under ``thresholds``, exported (``gennas prune``).
 
     Args:
@@ -122,6 +135,7 @@ def prune(run_dir: str | Path, *, maximize: str | None = None, minimize: str | N
         out: export directory (default ``RUN_DIR/export/<arch hash>``).
         device: where a verification retrains.
         verify: retrain the chosen subnet standalone and check every threshold on it.
+        latency_table: judge ``max_latency_ms`` and ``minimize="latency"`` on this table's latency.
         thresholds: ``max_flops``, ``max_params``, ``max_memory_mb``, ``max_latency_ms``, ``min_accuracy``,
             ``min_robustness``.
 
@@ -137,4 +151,4 @@ def prune(run_dir: str | Path, *, maximize: str | None = None, minimize: str | N
 
         raise GennasError(f"unknown threshold(s) {unknown}; use {', '.join(names)}")
     return prune_run(run_dir, {n: thresholds.get(n) for n in names}, minimize or maximize or "accuracy", out=out,
-                     device=device, verify=verify)
+                     device=device, verify=verify, latency_table=latency_table)

@@ -108,3 +108,39 @@ def test_latency_table_command_measures_the_skeleton_it_is_given(tmp_path, capsy
     assert table.space == "dag5" and table.network == config and report["blocks"] == len(table.entries)
     cell = get_space("dag5").sample(np.random.default_rng(0))
     assert table.cell_latency(cell, config) == pytest.approx(_sum_of_entries(out, cell, config), rel=1e-12)
+
+
+def test_run_guides_by_the_tables_latency_and_refuses_another_skeletons_table(tmp_path, capsys):
+    """`gennas run --latency-table`: generation minimises the table's latency of the run's own skeleton."""
+    skeleton = ["--channels", "4", "--cells-per-stage", "1"]
+    lut = tmp_path / "digits_lut.csv"
+    assert main(["latency-table", *skeleton, "--in-channels", "1", "--image-size", "8", "--warmup", "0",
+                 "--repeats", "1", "--rounds", "1", "--out", str(lut)]) == 0
+    out = tmp_path / "run"
+    argv = ["run", "--out", str(out), "--latency-table", str(lut), "--objectives", "accuracy:max,latency:min",
+            "--n-cells", "2", "--candidates", "8", "--epochs", "1", "--max-subnets", "3", "--probe-cells", "0",
+            "--finalists", "0", "--json"]
+    assert main([*argv, "--channels", "8", "--cells-per-stage", "1"]) == 2  # not the table's skeleton
+    assert "--channels 8 --cells-per-stage 1 --in-channels 1 --image-size 8" in capsys.readouterr().err
+    assert not (out / "run.json").exists()
+    assert main([*argv, *skeleton]) == 0
+    generated = json.loads((out / "generated.json").read_text())
+    assert generated["guided_objectives"] == ["accuracy:max", "lut_latency_ms:min"]
+    config = NetworkConfig(channels=4, cells_per_stage=1, in_channels=1, image_size=8)
+    space = nb201_space()
+    for row in generated["candidates"]:
+        assert row["lut_latency_ms"] == pytest.approx(_sum_of_entries(lut, space.parse(row["arch"]), config), rel=1e-12)
+    assert json.loads((out / "run.json").read_text())["latency_table_digest"] == load_table(lut).digest
+
+
+def test_python_api_takes_the_table_as_the_commands_do(nb201_lut):
+    import gennas
+
+    space = nb201_space()
+    cell = space.sample(np.random.default_rng(3))
+    costs = gennas.cost(cell.to_string(), latency_table=nb201_lut)
+    assert costs["lut_latency_ms"] == pytest.approx(_sum_of_entries(nb201_lut, cell, NetworkConfig()), rel=1e-12)
+    assert "lut_latency_ms" not in gennas.cost(cell.to_string())  # the table is in use only inside the call
+    rows = gennas.generate("accuracy:max,latency:min", n=3, dataset="cifar10", latency_table=nb201_lut)
+    assert rows and all(r["lut_latency_ms"] == pytest.approx(
+        _sum_of_entries(nb201_lut, space.parse(r["arch"]), NetworkConfig()), rel=1e-12) for r in rows)

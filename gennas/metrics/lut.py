@@ -68,6 +68,11 @@ def skeleton_blocks(ops: tuple[str, ...], config: NetworkConfig) -> list[Block]:
     return blocks
 
 
+def skeleton_flags(config: NetworkConfig) -> str:
+    """The `gennas latency-table` flags that time exactly the skeleton ``config``."""
+    return " ".join(f"--{name.replace('_', '-')} {value}" for name, value in config.to_dict().items())
+
+
 @dataclass
 class LatencyTable:
     """Measured milliseconds per block, for one space, skeleton and device.
@@ -124,7 +129,7 @@ class LatencyTable:
             raise GennasError(
                 f"latency table{self._where()} was measured on the skeleton {self.network.describe()}, but this "
                 f"command costs cells on {config.describe()}; measure a table for it with gennas latency-table "
-                f"--space {self.space} and that skeleton's --dataset or flags")
+                f"--space {self.space} --device {self.device} {skeleton_flags(config)} --out FILE")
 
     def check_space(self, space_name: str) -> None:
         if space_name != self.space:

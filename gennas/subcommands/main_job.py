@@ -26,7 +26,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
     settings = RunSettings(
         dataset=args.dataset, objectives=args.objectives, guidance=args.guidance,
         seed=args.seed, channels=args.channels, cells_per_stage=args.cells_per_stage, rounds=args.rounds,
-        robustness_data=args.robustness_data, finetune_epochs=args.finetune_epochs, budget_minutes=args.budget_minutes,
+        robustness_data=args.robustness_data, latency_table=args.latency_table,
+        finetune_epochs=args.finetune_epochs, budget_minutes=args.budget_minutes,
         planned=tuple(n for n, value in planned.items() if value is None) if args.budget_minutes else (),
         **{n: value for n, value in planned.items() if value is not None})
     with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
@@ -94,6 +95,7 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--robustness-data", type=v.existing_file, default=None,
                    help="CSV arch,value of PGD accuracies you measured on this dataset; they join the probes' "
                         "measurements that teach the predictor robustness")
+    add_latency_option(p)
     add_seed(p)
     add_device(p)
     p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")

@@ -27,7 +27,8 @@ import numpy as np
 
 from gennas.data import load_dataset
 from gennas.errors import GennasError
-from gennas.io import write_json, write_json_checked
+from gennas.io import read_json_checked, write_json, write_json_checked
+from gennas.metrics.lut import LatencyTable, latency_table_scope, table_in_use
 from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import parse_objectives
@@ -120,7 +121,14 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     """
     started = time.perf_counter()
     settings.check()
-    out = Path(out)
+    with latency_table_scope(settings.latency_table, nb201_space().name):  # a bad table fails before any work
+        return _run_pipeline(settings, Path(out), started, device=device, data_root=data_root, progress=progress,
+                             wandb=wandb, backend=backend)
+
+
+def _run_pipeline(settings: RunSettings, out: Path, started: float, *, device: str, data_root: str | None,
+                  progress: bool, wandb: bool, backend) -> dict:
+    """:func:`run_pipeline`'s work, with the run's latency table (if any) answering ``latency``."""
     rank, world = rank_and_world()  # under torchrun: rank 0 generates and measures, every rank trains
     _check_launch(settings, world)
     say = functools.partial(_say, progress and rank == 0)
@@ -129,13 +137,15 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     check_resumable(saved, settings)
     goals = parse_objectives(settings.objectives)  # bad input fails before anything is written
     splits, network = _data_and_network(settings, data_root, say)
+    table = _check_latency_table(saved, network)
     context = functools.partial(RunContext, splits=splits, network=network, out=out, device=device,
                                 progress=progress, say=say, rank=rank, world=world, data_root=data_root,
                                 backend=backend or SerialBackend())
     prior = zero_shot_prior(splits.name)
     settings, budget = settle_budget(saved, settings, context(settings, logger=RunLogger(False)), prior, started)
     if rank == 0:
-        write_json_checked(saved, {"settings": asdict(settings), "budget": budget, "provenance": provenance()})
+        write_json_checked(saved, {"settings": asdict(settings), "budget": budget, "provenance": provenance(),
+                                   "latency_table_digest": table and table.digest})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
     ctx = context(settings, logger=logger, deadline=None if settings.budget_minutes is None else
                   time.monotonic() - (time.perf_counter() - started) + settings.budget_minutes * 60)
@@ -187,6 +197,20 @@ def _check_launch(settings: RunSettings, world: int) -> None:
     if world > 1 and settings.budget_minutes is not None:
         raise GennasError("--budget-minutes plans a run of one process; under torchrun set --epochs, --probe-cells, "
                           "--max-subnets and --finalists yourself")
+
+
+def _check_latency_table(saved: Path, network: NetworkConfig) -> LatencyTable | None:
+    """The run's latency table, checked against its skeleton and, on resume, against the table it started with."""
+    table = table_in_use()
+    if table is None:
+        return None
+    table.check_network(network)
+    if saved.exists():
+        started_with = read_json_checked(saved, "run settings").get("latency_table_digest")
+        if started_with is not None and started_with != table.digest:
+            raise GennasError(f"latency table {table.path} differs from the one this run started with (digest "
+                              f"{started_with}, now {table.digest}); resume with that table, or use another --out")
+    return table
 
 
 def _data_and_network(settings: RunSettings, data_root: str | None, say) -> tuple:

@@ -38,6 +38,7 @@ class RunSettings:
     recalibration_images: int = 1024
     finetune_epochs: int | None = None  # per measured subnet, from the shared weights; None: FINETUNE_SHARE of epochs
     robustness_data: str | None = None
+    latency_table: str | None = None  # a `gennas latency-table` file: `latency` becomes a free cost objective
     recipe: dict = field(default_factory=dict)  # extra SupernetTrainConfig fields
     budget_minutes: float | None = None  # wall clock for the whole run; plans the settings in ``planned``
     planned: tuple[str, ...] = ()  # settings --budget-minutes chose (not given by the user)
