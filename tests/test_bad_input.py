@@ -302,6 +302,8 @@ CASES: list[tuple[list[str], str]] = [
      "was measured for space 'dag6', not 'nb201'"),
     (S + ["--objectives", "accuracy:max,latency:min"], "latency with --latency-table"),
     (["compare", "--budget-minutes", "1", "--latency-table", "{tmp}/lut_good.csv"], "cannot be combined"),
+    (["run", "--out", "{tmp}/run_lut", "--latency-table", "{tmp}/no_such_lut.csv"], "does not exist"),
+    (["run", "--out", "{tmp}/run_lut", "--latency-table", "{tmp}/lut_dag6.csv"], "was measured for space 'dag6'"),
     (["latency-table", "--out", "{tmp}/lut_new.csv", "--device", "tpu"], "'tpu'"),
     (["latency-table", "--out", "{tmp}/lut_new.csv", "--device", "cuda:99"], "'cuda:99'"),
     (["latency-table", "--out", "{tmp}/lut_new.csv", "--space", "dag99"], "3 <= N <= 12"),
