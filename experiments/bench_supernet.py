@@ -79,7 +79,8 @@ def _readings(space, network, splits, recipe, robustness, cells, recal, finetune
     seconds = time.perf_counter() - tic
     out = {}
     for epochs in finetunes:
-        measurer = SubnetMeasurer(supernet, model, splits, robustness, recal, epochs, robustness.seed)
+        measurer = SubnetMeasurer(supernet, model, splits, robustness, recal, epochs, robustness.seed,
+                                  test_figures=True)  # fidelity compares test figures too
         rows = []
         for cell in cells:
             tic = time.perf_counter()

@@ -68,8 +68,10 @@ def test_a_fine_tuned_reading_is_of_the_network_prune_exports_and_leaves_the_sha
     robustness = RobustnessConfig(pgd_steps=2)
     weights = {k: v.clone() for k, v in supernet.named_parameters()}
     plain = SubnetMeasurer(supernet, model, digits, robustness, 256)(cells[1])
-    tuned = SubnetMeasurer(supernet, model, digits, robustness, 256, finetune_epochs=2, finetune_seed=3)(cells[1])
+    tuned = SubnetMeasurer(supernet, model, digits, robustness, 256, finetune_epochs=2, finetune_seed=3,
+                           test_figures=True)(cells[1])
     assert all(torch.equal(weights[k], v) for k, v in supernet.named_parameters())
+    assert math.isnan(plain["accuracy"]) and math.isnan(plain["pgd_accuracy"])  # a run reads subnets on val only
     assert tuned["val_accuracy"] != plain["val_accuracy"]  # one supernet epoch leaves a lot for a fine-tune to learn
     exported = computed_metrics(standalone_from(model, cells[1], digits, 256, 2, 3), digits, robustness)
     assert {k: exported[k] for k in ("val_accuracy", "val_pgd_accuracy", "accuracy", "pgd_accuracy")} == \

@@ -22,6 +22,9 @@ MIN_PAIRS_FOR_A_LINE = 6
 #: A supernet reading and the standalone figure it estimates, per column of ``subnets.csv``.
 READINGS = {"val_accuracy": "standalone_val_accuracy", "val_pgd_accuracy": "standalone_val_pgd_accuracy",
             "accuracy": "standalone_accuracy", "pgd_accuracy": "standalone_pgd_accuracy"}
+#: The readings a run calibrates: those it chooses on. A run reads its subnets on validation data only
+#: (test figures are taken once, of the model it exports), so test readings have nothing to calibrate.
+CALIBRATED = ("val_accuracy", "val_pgd_accuracy")
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,10 @@ def calibrate(readings: Sequence[float], standalone: Sequence[float]) -> Calibra
 
 
 def fitted_calibrations(rows: Sequence[dict]) -> dict[str, Calibration]:
-    """One :class:`Calibration` per reading column of :data:`READINGS`, fitted on ``rows`` measured both ways."""
+    """One :class:`Calibration` per column of :data:`CALIBRATED`, fitted on ``rows`` measured both ways."""
     out = {}
-    for reading, exact in READINGS.items():
+    for reading in CALIBRATED:
+        exact = READINGS[reading]
         pairs = [(figure(r, reading), figure(r, exact)) for r in rows]
         pairs = [(s, t) for s, t in pairs if s is not None and t is not None]
         out[reading] = calibrate([s for s, _ in pairs], [t for _, t in pairs])

@@ -9,14 +9,17 @@ epochs from those weights (a small learning rate, :func:`finetune`): its clean a
 then reads close to a standalone training of the cell at a fraction of its cost (the
 supernet benchmark measures how close). The supernet's weights are never changed, and the
 fine-tune is seeded, so ``gennas prune`` rebuilds the very network that was measured.
-Accuracy and PGD robustness are measured on the validation split (what pruning selects
-on) and on the test split (what is reported); FLOPs, params and memory are computed
-exactly; latency is timed on the extracted standalone network.
+Accuracy and PGD robustness are measured on the validation split, what every choice
+rests on; the test split is read once, of the model a run exports (and of the cells it
+trains standalone), so a run never spends attacks on test images of subnets it does not
+deploy (``test_figures`` reads it too, for benchmarks that compare test figures). FLOPs,
+params and memory are computed exactly; latency is timed on the extracted standalone network.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Sequence
@@ -129,6 +132,10 @@ def _function_classes(cells: Sequence[Cell], network) -> dict[str, list[Cell]]:
     return classes
 
 
+#: The test figures of a subnet read on validation data only: not measured (a run reads test figures once,
+#: on the model it exports, and on the cells it trains standalone).
+NOT_READ = {name: math.nan for name in ("clean_accuracy", "pgd_accuracy", "fgsm_accuracy", "noise_accuracy")}
+
 #: Images the timing probe recalibrates BN on: a full batch, as recalibration runs (a small batch costs
 #: several times more per image).
 FORWARD_TIMING_IMAGES = 256
@@ -145,6 +152,7 @@ class SubnetMeasurer:
     recalibration_images: int = 1024
     finetune_epochs: int = 0  # 0: read the shared weights as they are
     finetune_seed: int = 0
+    test_figures: bool = False  # also read the test split (a benchmark's fidelity check); a run chooses on val
 
     def network(self, cell: Cell) -> nn.Sequential:
         """The network a reading of ``cell`` is taken on: its recalibrated subnet, fine-tuned when asked.
@@ -166,12 +174,12 @@ class SubnetMeasurer:
         device = next(self.model.parameters()).device
         on_phase("BN recalibration" + (f", fine-tune {self.finetune_epochs} epoch(s)" if self.finetune_epochs else ""))
         network = self.network(cell)
-        split_results = {}
-        for name, split in (("val", self.splits.val), ("test", self.splits.test)):
-            split_results[name] = evaluate_robustness(
-                network, split, self.robustness, device,
-                on_batch=lambda done, total, name=name: on_phase(f"{name} clean/FGSM/PGD/noise {done}/{total} images"))
-        val, test = split_results["val"], split_results["test"]
+        splits = [("val", self.splits.val)] + ([("test", self.splits.test)] if self.test_figures else [])
+        read = {name: evaluate_robustness(
+                    network, split, self.robustness, device,
+                    on_batch=lambda done, total, name=name: on_phase(f"{name} clean/FGSM/PGD/noise {done}/{total} images"))
+                for name, split in splits}
+        val, test = read["val"], read.get("test", NOT_READ)
         net = self.supernet.config
         on_phase("latency")
         latency = self.latency(cell)

@@ -40,7 +40,7 @@ class UnitCosts:
     subnets_per_step: int
     step_seconds: float  # one supernet training step (every subnet of the step, forward and backward)
     epoch_check_seconds: float  # the per-epoch progress check (BN recalibration and val of two subnets)
-    subnet_seconds: float  # measuring one subnet (BN recalibration, every attack on val and test, latency)
+    subnet_seconds: float  # measuring one subnet (BN recalibration, every attack on val, latency)
     standalone_epoch_seconds: float  # one epoch of one cell trained on its own, with its val check
     standalone_eval_seconds: float  # a trained cell's attacks on val and test
 
@@ -142,12 +142,13 @@ def measure_unit_costs(model, splits: DatasetSplits, recipe: SupernetTrainConfig
     forward, attacks, latency = (_typical(column, span, measurer.supernet.config, typical_flops)
                                  for column in (*zip(*timings), latencies))
     recalibration = min(measurer.recalibration_images, len(splits.train))
-    evaluated = len(splits.val) + len(splits.test)
+    read = len(splits.val) + (len(splits.test) if measurer.test_figures else 0)  # a subnet's attacked images
+    evaluated = len(splits.val) + len(splits.test)  # a standalone training reads both
     per_step = int(recipe.largest) + int(recipe.smallest) + recipe.random_subnets
     return UnitCosts(
         steps_per_epoch=steps, subnets_per_step=per_step, step_seconds=step,
         epoch_check_seconds=2 * forward * (min(EPOCH_CHECK_IMAGES, len(splits.train)) + len(splits.val)),
-        subnet_seconds=forward * recalibration + attacks * evaluated + latency,
+        subnet_seconds=forward * recalibration + attacks * read + latency,
         standalone_epoch_seconds=steps * step / max(per_step, 1) + forward * len(splits.val),
         standalone_eval_seconds=attacks * evaluated)
 

@@ -151,7 +151,7 @@ def estimated_view(rows: list[dict]) -> list[dict]:
     for row in verified_view(rows):
         if row["figures"] == "supernet" and all(c.pairs for c in calibrations.values()):
             row = {**row, **{f"supernet_{k}": row[k] for k in VERIFIED},
-                   **{k: min(max(calibrations[k](row[k]), 0.0), 100.0) for k in VERIFIED}, "figures": "calibrated"}
+                   **{k: min(max(calibrations[k](row[k]), 0.0), 100.0) for k in calibrations}, "figures": "calibrated"}
         view.append(row)
     return view
 

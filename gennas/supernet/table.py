@@ -25,7 +25,9 @@ INTEGER_COLUMNS = frozenset({"blocks_on", "memory_bytes"})
 #: Columns a file written before they existed may lack; they read as these values.
 OPTIONAL_COLUMNS = {"equivalent": "", "latency_spread_ms": "nan", **{c: "nan" for c in STANDALONE_COLUMNS}}
 #: Columns where "not measured" (NaN, an empty cell in the file) is a valid value.
-MAY_BE_MISSING = frozenset({"latency_spread_ms", *STANDALONE_COLUMNS})
+#: A subnet's test figures are NaN unless it was read with the test split (a run reads validation only).
+TEST_READINGS = ("accuracy", "pgd_accuracy", "fgsm_accuracy", "noise_accuracy")
+MAY_BE_MISSING = frozenset({"latency_spread_ms", *TEST_READINGS, *STANDALONE_COLUMNS})
 
 
 def figure(row: dict, column: str) -> float | None:
