@@ -518,6 +518,7 @@ def render_budget(result: dict) -> str:
     chosen = ", ".join(f"`--{k.replace('_', '-')} {v}`" for k, v in budget["chosen"].items())
     lines = [f"# `gennas run --budget-minutes {minutes:g}` on {result['dataset']}", "",
              provenance_markdown(result["provenance"]), "",
+             *([f"Note: {result['note']}", ""] if result.get("note") else []),
              f"Wall time end to end: **{wall / 60:.1f} min** for a budget of {minutes:g} min "
              f"({100 * (wall / 60 - minutes) / minutes:+.0f} %; target within ±20 %). The plan chose {chosen}; "
              f"{result['verified_finalists']} subnet(s) verified standalone of {result['measured_subnets']} measured.",
