@@ -29,6 +29,8 @@ from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
 from gennas.io import read_json_checked, write_json_checked
 from gennas.metrics.latency import measure_latency
+from gennas.bench.warmstart import WeightStore, lineage_id
+from gennas.nn.net2net import change_ops
 from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig, build_network
 from gennas.settings import cache_dir
 from gennas.space.cell import Cell
@@ -44,6 +46,8 @@ from gennas.train import (
 )
 
 CACHE_VERSION = 2  # 2: robustness is also measured on the validation split
+#: The result key naming the cell a warm-started measurement inherited its weights from.
+WARM_FROM = "warm_from"
 #: Test figures a searcher sees under their name, read on the validation split instead.
 SEARCHER_SEES_VAL = ("accuracy", "fgsm_accuracy", "pgd_accuracy", "noise_accuracy")
 
@@ -87,13 +91,19 @@ class TrainingOracle(Oracle):
         self.epochs_spent = 0
         self._trained: dict[str, int] = {}  # cell string -> epochs of the recipe trained so far
         self._curves: dict[str, list[float]] = {}  # cell string -> validation accuracy after each epoch
+        #: Net2Net warm starts (:meth:`warm_start`): children train this many epochs from their parent's weights.
+        self.warm_epochs: int | None = None
+        self.weights = WeightStore(self.cache_root / "net2net")
+        self._parents: dict[str, str] = {}  # cell string -> the measured cell the searcher derived it from
+        self._warm_from: dict[str, str] = {}  # cell string -> the parent a measurement really inherited from
 
     def for_searcher(self, result: dict[str, float]) -> dict[str, float]:
         """Searchers select on validation figures: under ``accuracy``, ``pgd_accuracy``, ... they see ``val_*``.
 
         The test figures are left out altogether, so no searcher can read them by another name.
         """
-        seen = {k: v for k, v in result.items() if k not in SEARCHER_SEES_VAL and not k.startswith("val_")}
+        seen = {k: v for k, v in result.items()
+                if k not in SEARCHER_SEES_VAL and not k.startswith("val_") and k != WARM_FROM}
         return {**seen, **{k: result[f"val_{k}"] for k in SEARCHER_SEES_VAL}}
 
     def cache_key(self, cell: Cell) -> str:
@@ -112,9 +122,42 @@ class TrainingOracle(Oracle):
         return self.train_config.epochs
 
     def epoch_cost(self, cell: Cell) -> int:
-        """Epochs a full-fidelity query of ``cell`` would charge now (0 once measured)."""
+        """Epochs a full-fidelity query of ``cell`` would charge now (0 once measured; a warm start's epochs)."""
         key = self.space.validate(cell).to_string()
-        return 0 if key in self._answers else self.full_epochs - self._trained.get(key, 0)
+        if key in self._answers:
+            return 0
+        return self.warm_epochs if self._warm_parent(key) else self.full_epochs - self._trained.get(key, 0)
+
+    # ------------------------------------------------------------ Net2Net warm starts
+    def warm_start(self, epochs: int) -> None:
+        """From now on a cell whose parent was measured here trains ``epochs`` from the parent's weights.
+
+        The parent's trained network is morphed into the child's (:func:`gennas.nn.net2net.change_ops`:
+        unchanged edges keep their weights, a ``none`` edge made a conv starts as exactly 0) and
+        fine-tuned; the query is charged ``epochs``, not the recipe's. A result says whose weights
+        it inherited under ``warm_from``.
+        """
+        if not (isinstance(epochs, int) and 1 <= epochs <= self.full_epochs):
+            raise GennasError(f"--option warm_epochs must be 1..{self.full_epochs} (the recipe's epochs), got "
+                              f"{epochs!r}")
+        self.warm_epochs = epochs
+
+    def inherit(self, parents: dict[str, Cell]) -> None:
+        if self.warm_epochs is not None:
+            self._parents.update({k: p.to_string() for k, p in parents.items()})
+
+    def _warm_parent(self, key: str) -> str | None:
+        """The parent ``key`` will inherit from: told by the searcher, measured here, its weights kept."""
+        parent = self._parents.get(key) if self.warm_epochs is not None else None
+        if parent is None or parent not in self._answers or not self.weights.has(self._lineage(parent)):
+            return None
+        return parent
+
+    def _lineage(self, key: str) -> str:
+        """The name of the weights (and cached result) of the cell ``key``, its ancestry included."""
+        parent = self._warm_from.get(key)
+        return lineage_id(self.cache_key(self.space.parse(key)), self._lineage(parent) if parent else None,
+                          self.warm_epochs)
 
     def query_at(self, cell: Cell, epochs: int) -> dict[str, float]:
         """Validation accuracy of ``cell`` after ``epochs`` of the full recipe's schedule (a low-fidelity query).
@@ -148,6 +191,8 @@ class TrainingOracle(Oracle):
             key = self.space.validate(cell).to_string()
             if key not in self._answers:
                 self._charge(key, int(result.get("epochs", self.full_epochs)))
+                if WARM_FROM in result:
+                    self._warm_from[key] = str(result[WARM_FROM])
         super().preload(answers)
 
     def curve(self, cell: Cell) -> list[float]:
@@ -190,18 +235,36 @@ class TrainingOracle(Oracle):
         self._charge(key, upto)
         return model, self._curves[key], time.perf_counter() - start
 
+    def _train_warm(self, cell: Cell, parent: str) -> tuple[torch.nn.Module, list[float]]:
+        """Fine-tune the parent's trained network morphed into ``cell`` for ``warm_epochs``; (model, val curve)."""
+        source = build_network(self.space.parse(parent), self.network)
+        source.load_state_dict(self.weights.load(self._lineage(parent)))
+        model = with_normalization(change_ops(source, cell).network, self.splits)
+        config = TrainConfig.from_dict({**self.train_config.to_dict(), "epochs": self.warm_epochs})
+        trained = train_model(model, self.splits, config, progress=self.progress)
+        self._charge(cell.to_string(), self.warm_epochs)
+        return trained.model, [float(r["val_accuracy"]) for r in trained.history]
+
     def _measure(self, cell: Cell) -> dict[str, float]:
-        key = self.cache_key(cell)
-        result_path = self.cache_root / f"{key}.json"
+        key = cell.to_string()
+        parent = self._warm_parent(key)
+        if parent is not None:
+            self._warm_from[key] = parent
+        name = self._lineage(key)
+        result_path = self.cache_root / f"{name}.json"
         if self.use_cache and result_path.exists():
             try:
                 metrics = read_json_checked(result_path, "cached result")["metrics"]
-                self._charge(cell.to_string(), self.full_epochs)  # the search asked for it: charged as trained
-                return metrics
+                if self.warm_epochs is None or self.weights.has(name):  # a warm search needs its weights too
+                    self._charge(key, int(metrics["epochs"]))  # the search asked for it: charged as trained
+                    return metrics
             except (GennasError, KeyError):
                 pass  # unreadable or failing its hash: measure again and overwrite it
         start = time.perf_counter()
-        model, curve, _ = self._train(cell, self.full_epochs)
+        if parent is not None:
+            model, curve = self._train_warm(cell, parent)
+        else:
+            model, curve, _ = self._train(cell, self.full_epochs)
         robust = evaluate_robustness(model, self.splits.test, self.robustness, self.device)
         robust.pop("clean_accuracy", None)  # same figure as "accuracy" below
         val = evaluate_robustness(model, self.splits.val, self.robustness, self.device)
@@ -213,8 +276,11 @@ class TrainingOracle(Oracle):
             **robust,
             "latency_ms": measure_latency(model, shape, self.device),
             "seconds": time.perf_counter() - start,
-            "epochs": self.train_config.epochs,
+            "epochs": self.warm_epochs if parent is not None else self.train_config.epochs,
+            **({WARM_FROM: parent} if parent is not None else {}),
         }
-        write_json_checked(result_path, {"arch": cell.to_string(), "dataset": self.splits.name, "metrics": metrics})
-        (self.cache_root / f"{key}.ckpt").unlink(missing_ok=True)
+        if self.warm_epochs is not None:  # a later child may inherit these weights
+            self.weights.save(name, model[1])
+        write_json_checked(result_path, {"arch": key, "dataset": self.splits.name, "metrics": metrics})
+        (self.cache_root / f"{self.cache_key(cell)}.ckpt").unlink(missing_ok=True)
         return metrics

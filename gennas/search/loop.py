@@ -151,6 +151,7 @@ class _Loop:
         if not cells or len(cells) > request:
             raise GennasError(f"searcher {self.run.method!r} returned {len(cells)} cells for a request of {request}")
         _check_replay(_first_asks(cells, self.asked), self.asked, self.saved, self.journal.path)
+        self.oracle.inherit({c.to_string(): p for c in cells if (p := self.searcher.parent_of(c)) is not None})
         return cells, seconds
 
     def _measure(self, cells: list[Cell]) -> tuple[list[Cell], list[dict[str, Any]]]:

@@ -117,6 +117,7 @@ class BlackBox(Method):
     def search(self, problem: Problem, stop: Stopping) -> SearchResult:
         if problem.oracle is None:
             raise GennasError(f"{self.name} measures cells: the problem needs an oracle")
+        _enable_warm_start(self.name, problem)
         run = run_search(self.make(problem.context), problem.oracle, stop.budget.queries, method=self.name,
                          seed=problem.context.seed, settings=problem.settings, journal=problem.journal,
                          backend=problem.backend, progress=problem.progress, logger=problem.logger,
@@ -128,6 +129,21 @@ class BlackBox(Method):
         return SearchResult(problem.context.space.parse(best["arch"]), run.stopped, run,
                             {"queries": len(run.history), "stopped": run.stopped,
                              f"search_{problem.select}": best[problem.select]})
+
+
+def _enable_warm_start(method: str, problem: Problem) -> None:
+    """``--option warm_start=net2net``: children inherit their parent's trained weights (a training oracle only)."""
+    options = problem.context.options
+    if options.get("warm_start", "none") != "net2net":
+        return
+    if not isinstance(problem.oracle, TrainingOracle):
+        raise GennasError(f"{method}: --option warm_start=net2net inherits trained weights: it needs a dataset to "
+                          "train on, not a benchmark table")
+    problem.oracle.warm_start(int(options.get("warm_epochs", max(1, problem.oracle.full_epochs // 2))))
+
+
+#: The options of a searcher whose children may start from their parent's trained weights.
+WARM_OPTIONS = {"warm_start": choice("none", "net2net"), "warm_epochs": whole()}
 
 
 @dataclass(frozen=True)
@@ -232,14 +248,15 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     BlackBox("ours", {"batch": whole(), "n_init": whole(0), "pool": whole(), "guidance": real(), "kappa": real(),
                       "parents": whole(), "regenerate_every": whole(), "fit_steps": whole(), "refit_steps": whole(0),
                       "acquisition": choice("ehvi", "ucb", "chebyshev"), "ehvi_samples": whole(),
-                      "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0)},
+                      "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0),
+                      **WARM_OPTIONS},
              searcher=GenerativeSearch),
     BlackBox("random", searcher=RandomSearch),
-    BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1)}, _tournament_fits,
+    BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1), **WARM_OPTIONS}, _tournament_fits,
              searcher=RegularizedEvolution),
     BlackBox("reinforce", {"lr": Option("float", 1e-12)}, searcher=Reinforce),
     BlackBox("bo", {"n_init": whole(), "surrogate": choice("mlp", "gbr", "rf", "gnn")}, searcher=BayesianOptimisation),
-    BlackBox("ls", searcher=LocalSearch),
+    BlackBox("ls", WARM_OPTIONS, searcher=LocalSearch),
     BlackBox("nsga2", {"pop_size": whole(2)}, searcher=NSGA2Searcher),
     # Peers: the libraries' own samplers through their ask/tell (pip install 'gennas[peers]').
     BlackBox("optuna-tpe", {"n_startup": whole(0), "multivariate": choice("on", "off")}, searcher=OptunaTPE),
