@@ -211,6 +211,7 @@ CASES: list[tuple[list[str], str]] = [
     (["search", "--method", "reinforce", "--option", "lr=0"], "lr must be at least"),
     (["search", "--method", "rea", "--option", "warm_start=yes"], "warm_start must be one of none, net2net"),
     (["search", "--method", "ls", "--option", "warm_epochs=0"], "warm_epochs must be at least 1"),
+    (["search", "--method", "pnas", "--option", "beam=0"], "beam must be at least 1"),
     (["search", "--method", "hyperband", "--option", "min_epochs=0"], "min_epochs must be at least 1"),
     (["search", "--method", "bohb", "--option", "reduction_factor=1"], "reduction_factor must be at least 2"),
     (["search", "--method", "random", "--budget-epochs", "0"], "must be at least 1"),

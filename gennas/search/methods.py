@@ -30,6 +30,7 @@ from gennas.search.local_search import LocalSearch
 from gennas.search.loop import run_search
 from gennas.search.multifidelity import BOHBSearcher, HyperbandSearcher, run_multifidelity
 from gennas.search.nsga2 import NSGA2Searcher
+from gennas.search.pnas import PNAS
 from gennas.search.optuna_peers import OptunaGP, OptunaNSGA2, OptunaTPE
 from gennas.search.options import Option, check_option_tables, choice, real, whole
 from gennas.search.random_search import RandomSearch
@@ -257,6 +258,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     BlackBox("reinforce", {"lr": Option("float", 1e-12)}, searcher=Reinforce),
     BlackBox("bo", {"n_init": whole(), "surrogate": choice("mlp", "gbr", "rf", "gnn")}, searcher=BayesianOptimisation),
     BlackBox("ls", WARM_OPTIONS, searcher=LocalSearch),
+    BlackBox("pnas", {"beam": whole(), "surrogate": choice("mlp", "gbr", "rf", "gnn")}, searcher=PNAS),
     BlackBox("nsga2", {"pop_size": whole(2)}, searcher=NSGA2Searcher),
     # Peers: the libraries' own samplers through their ask/tell (pip install 'gennas[peers]').
     BlackBox("optuna-tpe", {"n_startup": whole(0), "multivariate": choice("on", "off")}, searcher=OptunaTPE),
