@@ -22,6 +22,7 @@ journalled order before anything new is trained.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from gennas.bench.training import TrainingOracle
@@ -82,7 +83,8 @@ def run_multifidelity(searcher: HyperbandSearcher, oracle: TrainingOracle, stop:
         journal: the run's journal and result file; resumed when it exists.
 
     Returns:
-        The run: one row per distinct cell (``curve``, ``epochs``, ``pruned``; full metrics when completed).
+        The run: one row per distinct cell (``curve``, ``epochs``, ``pruned``: stopped below full fidelity by
+        the pruner or by the end of the run; full metrics when completed).
     """
     run = SearchRun(method, seed, stop.budget.queries, settings=dict(settings or {}))
     book = Journal(journal)
@@ -125,11 +127,17 @@ class _Driver:
                 return reason
             if idle >= MAX_IDLE_ROUNDS:
                 return f"no new cell in {MAX_IDLE_ROUNDS} rounds (searcher converged)"
+            replaying = len(self.rows) < len(self.saved)  # replayed trials were paid for by the journalled run
+            start = time.perf_counter()
             trial, cell = self.searcher.next_trial()
+            asked = time.perf_counter()
             new = cell.to_string() not in self.rows
             idle = 0 if new else idle + 1
             self._check_replay(cell, new)
             cut = self._trial(trial, cell)
+            if not replaying:
+                self.run.searcher_seconds += asked - start
+                self.run.oracle_seconds += time.perf_counter() - asked
             if cut is not None:
                 return cut
 
