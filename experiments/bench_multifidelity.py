@@ -173,7 +173,8 @@ def markdown(result: dict[str, Any]) -> str:
              f"per method and seed", "", provenance_markdown(result["provenance"]),
              *([f"Note: {result['note']}", ""] if result.get("note") else []),
              f"Seeds {s['seeds']}; recipe {s['epochs']} epochs (the full fidelity; hyperband/bohb rungs at "
-             f"η=3 from 1 epoch), uncached TrainingOracle (C=16, N=2; its robustness figures with one PGD step, as the race selects on accuracy only), one torch thread. Best validated accuracy "
+             f"η=3 from 1 epoch), uncached TrainingOracle (C=16, N=2; its robustness figures with one PGD step, "
+             "as the race selects on accuracy only), one torch thread. Best validated accuracy "
              "found by time t is over full-fidelity measurements only (a pruned trial's partial accuracy does not "
              "count); '–' before a seed's first full measurement (n = seeds with one). Test accuracy is of the cell "
              "each run ends with, chosen on validation.", "",

@@ -126,11 +126,11 @@ def widen(parent: CellNetwork, channels: int, seed: int = 0) -> CellNetwork:
     if channels < old.channels:
         raise GennasError(f"widen grows a network: {channels} channels is fewer than the parent's {old.channels}")
     rng = np.random.default_rng(seed)
+    config = NetworkConfig(**{**old.to_dict(), "channels": channels})
     maps = {}
-    for w_old, w_new in zip(old.stage_channels, NetworkConfig(**{**old.to_dict(), "channels": channels}).stage_channels):
+    for w_old, w_new in zip(old.stage_channels, config.stage_channels):
         copies = np.concatenate([np.arange(w_old), rng.integers(0, w_old, w_new - w_old)])
         maps[w_old] = torch.as_tensor(copies)
-    config = NetworkConfig(**{**old.to_dict(), "channels": channels})
     child = CellNetwork(parent.cell, config).to(next(parent.parameters()).device)
     child.train(parent.training)
     mine = dict(child.named_modules())
@@ -156,8 +156,7 @@ def widen(parent: CellNetwork, channels: int, seed: int = 0) -> CellNetwork:
 def _split_inputs(weight: torch.Tensor, copies: torch.Tensor) -> torch.Tensor:
     """Columns for the widened input: each copy of an old channel gets that channel's weight / its copies."""
     counts = torch.bincount(copies, minlength=weight.shape[1]).to(weight.dtype)
-    picked = weight[:, copies] / counts[copies].view(1, -1, *([1] * (weight.dim() - 2)))
-    return picked
+    return weight[:, copies] / counts[copies].view(1, -1, *([1] * (weight.dim() - 2)))
 
 
 # ----------------------------------------------------------------- deepen

@@ -35,7 +35,7 @@ class RegularizedEvolution(Searcher):
             if self.unseen(child):
                 break
             child = self.space.mutate(parent, self.rng)
-        self.parents[child.to_string()] = parent
+        self.derived_from[child.to_string()] = parent
         return [child]
 
     def tell(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:

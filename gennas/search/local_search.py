@@ -30,7 +30,7 @@ class LocalSearch(Searcher):
             neighbours = self.space.neighbours(self.current)
             order = self.rng.permutation(len(neighbours))
             self.pending = [neighbours[i] for i in order if self.unseen(neighbours[i])]
-            self.parents.update({c.to_string(): self.current for c in self.pending})
+            self.derived_from.update({c.to_string(): self.current for c in self.pending})
             if not self.pending:  # the whole neighbourhood is known already: climb or restart now
                 self._step()
         batch, self.pending = self.pending[:n], self.pending[n:]

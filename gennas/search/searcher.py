@@ -49,7 +49,7 @@ class Searcher(ABC):
 
     #: How many cells the loop asks for at once (a searcher may return fewer, never more).
     batch_size: int = 1
-    #: True when the searcher records the parent of each cell it derives (:attr:`parents`); its other
+    #: True when the searcher records the parent of each cell it derives (:attr:`derived_from`); its other
     #: cells (a random initial population) then train from scratch under ``warm_start=net2net``.
     derives_children: bool = False
 
@@ -64,7 +64,7 @@ class Searcher(ABC):
         self.seen: dict[str, Result] = {}  # every answer told so far, by cell string
         self.order: list[Cell] = []  # distinct cells in the order their answers arrived
         #: ``warm_start=net2net``: child cell string -> the measured cell it was derived from.
-        self.parents: dict[str, Cell] = {}
+        self.derived_from: dict[str, Cell] = {}
 
     @abstractmethod
     def ask(self, n: int) -> list[Cell]:
@@ -89,7 +89,7 @@ class Searcher(ABC):
         if self.context.options.get("warm_start") != "net2net" or not self.order:
             return None
         if self.derives_children:
-            told = self.parents.get(cell.to_string())
+            told = self.derived_from.get(cell.to_string())
             return told if told is not None and not self.unseen(told) else None
         ops = np.array(cell.ops)
         distance = np.array([(np.array(c.ops) != ops).sum() for c in self.order])
