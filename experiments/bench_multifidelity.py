@@ -19,7 +19,8 @@ and seconds each needs to reach the scratch child's final accuracy.
 Datasets: ``digits-low`` (150 train, 300 val, 300 test digits; derived as in
 bench_main_job.py, clean digits saturates) by default; any gennas dataset spec works.
 
-    python experiments/bench_multifidelity.py --seeds 5 --seconds 30 --epochs 9
+    python experiments/bench_multifidelity.py --seeds 5 --seconds 40 --epochs 9
+    python experiments/bench_multifidelity.py --render-only --note "..." --discussion "..."
 """
 
 from __future__ import annotations
@@ -224,7 +225,16 @@ def main() -> None:
     p.add_argument("--out", default="experiments/results/multifidelity_digits-low")
     p.add_argument("--note", default="", help="what else loaded the machine")
     p.add_argument("--discussion", default="", help="the Markdown's reading of the figures")
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite the Markdown from the committed JSON with this --note and --discussion (no runs)")
     args = p.parse_args()
+    if args.render_only:
+        result = json.loads(Path(args.out + ".json").read_text())
+        result.update(note=args.note or result.get("note", ""),
+                      discussion=args.discussion or result.get("discussion", ""))
+        write_json(Path(args.out + ".json"), result)
+        write_text(Path(args.out + ".md"), markdown(result))
+        return
     torch.set_num_threads(1)
     work = Path(args.work)
     splits = load_dataset(dataset_spec(args.dataset, work))
