@@ -105,20 +105,28 @@ def test_a_warm_started_child_starts_from_its_parents_trained_function_and_pays_
     assert "warm_from" not in oracle.for_searcher(result)
 
 
-@pytest.mark.parametrize("method", ["rea", "ls"])
+#: Small settings per method so each run takes seconds (ours: as in test_search, and a shorter run).
+OWN = {"rea": {"population_size": 3}, "ls": {}, "ours": {"pool": 8, "n_init": 2, "batch": 2, "fit_steps": 30,
+                                                          "guidance": 10}}
+BUDGET = {"rea": 8, "ls": 8, "ours": 5}
+
+
+@pytest.mark.parametrize("method", list(OWN))
 def test_warm_started_searches_inherit_and_resume_into_the_same_run(method, small, tmp_path):
-    options = {"warm_start": "net2net", "warm_epochs": 1, **({"population_size": 3} if method == "rea" else {})}
+    options = {"warm_start": "net2net", "warm_epochs": 1, **OWN[method]}
     whole = _oracle(small, tmp_path / "a")
-    uninterrupted = get_method(method).search(_problem(whole, **options), Stopping.of(8)).run.history
+    budget = BUDGET[method]
+    uninterrupted = get_method(method).search(_problem(whole, **options), Stopping.of(budget)).run.history
     warm = [r for r in uninterrupted if "warm_from" in r]
     assert warm and all(r["epochs"] == 1 for r in warm)
     assert all(r["warm_from"] in {q["arch"] for q in uninterrupted[:i]} for i, r in enumerate(uninterrupted)
                if "warm_from" in r)  # a parent is measured before its child
     assert whole.epochs_spent == sum(r["epochs"] for r in uninterrupted)
     journal = tmp_path / "run.json"
-    get_method(method).search(_problem(_oracle(small, tmp_path / "b"), journal, **options), Stopping.of(4))
+    get_method(method).search(_problem(_oracle(small, tmp_path / "b"), journal, **options),
+                              Stopping.of(budget // 2 + 1))
     resumed = get_method(method).search(_problem(_oracle(small, tmp_path / "b"), journal, **options),
-                                        Stopping.of(8)).run.history
+                                        Stopping.of(budget)).run.history
     strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMES} for r in rows]  # noqa: E731
     assert strip(resumed) == strip(uninterrupted)
 
