@@ -96,7 +96,7 @@ def test_a_warm_started_child_starts_from_its_parents_trained_function_and_pays_
     oracle.inherit({PRESERVING: parent_cell})
     assert oracle.epoch_cost(child) == 1 and oracle.epochs_spent == 4
     trained = build_network(parent_cell, oracle.network)
-    trained.load_state_dict(oracle.weights.load(oracle.cache_key(parent_cell)))
+    trained.load_state_dict(oracle.warm.store.load(oracle.cache_key(parent_cell)))
     x = small.val.tensors[0][:16]
     start = change_ops(trained.eval(), child).network.eval()  # what the child's training starts from
     assert torch.allclose(trained(x), start(x), atol=1e-5)

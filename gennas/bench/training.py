@@ -29,7 +29,7 @@ from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
 from gennas.io import read_json_checked, write_json_checked
 from gennas.metrics.latency import measure_latency
-from gennas.bench.warmstart import WeightStore, lineage_id
+from gennas.bench.warmstart import WarmStarts
 from gennas.nn.net2net import change_ops
 from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig, build_network
 from gennas.settings import cache_dir
@@ -92,10 +92,7 @@ class TrainingOracle(Oracle):
         self._trained: dict[str, int] = {}  # cell string -> epochs of the recipe trained so far
         self._curves: dict[str, list[float]] = {}  # cell string -> validation accuracy after each epoch
         #: Net2Net warm starts (:meth:`warm_start`): children train this many epochs from their parent's weights.
-        self.warm_epochs: int | None = None
-        self.weights = WeightStore(self.cache_root / "net2net")
-        self._parents: dict[str, str] = {}  # cell string -> the measured cell the searcher derived it from
-        self._warm_from: dict[str, str] = {}  # cell string -> the parent a measurement really inherited from
+        self.warm: WarmStarts | None = None
 
     def for_searcher(self, result: dict[str, float]) -> dict[str, float]:
         """Searchers select on validation figures: under ``accuracy``, ``pgd_accuracy``, ... they see ``val_*``.
@@ -126,7 +123,9 @@ class TrainingOracle(Oracle):
         key = self.space.validate(cell).to_string()
         if key in self._answers:
             return 0
-        return self.warm_epochs if self._warm_parent(key) else self.full_epochs - self._trained.get(key, 0)
+        if self.warm is not None and self.warm.parent(key, self._answers) is not None:
+            return self.warm.epochs
+        return self.full_epochs - self._trained.get(key, 0)
 
     # ------------------------------------------------------------ Net2Net warm starts
     def warm_start(self, epochs: int) -> None:
@@ -140,24 +139,11 @@ class TrainingOracle(Oracle):
         if not (isinstance(epochs, int) and 1 <= epochs <= self.full_epochs):
             raise GennasError(f"--option warm_epochs must be 1..{self.full_epochs} (the recipe's epochs), got "
                               f"{epochs!r}")
-        self.warm_epochs = epochs
+        self.warm = WarmStarts(self.cache_root / "net2net", epochs, lambda key: self.cache_key(self.space.parse(key)))
 
     def inherit(self, parents: dict[str, Cell]) -> None:
-        if self.warm_epochs is not None:
-            self._parents.update({k: p.to_string() for k, p in parents.items()})
-
-    def _warm_parent(self, key: str) -> str | None:
-        """The parent ``key`` will inherit from: told by the searcher, measured here, its weights kept."""
-        parent = self._parents.get(key) if self.warm_epochs is not None else None
-        if parent is None or parent not in self._answers or not self.weights.has(self._lineage(parent)):
-            return None
-        return parent
-
-    def _lineage(self, key: str) -> str:
-        """The name of the weights (and cached result) of the cell ``key``, its ancestry included."""
-        parent = self._warm_from.get(key)
-        return lineage_id(self.cache_key(self.space.parse(key)), self._lineage(parent) if parent else None,
-                          self.warm_epochs)
+        if self.warm is not None:
+            self.warm.tell({k: p.to_string() for k, p in parents.items()})
 
     def query_at(self, cell: Cell, epochs: int) -> dict[str, float]:
         """Validation accuracy of ``cell`` after ``epochs`` of the full recipe's schedule (a low-fidelity query).
@@ -191,8 +177,8 @@ class TrainingOracle(Oracle):
             key = self.space.validate(cell).to_string()
             if key not in self._answers:
                 self._charge(key, int(result.get("epochs", self.full_epochs)))
-                if WARM_FROM in result:
-                    self._warm_from[key] = str(result[WARM_FROM])
+                if WARM_FROM in result and self.warm is not None:
+                    self.warm.inherited[key] = str(result[WARM_FROM])
         super().preload(answers)
 
     def curve(self, cell: Cell) -> list[float]:
@@ -236,26 +222,27 @@ class TrainingOracle(Oracle):
         return model, self._curves[key], time.perf_counter() - start
 
     def _train_warm(self, cell: Cell, parent: str) -> tuple[torch.nn.Module, list[float]]:
-        """Fine-tune the parent's trained network morphed into ``cell`` for ``warm_epochs``; (model, val curve)."""
+        """Fine-tune the parent's trained network morphed into ``cell`` for the warm epochs; (model, val curve)."""
+        assert self.warm is not None
         source = build_network(self.space.parse(parent), self.network)
-        source.load_state_dict(self.weights.load(self._lineage(parent)))
+        source.load_state_dict(self.warm.store.load(self.warm.name(parent)))
         model = with_normalization(change_ops(source, cell).network, self.splits)
-        config = TrainConfig.from_dict({**self.train_config.to_dict(), "epochs": self.warm_epochs})
+        config = TrainConfig.from_dict({**self.train_config.to_dict(), "epochs": self.warm.epochs})
         trained = train_model(model, self.splits, config, progress=self.progress)
-        self._charge(cell.to_string(), self.warm_epochs)
+        self._charge(cell.to_string(), self.warm.epochs)
         return trained.model, [float(r["val_accuracy"]) for r in trained.history]
 
     def _measure(self, cell: Cell) -> dict[str, float]:
         key = cell.to_string()
-        parent = self._warm_parent(key)
+        parent = self.warm.parent(key, self._answers) if self.warm is not None else None
         if parent is not None:
-            self._warm_from[key] = parent
-        name = self._lineage(key)
+            self.warm.inherited[key] = parent
+        name = self.warm.name(key) if self.warm is not None else self.cache_key(cell)
         result_path = self.cache_root / f"{name}.json"
         if self.use_cache and result_path.exists():
             try:
                 metrics = read_json_checked(result_path, "cached result")["metrics"]
-                if self.warm_epochs is None or self.weights.has(name):  # a warm search needs its weights too
+                if self.warm is None or self.warm.store.has(name):  # a warm search needs its weights too
                     self._charge(key, int(metrics["epochs"]))  # the search asked for it: charged as trained
                     return metrics
             except (GennasError, KeyError):
@@ -276,11 +263,11 @@ class TrainingOracle(Oracle):
             **robust,
             "latency_ms": measure_latency(model, shape, self.device),
             "seconds": time.perf_counter() - start,
-            "epochs": self.warm_epochs if parent is not None else self.train_config.epochs,
+            "epochs": self.warm.epochs if parent is not None else self.train_config.epochs,
             **({WARM_FROM: parent} if parent is not None else {}),
         }
-        if self.warm_epochs is not None:  # a later child may inherit these weights
-            self.weights.save(name, model[1])
+        if self.warm is not None:  # a later child may inherit these weights
+            self.warm.store.save(name, model[1])
         write_json_checked(result_path, {"arch": key, "dataset": self.splits.name, "metrics": metrics})
         (self.cache_root / f"{self.cache_key(cell)}.ckpt").unlink(missing_ok=True)
         return metrics
