@@ -144,3 +144,11 @@ def test_warm_starts_refuse_a_table_and_epochs_beyond_the_recipe(small, tmp_path
     table = Table(get_space("nb201"), NetworkConfig())
     with pytest.raises(GennasError, match="not a benchmark table"):
         get_method("ls").search(_problem(table, warm_start="net2net"), Stopping.of(2))
+
+
+def test_a_shared_warm_start_option_warm_starts_only_the_methods_that_take_it(small, tmp_path):
+    for method, warm in (("random", False), ("rea", True)):
+        oracle = _oracle(small, tmp_path / method)
+        rows = get_method(method).search(_problem(oracle, warm_start="net2net", warm_epochs=1, population_size=3),
+                                         Stopping.of(4)).run.history
+        assert any("warm_from" in r for r in rows) == warm

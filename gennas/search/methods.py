@@ -118,7 +118,8 @@ class BlackBox(Method):
     def search(self, problem: Problem, stop: Stopping) -> SearchResult:
         if problem.oracle is None:
             raise GennasError(f"{self.name} measures cells: the problem needs an oracle")
-        _enable_warm_start(self.name, problem)
+        if "warm_start" in self.options:  # a shared --option applies only to the methods whose table has it
+            _enable_warm_start(self.name, problem)
         run = run_search(self.make(problem.context), problem.oracle, stop.budget.queries, method=self.name,
                          seed=problem.context.seed, settings=problem.settings, journal=problem.journal,
                          backend=problem.backend, progress=problem.progress, logger=problem.logger,
