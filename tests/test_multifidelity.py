@@ -85,19 +85,30 @@ def _trajectory(rows):
     return [{k: v for k, v in r.items() if k not in TIMES} for r in rows]
 
 
-def test_a_resumed_hyperband_run_is_the_uninterrupted_run(small, tmp_path):
+@pytest.mark.parametrize("method", ["hyperband", "bohb"])
+def test_a_resumed_multi_fidelity_run_is_the_uninterrupted_run(method, small, tmp_path):
+    options = {"n_startup": 2} if method == "bohb" else {}
     whole = _oracle(small, tmp_path / "a", space=get_space("dag3"))
-    uninterrupted = get_method("hyperband").search(_problem(whole), Stopping.of(8)).run
+    uninterrupted = get_method(method).search(_problem(whole, **options), Stopping.of(8)).run
     journal = tmp_path / "hb.json"
     first = _oracle(small, tmp_path / "b", space=get_space("dag3"))
-    get_method("hyperband").search(_problem(first, journal=journal), Stopping.of(4))
+    get_method(method).search(_problem(first, journal=journal, **options), Stopping.of(4))
     resumed_oracle = _oracle(small, tmp_path / "b", space=get_space("dag3"))
-    resumed = get_method("hyperband").search(_problem(resumed_oracle, journal=journal), Stopping.of(8)).run
+    resumed = get_method(method).search(_problem(resumed_oracle, journal=journal, **options), Stopping.of(8)).run
     assert _trajectory(resumed.history) == _trajectory(uninterrupted.history)
     assert resumed_oracle.epochs_spent == whole.epochs_spent  # the journalled epochs count, and once
     with pytest.raises(GennasError, match="other settings"):
-        get_method("hyperband").search(_problem(_oracle(small, tmp_path / "c", space=get_space("dag3")), seed=1,
-                                                journal=journal), Stopping.of(8))
+        get_method(method).search(_problem(_oracle(small, tmp_path / "c", space=get_space("dag3")), seed=1,
+                                           journal=journal, **options), Stopping.of(8))
+
+
+def test_a_journal_past_a_smaller_epoch_budget_is_refused(small, tmp_path):
+    journal = tmp_path / "random.json"
+    get_method("random").search(_problem(_oracle(small, tmp_path, space=get_space("dag3")), journal=journal),
+                                Stopping.of(3))
+    with pytest.raises(GennasError, match="already used 12 training epochs"):
+        get_method("random").search(_problem(_oracle(small, tmp_path, space=get_space("dag3")), journal=journal),
+                                    Stopping.of(5, epochs=8))
 
 
 def test_multi_fidelity_refuses_what_it_cannot_search(small, tmp_path):
