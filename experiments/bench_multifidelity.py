@@ -57,6 +57,7 @@ ENTRIES: dict[str, tuple[str, dict[str, Any]]] = {
     "random": ("random", {}),
     "rea": ("rea", {"population_size": 5}),
     "hyperband": ("hyperband", {}),
+    "hyperband min3": ("hyperband", {"min_epochs": 3}),  # its lowest rung at 3 epochs, where cells separate
     "bohb": ("bohb", {}),
     "pnas": ("pnas", {}),
     "rea+net2net": ("rea", {"population_size": 5, "warm_start": "net2net", "warm_epochs": 3}),
@@ -246,9 +247,10 @@ def main() -> None:
     runs = []
     for seed in range(args.seeds):  # seed-major: machine load drifts over every method alike
         for entry in entries:
-            path = work / "runs" / f"{entry}_seed{seed}.json"
+            path = work / "runs" / f"{entry.replace(' ', '_')}_seed{seed}.json"
             saved = json.loads(path.read_text()) if path.exists() else None
-            if saved is None or saved["settings"] != settings:
+            same = saved is not None and {**saved["settings"], "methods": None} == {**settings, "methods": None}
+            if not same:  # a run is reused under the same settings, whichever other methods ran beside it
                 print(f"[race] {entry} seed {seed}: {args.seconds:g} s", flush=True)
                 saved = {"settings": settings, "run": race_one(entry, seed, splits, args, work / "cache")}
                 write_json(path, saved)
