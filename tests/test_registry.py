@@ -3,7 +3,7 @@
 import json
 
 from gennas.cli import main
-from gennas.search import REGISTRY, BlackBox, WeightSharing, parse_methods
+from gennas.search import REGISTRY, BlackBox, MultiFidelity, WeightSharing, parse_methods
 from gennas.search.options import whole
 from gennas.search.random_search import RandomSearch
 
@@ -15,7 +15,8 @@ class FirstCells(RandomSearch):
 def test_every_method_is_one_entry_with_one_interface():
     kinds = {name: type(m) for name, m in REGISTRY.items()}
     assert {n for n, k in kinds.items() if k is WeightSharing} == {"darts", "darts2", "gdas", "snas", "pcdarts", "drnas", "sdarts-rs", "sdarts-adv", "rsps", "setn", "enas", "pdarts", "dartspt", "proxyless"}
-    assert all(k in (BlackBox, WeightSharing) for k in kinds.values())
+    assert {n for n, k in kinds.items() if k is MultiFidelity} == {"hyperband", "bohb"}
+    assert all(k in (BlackBox, WeightSharing, MultiFidelity) for k in kinds.values())
     assert parse_methods("rea,random,rea") == ["rea", "random"]
     assert "gdas" in parse_methods("gdas,rea", wallclock=True)
 

@@ -78,6 +78,9 @@ class Oracle(ABC):
         self._answers[key] = result
         self.history.append((cell, result))
 
+    def inherit(self, parents: dict[str, Cell]) -> None:
+        """Which measured cell each cell about to be measured may start from (a table has no weights: ignored)."""
+
     def for_searcher(self, result: dict[str, float]) -> dict[str, float]:
         """What a searcher is told about a measurement (the split it may select on)."""
         return result

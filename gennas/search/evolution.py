@@ -15,6 +15,8 @@ from gennas.space.cell import Cell
 
 
 class RegularizedEvolution(Searcher):
+    derives_children = True  # each child from its tournament winner (warm_start=net2net)
+
     def __init__(self, context: SearchContext, population_size: int = 10, tournament_size: int = 3) -> None:
         super().__init__(context)
         self.population_size = int(context.options.get("population_size", population_size))
@@ -33,6 +35,7 @@ class RegularizedEvolution(Searcher):
             if self.unseen(child):
                 break
             child = self.space.mutate(parent, self.rng)
+        self.derived_from[child.to_string()] = parent
         return [child]
 
     def tell(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:

@@ -15,6 +15,7 @@ from gennas.space.cell import Cell
 
 class LocalSearch(Searcher):
     batch_size = 24  # about one neighbourhood of an NB201 cell per round
+    derives_children = True  # each neighbour from the current cell (warm_start=net2net)
 
     def __init__(self, context: SearchContext) -> None:
         super().__init__(context)
@@ -29,6 +30,7 @@ class LocalSearch(Searcher):
             neighbours = self.space.neighbours(self.current)
             order = self.rng.permutation(len(neighbours))
             self.pending = [neighbours[i] for i in order if self.unseen(neighbours[i])]
+            self.derived_from.update({c.to_string(): self.current for c in self.pending})
             if not self.pending:  # the whole neighbourhood is known already: climb or restart now
                 self._step()
         batch, self.pending = self.pending[:n], self.pending[n:]

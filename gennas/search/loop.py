@@ -38,7 +38,7 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
                settings: dict[str, Any] | None = None, journal: str | Path | None = None,
                backend: EvaluationBackend | None = None, progress: bool = False,
                logger: RunLogger | None = None, deadline: float | None = None,
-               target: Target | None = None) -> SearchRun:
+               target: Target | None = None, epochs: int | None = None) -> SearchRun:
     """Run ``searcher`` until ``budget`` distinct cells are measured, or another stopping rule holds.
 
     Args:
@@ -56,13 +56,19 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
             before it runs to its end: ``search_seconds`` reports the real time.
         target: stop after the round whose answers reach it. A journal that already reaches it is
             finished as it is, whatever budget it was written under.
+        epochs: a budget of training epochs (a :class:`~gennas.bench.training.TrainingOracle`'s
+            ``epochs_spent``): no cell is measured whose training would take the total past it, so
+            full-fidelity and multi-fidelity runs compare on one currency.
 
     Returns:
         The run: every measurement in query order, the time spent, and why it stopped.
     """
     if budget < 1:
         raise GennasError(f"the budget must be at least 1 query, got {budget}")
-    stop = Stopping.of(budget, deadline, target)
+    stop = Stopping.of(budget, deadline, target, epochs)
+    if epochs is not None and not hasattr(oracle, "epoch_cost"):
+        raise GennasError("an epoch budget counts training epochs: it needs a training oracle (a dataset), "
+                          "not a table")
     run = SearchRun(method, seed, budget, settings=dict(settings or {}))
     book = Journal(journal)
     saved = book.load(run)
@@ -72,6 +78,9 @@ def run_search(searcher: Searcher, oracle: Oracle, budget: int, *, method: str, 
     oracle.budget = budget
     oracle.preload([(searcher.space.parse(r["arch"]), {k: v for k, v in r.items() if k != "arch"}) for r in saved])
     run.history = [dict(r) for r in saved]
+    if saved and stop.epochs is not None and stop.epochs.epochs < oracle.epochs_spent:
+        raise GennasError(f"{journal} already used {oracle.epochs_spent} training epochs, more than the "
+                          f"{stop.epochs.epochs} asked for now")
     loop = _Loop(searcher, oracle, run, stop, saved, book, backend, logger)
     bar = tqdm(total=budget, desc=f"{method} seed {seed}", disable=not progress, initial=len(saved))
     try:
@@ -107,7 +116,7 @@ class _Loop:
         self.searcher, self.oracle, self.run, self.stop = searcher, oracle, run, stop
         self.saved, self.journal, self.backend, self.logger = saved, journal, backend, logger
         self.asked: dict[str, None] = {}  # distinct cells in the order the searcher first asked for them
-        self.state = LoopState(queries=len(run.history))
+        self.state = LoopState(queries=len(run.history), epochs=getattr(oracle, "epochs_spent", 0))
 
     def round(self, bar: tqdm) -> bool:
         """One ask/measure/tell round; False when the deadline cut it before any cell was measured."""
@@ -142,19 +151,25 @@ class _Loop:
         if not cells or len(cells) > request:
             raise GennasError(f"searcher {self.run.method!r} returned {len(cells)} cells for a request of {request}")
         _check_replay(_first_asks(cells, self.asked), self.asked, self.saved, self.journal.path)
+        self.oracle.inherit({c.to_string(): p for c in cells if (p := self.searcher.parent_of(c)) is not None})
         return cells, seconds
 
     def _measure(self, cells: list[Cell]) -> tuple[list[Cell], list[dict[str, Any]]]:
-        """Every cell's answer; under a deadline cell by cell, the measured prefix only."""
-        if self.stop.deadline is None:
+        """Every cell's answer; under a deadline or an epoch budget cell by cell, the measured prefix only."""
+        if self.stop.deadline is None and self.stop.epochs is None:
             return cells, self.oracle.query_many(cells, self.backend)
         done: list[Cell] = []
         results: list[dict[str, Any]] = []
         for cell in cells:
-            if self.stop.deadline.passed():
+            if self.stop.deadline is not None and self.stop.deadline.passed():
                 break
+            if self.stop.epochs is not None:
+                if not self.stop.epochs.fits(self.oracle.epochs_spent, self.oracle.epoch_cost(cell)):
+                    self.state.epochs_blocked = True
+                    break
             results.append(self.oracle.query(cell))
             done.append(cell)
+            self.state.epochs = getattr(self.oracle, "epochs_spent", 0)
         return done, results
 
     def _record(self, fresh: list[Cell], answers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from gennas.bench.oracle import Oracle
+from gennas.bench.training import TrainingOracle
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
 from gennas.search.backends import EvaluationBackend
@@ -27,7 +28,9 @@ from gennas.search.generative import GenerativeSearch
 from gennas.search.journal import SearchRun
 from gennas.search.local_search import LocalSearch
 from gennas.search.loop import run_search
+from gennas.search.multifidelity import BOHBSearcher, HyperbandSearcher, run_multifidelity
 from gennas.search.nsga2 import NSGA2Searcher
+from gennas.search.pnas import PNAS
 from gennas.search.optuna_peers import OptunaGP, OptunaNSGA2, OptunaTPE
 from gennas.search.options import Option, check_option_tables, choice, real, whole
 from gennas.search.random_search import RandomSearch
@@ -115,16 +118,62 @@ class BlackBox(Method):
     def search(self, problem: Problem, stop: Stopping) -> SearchResult:
         if problem.oracle is None:
             raise GennasError(f"{self.name} measures cells: the problem needs an oracle")
+        if "warm_start" in self.options:  # a shared --option applies only to the methods whose table has it
+            _enable_warm_start(self.name, problem)
         run = run_search(self.make(problem.context), problem.oracle, stop.budget.queries, method=self.name,
                          seed=problem.context.seed, settings=problem.settings, journal=problem.journal,
                          backend=problem.backend, progress=problem.progress, logger=problem.logger,
-                         deadline=stop.deadline.at if stop.deadline else None, target=stop.target)
+                         deadline=stop.deadline.at if stop.deadline else None, target=stop.target,
+                         epochs=stop.epochs.epochs if stop.epochs else None)
         if problem.select is None or not run.history:
             return SearchResult(None, run.stopped, run, {"queries": len(run.history), "stopped": run.stopped})
         best = max(run.history, key=lambda row: row[problem.select])  # the first measured among ties
         return SearchResult(problem.context.space.parse(best["arch"]), run.stopped, run,
                             {"queries": len(run.history), "stopped": run.stopped,
                              f"search_{problem.select}": best[problem.select]})
+
+
+def _enable_warm_start(method: str, problem: Problem) -> None:
+    """``--option warm_start=net2net``: children inherit their parent's trained weights (a training oracle only)."""
+    options = problem.context.options
+    if options.get("warm_start", "none") != "net2net":
+        return
+    if not isinstance(problem.oracle, TrainingOracle):
+        raise GennasError(f"{method}: --option warm_start=net2net inherits trained weights: it needs a dataset to "
+                          "train on, not a benchmark table")
+    problem.oracle.warm_start(int(options.get("warm_epochs", max(1, problem.oracle.full_epochs // 2))))
+
+
+#: The options of a searcher whose children may start from their parent's trained weights.
+WARM_OPTIONS = {"warm_start": choice("none", "net2net"), "warm_epochs": whole()}
+
+
+@dataclass(frozen=True)
+class MultiFidelity(Method):
+    """Hyperband or BOHB: Optuna's ``HyperbandPruner`` over training epochs on a training oracle.
+
+    The currency is epochs (:attr:`~gennas.bench.training.TrainingOracle.epochs_spent`); the
+    found cell is the best of those trained to full fidelity under ``Problem.select``.
+    """
+
+    searcher: type[HyperbandSearcher] = HyperbandSearcher
+    kind: ClassVar[str] = "multi-fidelity"
+
+    def search(self, problem: Problem, stop: Stopping) -> SearchResult:
+        oracle = problem.oracle
+        if not isinstance(oracle, TrainingOracle):
+            raise GennasError(f"{self.name} trains cells epoch by epoch: it needs a dataset to train on, not a "
+                              "benchmark table (fidelity = training epochs)")
+        run = run_multifidelity(self.searcher(problem.context, oracle.full_epochs), oracle, stop, method=self.name,
+                                seed=problem.context.seed, settings=problem.settings, journal=problem.journal)
+        details = {"queries": len(run.history), "stopped": run.stopped, "epochs_spent": oracle.epochs_spent,
+                   "completed": sum(not r["pruned"] for r in run.history)}
+        completed = [r for r in run.history if not r["pruned"]] or run.history  # partial rows when none finished
+        if problem.select is None or not completed:
+            return SearchResult(None, run.stopped, run, details)
+        best = max(completed, key=lambda row: (row["epochs"], row[problem.select]))
+        return SearchResult(problem.context.space.parse(best["arch"]), run.stopped, run,
+                            {**details, f"search_{problem.select}": best[problem.select]})
 
 
 @dataclass(frozen=True)
@@ -201,14 +250,16 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     BlackBox("ours", {"batch": whole(), "n_init": whole(0), "pool": whole(), "guidance": real(), "kappa": real(),
                       "parents": whole(), "regenerate_every": whole(), "fit_steps": whole(), "refit_steps": whole(0),
                       "acquisition": choice("ehvi", "ucb", "chebyshev"), "ehvi_samples": whole(),
-                      "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0)},
+                      "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0),
+                      **WARM_OPTIONS},
              searcher=GenerativeSearch),
     BlackBox("random", searcher=RandomSearch),
-    BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1)}, _tournament_fits,
+    BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1), **WARM_OPTIONS}, _tournament_fits,
              searcher=RegularizedEvolution),
     BlackBox("reinforce", {"lr": Option("float", 1e-12)}, searcher=Reinforce),
     BlackBox("bo", {"n_init": whole(), "surrogate": choice("mlp", "gbr", "rf", "gnn")}, searcher=BayesianOptimisation),
-    BlackBox("ls", searcher=LocalSearch),
+    BlackBox("ls", WARM_OPTIONS, searcher=LocalSearch),
+    BlackBox("pnas", {"beam": whole(), "surrogate": choice("mlp", "gbr", "rf", "gnn")}, searcher=PNAS),
     BlackBox("nsga2", {"pop_size": whole(2)}, searcher=NSGA2Searcher),
     # Peers: the libraries' own samplers through their ask/tell (pip install 'gennas[peers]').
     BlackBox("optuna-tpe", {"n_startup": whole(0), "multivariate": choice("on", "off")}, searcher=OptunaTPE),
@@ -216,6 +267,10 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     BlackBox("optuna-nsga2", {"population_size": whole(2)}, searcher=OptunaNSGA2),
     BlackBox("botorch-qlogei", {"n_init": whole(), "candidates": whole()}, searcher=BoTorchQLogEI),
     BlackBox("botorch-qnehvi", {"n_init": whole(), "candidates": whole()}, searcher=BoTorchQNEHVI),
+    # Multi-fidelity (epochs) on a training oracle: Optuna's HyperbandPruner with its Random / TPE sampler.
+    MultiFidelity("hyperband", {"min_epochs": whole(), "reduction_factor": whole(2)}, searcher=HyperbandSearcher),
+    MultiFidelity("bohb", {"min_epochs": whole(), "reduction_factor": whole(2), "n_startup": whole(0)},
+                  searcher=BOHBSearcher),
     WeightSharing("darts", algorithm="darts", order=1),
     WeightSharing("darts2", algorithm="darts", order=2),
     WeightSharing("gdas", algorithm="gdas", order=1),
@@ -231,6 +286,8 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
     WeightSharing("dartspt", _knob_options("dartspt"), _knob_check("dartspt"), algorithm="dartspt"),
     WeightSharing("proxyless", _knob_options("proxyless"), _knob_check("proxyless"), algorithm="proxyless"),
 )}
+#: Kinds of method a query budget applies to (distinct cells measured; a multi-fidelity one counts cells tried).
+QUERY_KINDS = (BlackBox.kind, MultiFidelity.kind)
 #: The black-box methods at import (those a query budget applies to); the registry is the truth.
 METHODS: dict[str, type[Searcher]] = {n: m.searcher for n, m in REGISTRY.items() if isinstance(m, BlackBox)}
 
@@ -259,13 +316,13 @@ def parse_methods(text: str, *, wallclock: bool = False) -> list[str]:
         wallclock: the ``--budget-minutes`` form, where weight-sharing methods run too.
 
     Returns:
-        The names, each registered (and black-box unless ``wallclock``).
+        The names, each registered (and black-box or multi-fidelity unless ``wallclock``).
 
     Raises:
         GennasError: listing the methods of the form when a name is unknown or none is given.
     """
     methods = [m.strip() for m in text.split(",") if m.strip()]
-    known = [n for n, m in REGISTRY.items() if wallclock or m.kind == BlackBox.kind]
+    known = [n for n, m in REGISTRY.items() if wallclock or m.kind in QUERY_KINDS]
     unknown = [m for m in methods if m not in known]
     if unknown or not methods:
         form = "with --budget-minutes " if wallclock else ""

@@ -38,7 +38,8 @@ class OptunaSearcher(Searcher):
     startup_option: ClassVar[str] = "n_startup"
     startup_default: ClassVar[int] = 10
 
-    def __init__(self, context: SearchContext) -> None:
+    def __init__(self, context: SearchContext, pruner: Any = None) -> None:
+        """``pruner``: an Optuna pruner for multi-fidelity studies (None: trials are never pruned)."""
         super().__init__(context)
         self.optuna = require("optuna", self.method)
         self.optuna.logging.set_verbosity(self.optuna.logging.WARNING)  # one INFO line per trial otherwise
@@ -49,7 +50,9 @@ class OptunaSearcher(Searcher):
             warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
             sampler = self.make_sampler(context.options)
         directions = ["maximize" if o.direction == "max" else "minimize" for o in self.objectives]
-        self.study = self.optuna.create_study(directions=directions, sampler=sampler)
+        # A fixed name: Optuna's Hyperband assigns a trial its bracket from a hash of the study's name.
+        self.study = self.optuna.create_study(directions=directions, sampler=sampler, pruner=pruner,
+                                              study_name=f"gennas-{self.method}-seed{context.seed}")
         for cell in prior_cells(context, self.warm_start(context.options)):
             self.study.enqueue_trial(dict(zip(self.names, cell.ops)))
         self.pending: dict[str, list[Any]] = {}  # cell string -> trials handed out, told at the next tell
@@ -65,7 +68,7 @@ class OptunaSearcher(Searcher):
     def ask(self, n: int) -> list[Cell]:
         cells = []
         for _ in range(n):
-            trial, cell = self._next_trial()
+            trial, cell = self.next_trial()
             self.pending.setdefault(cell.to_string(), []).append(trial)
             cells.append(cell)
         return cells
@@ -76,7 +79,7 @@ class OptunaSearcher(Searcher):
             for trial in self.pending.pop(cell.to_string(), []):
                 self.study.tell(trial, self._values(result))
 
-    def _next_trial(self) -> tuple[Any, Cell]:
+    def next_trial(self) -> tuple[Any, Cell]:
         """The study's next proposal that needs a query; measured repeats are answered from what was told."""
         for attempt in range(FREE_REPEATS + 1):
             trial = self.study.ask(self.distributions)

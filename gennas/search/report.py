@@ -21,9 +21,13 @@ CHECKPOINTS = (10, 20, 50, 100, 200)
 
 
 def incumbent_curve(run: SearchRun, objective: Objective) -> np.ndarray:
-    """Best value of ``objective`` after each query (the first objective's running best)."""
-    values = np.array([row[objective.metric] for row in run.history], dtype=np.float64)
-    return np.maximum.accumulate(values) if objective.direction == "max" else np.minimum.accumulate(values)
+    """Best value of ``objective`` after each query (the first objective's running best).
+
+    A row without the metric (a multi-fidelity trial pruned before its test figures) keeps
+    the best so far; NaN until a row has it.
+    """
+    values = np.array([row.get(objective.metric, np.nan) for row in run.history], dtype=np.float64)
+    return np.fmax.accumulate(values) if objective.direction == "max" else np.fmin.accumulate(values)
 
 
 def queries_to_optimum(run: SearchRun, objective: Objective, optimum: float) -> int | None:

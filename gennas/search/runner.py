@@ -38,15 +38,22 @@ class SearchSpec(RunSpec):
     prior: str = "none"
     objectives: str = "accuracy:max"
     stop_at: str | None = None  # METRIC:VALUE, end each run once a measured cell reaches it; not part of its identity
+    budget_epochs: int | None = None  # training epochs per run (a training oracle's currency); not part of its identity
 
     def __post_init__(self) -> None:
         if self.prior not in PRIORS:
             raise GennasError(f"--prior must be one of {PRIORS}, got {self.prior!r}")
         if self.budget < 1 or self.seeds < 1:
             raise GennasError("--budget and --seeds must be at least 1")
+        if self.budget_epochs is not None and self.budget_epochs < self.epochs:
+            raise GennasError(f"--budget-epochs {self.budget_epochs} is less than one full training of "
+                              f"--epochs {self.epochs}; raise it")
         self.goal: list[Objective] = parse_objectives(self.objectives)
         self.target = parse_target(self.stop_at, self.goal) if self.stop_at else None
         self.tabular = get_space(self.space).name == "nb201" and self._nb201_dataset() is not None
+        if self.tabular and self.budget_epochs is not None:
+            raise GennasError("--budget-epochs counts training epochs: it needs a dataset to train on, not an NB201 "
+                              "table")
         if self.prior == "transfer" and not self.tabular:
             raise GennasError("--prior transfer uses the other NB201 tables: it needs --space nb201 and "
                               f"--dataset one of {', '.join(DATASETS)}")
@@ -126,7 +133,8 @@ def run_method(spec: SearchSpec, method: str, out: str | Path | None = None, *,
                           journal=Path(out) / method / f"seed_{seed}.json" if out else None, progress=progress,
                           logger=logger)
         try:
-            runs.append(get_method(method).search(problem, Stopping.of(spec.budget, target=spec.target)).run)
+            runs.append(get_method(method).search(problem, Stopping.of(spec.budget, target=spec.target,
+                                                                   epochs=spec.budget_epochs)).run)
         finally:
             logger.finish()
     return runs

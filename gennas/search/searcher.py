@@ -49,6 +49,9 @@ class Searcher(ABC):
 
     #: How many cells the loop asks for at once (a searcher may return fewer, never more).
     batch_size: int = 1
+    #: True when the searcher records the parent of each cell it derives (:attr:`derived_from`); its other
+    #: cells (a random initial population) then train from scratch under ``warm_start=net2net``.
+    derives_children: bool = False
 
     def __init__(self, context: SearchContext) -> None:
         self.context = context
@@ -60,6 +63,8 @@ class Searcher(ABC):
         self.modelled = [o.metric for o in self.objectives if not (free and get_metric(o.metric).source == "cost")]
         self.seen: dict[str, Result] = {}  # every answer told so far, by cell string
         self.order: list[Cell] = []  # distinct cells in the order their answers arrived
+        #: ``warm_start=net2net``: child cell string -> the measured cell it was derived from.
+        self.derived_from: dict[str, Cell] = {}
 
     @abstractmethod
     def ask(self, n: int) -> list[Cell]:
@@ -72,6 +77,24 @@ class Searcher(ABC):
             if key not in self.seen:
                 self.order.append(cell)
             self.seen[key] = dict(result)
+
+    def parent_of(self, cell: Cell) -> Cell | None:
+        """The measured cell whose trained weights ``cell`` starts from under ``warm_start=net2net``, or None.
+
+        The cell it was derived from when the searcher says so (REA's tournament winner, local
+        search's current cell; None for its other cells); for a searcher that does not, the
+        measured cell nearest in edits (ties: the fitter), so any searcher's proposals can inherit.
+        None without the option or before any answer.
+        """
+        if self.context.options.get("warm_start") != "net2net" or not self.order:
+            return None
+        if self.derives_children:
+            told = self.derived_from.get(cell.to_string())
+            return told if told is not None and not self.unseen(told) else None
+        ops = np.array(cell.ops)
+        distance = np.array([(np.array(c.ops) != ops).sum() for c in self.order])
+        scores = self.fitness([self.seen[c.to_string()] for c in self.order])
+        return self.order[int(np.lexsort((-scores, distance))[0])]
 
     # ---------------------------------------------------------------- helpers
     def fitness(self, results: Sequence[Result], weights: np.ndarray | None = None) -> np.ndarray:

@@ -29,6 +29,8 @@ class LoopState:
     idle: int = 0  # rounds in a row that asked for no new cell
     queries: int = 0  # rows in the run's history
     new_rows: list[dict[str, Any]] = field(default_factory=list)  # the last round's new measurements
+    epochs: int = 0  # training epochs charged so far (a training oracle's currency)
+    epochs_blocked: bool = False  # the next query would have overrun the epoch budget
 
 
 class StopRule(Protocol):
@@ -44,6 +46,19 @@ class Budget:
 
     def reason(self, state: LoopState) -> str | None:
         return "budget" if state.asked >= self.queries else None
+
+
+@dataclass(frozen=True)
+class EpochBudget:
+    """End before a query whose training would take the epochs charged past ``epochs`` (never overrun)."""
+
+    epochs: int
+
+    def fits(self, spent: int, cost: int) -> bool:
+        return spent + cost <= self.epochs
+
+    def reason(self, state: LoopState) -> str | None:
+        return "epoch budget" if state.epochs_blocked or state.epochs >= self.epochs else None
 
 
 @dataclass(frozen=True)
@@ -103,14 +118,17 @@ class Stopping:
     deadline: Deadline | None = None
     target: Target | None = None
     idle: Idle = Idle()
+    epochs: EpochBudget | None = None
 
     @classmethod
-    def of(cls, budget: int, deadline: float | None = None, target: Target | None = None) -> Stopping:
-        """The rules for a query budget, an optional monotonic deadline and an optional target."""
-        return cls(Budget(budget), Deadline(deadline) if deadline is not None else None, target)
+    def of(cls, budget: int, deadline: float | None = None, target: Target | None = None,
+           epochs: int | None = None) -> Stopping:
+        """The rules for a query budget, an optional monotonic deadline, target and budget of training epochs."""
+        return cls(Budget(budget), Deadline(deadline) if deadline is not None else None, target,
+                   epochs=EpochBudget(epochs) if epochs is not None else None)
 
     def rules(self) -> list[StopRule]:
-        return [r for r in (self.target, self.deadline, self.idle, self.budget) if r is not None]
+        return [r for r in (self.target, self.deadline, self.epochs, self.idle, self.budget) if r is not None]
 
     def reason(self, state: LoopState) -> str | None:
         """The first rule's reason to stop, or None."""

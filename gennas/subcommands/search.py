@@ -17,7 +17,7 @@ def _search_spec(args: argparse.Namespace):
 
     return SearchSpec(space=args.space, dataset=args.dataset, budget=args.budget, seeds=args.seeds, seed=args.seed,
                       prior=args.prior, objectives=args.objectives, options=parse_options(args.option),
-                      epochs=args.epochs, stop_at=args.stop_at)
+                      epochs=args.epochs, stop_at=args.stop_at, budget_epochs=args.budget_epochs)
 
 
 def _search_backend(args: argparse.Namespace):
@@ -104,6 +104,9 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="searcher option, e.g. population_size=20, surrogate=gnn, guidance=30 (repeatable)")
     p.add_argument("--epochs", type=v.epochs_int, default=4, help="training epochs per cell for datasets without a table")
+    p.add_argument("--budget-epochs", type=v.positive_int, default=None, metavar="E",
+                   help="datasets without a table: also stop each run before its training epochs pass E (the "
+                        "currency that compares hyperband/bohb with full-fidelity methods)")
     p.add_argument("--stop-at", default=None, metavar="METRIC:VALUE",
                    help="end a run once a measured cell reaches VALUE (at least, for a max objective; at most, for "
                         "min), e.g. accuracy:94.0; the searcher never sees it, and a journal that reaches it is "

@@ -323,6 +323,7 @@ def train_model(
     checkpoint_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    stop_after: int | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``splits.train``, scoring ``splits.val`` after every epoch.
 
@@ -333,6 +334,9 @@ def train_model(
     depends on it; with ``scheduler='constant'`` a finished run may be extended by
     resuming with more epochs. ``on_epoch_end`` receives each epoch's history record
     after the checkpoint is written (use it for logging or to stop early by raising).
+    ``stop_after`` ends training after that epoch of the ``config.epochs``-long schedule: a
+    low-fidelity measurement whose checkpoint a later call continues, so the first ``e``
+    epochs of a cell are paid for once however often its fidelity is raised.
     The global RNG state of the caller is left untouched.
     """
     config = config or TrainConfig()
@@ -346,7 +350,7 @@ def train_model(
     with training_run(model, splits, config, steps, device, path) as run:
         start = len(run.history)
         with tqdm(total=config.epochs, initial=start, disable=not progress, desc="train", unit="epoch") as bar:
-            for epoch in range(start, config.epochs):
+            for epoch in range(start, config.epochs if stop_after is None else min(stop_after, config.epochs)):
                 record = _epoch(run, epoch, x_train, y_train, config, steps, splits, amp_dtype)
                 bar.update(1)
                 bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{record['val_accuracy']:.1f}%")
