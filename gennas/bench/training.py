@@ -22,10 +22,10 @@ from gennas.data import DatasetSplits, load_dataset
 from gennas.errors import GennasError
 from gennas.io import read_json_checked, write_json_checked
 from gennas.metrics.latency import measure_latency
-from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig, build_network
 from gennas.settings import cache_dir
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace, nb201_space
+from gennas.space.protocol import ArchSpace
+from gennas.space.space import nb201_space
 from gennas.train import (
     RobustnessConfig,
     TrainConfig,
@@ -52,11 +52,11 @@ class TrainingOracle(Oracle):
         self,
         dataset: str | DatasetSplits = "digits",
         *,
-        space: CellSpace | None = None,
+        space: "ArchSpace | None" = None,
         train: TrainConfig | None = None,
         robustness: RobustnessConfig | None = None,
-        channels: int = TRAINING_CHANNELS,
-        cells_per_stage: int = TRAINING_CELLS_PER_STAGE,
+        channels: int | None = None,
+        cells_per_stage: int | None = None,
         data_root: str | None = None,
         download: bool = False,
         max_train: int | None = None,
@@ -68,8 +68,9 @@ class TrainingOracle(Oracle):
         self.splits = dataset if isinstance(dataset, DatasetSplits) else load_dataset(
             dataset, data_root, download=download, max_train=max_train
         )
-        network = NetworkConfig.for_data(self.splits, channels, cells_per_stage)
-        super().__init__(space or nb201_space(), network, budget)
+        space = space or nb201_space()
+        # None: the space's training skeleton (NB201: C=16, N=2; DARTS: C=8, 5 layers); depth is N or layers.
+        super().__init__(space, space.network_for_data(self.splits, channels, cells_per_stage), budget)
         self.train_config = train or TrainConfig()
         self.robustness = robustness or RobustnessConfig()
         self.device = resolve_device(self.train_config.device)
@@ -104,7 +105,7 @@ class TrainingOracle(Oracle):
                 pass  # unreadable or failing its hash: measure again and overwrite it
         start = time.perf_counter()
         torch.manual_seed(self.train_config.seed)  # the initial weights depend on the seed alone
-        net = build_network(cell, self.network)
+        net = self.space.build(cell, self.network)
         model = with_normalization(net, self.splits)
         checkpoint = self.cache_root / f"{key}.ckpt"
         trained = train_model(model, self.splits, self.train_config, checkpoint_path=checkpoint, progress=self.progress)

@@ -9,12 +9,15 @@ one class means one builder, one metric code path and one encoding for all of th
 from __future__ import annotations
 
 import re
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
 from gennas.errors import GennasError
 from gennas.space.cell import KNOWN_OPS, Cell, num_edges
+
+if TYPE_CHECKING:
+    from gennas.space.protocol import ArchSpace
 
 NB201_OPS: tuple[str, ...] = KNOWN_OPS
 ENUMERATION_LIMIT = 2_000_000
@@ -53,6 +56,19 @@ class CellSpace:
     def size(self) -> int:
         """Number of op assignments (before the connectivity requirement, if any)."""
         return len(self.ops) ** self.num_edges
+
+    @property
+    def choices(self) -> tuple[tuple[str, ...], ...]:
+        """Per search variable (here: per edge) the labels of its values, as :meth:`encode` indexes them.
+
+        Every space has this, so integer-genome searchers (NSGA-II, REINFORCE, Optuna) take any space.
+        """
+        return (self.ops,) * self.num_edges
+
+    @property
+    def one_hot_size(self) -> int:
+        """Length of :meth:`one_hot`."""
+        return self.num_edges * len(self.ops)
 
     def __repr__(self) -> str:
         return (
@@ -157,6 +173,31 @@ class CellSpace:
             current = options[int(rng.integers(len(options)))]
         return current
 
+    # ------------------------------------------------------------ the network
+    def default_network(self):
+        """The NAS-Bench-201 skeleton (C=16, N=5, 3x32x32, 10 classes)."""
+        from gennas.nn.network import NetworkConfig
+
+        return NetworkConfig()
+
+    def network_for_data(self, data, channels: int | None = None, depth: int | None = None):
+        """The skeleton gennas trains on ``data``; ``depth`` is the cells per stage."""
+        from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig
+
+        return NetworkConfig.for_data(data, channels or TRAINING_CHANNELS, depth or TRAINING_CELLS_PER_STAGE)
+
+    def build(self, cell: Cell, config=None):
+        """The skeleton network of ``cell`` on ``config`` (default: :meth:`default_network`)."""
+        from gennas.nn.network import build_network
+
+        return build_network(self.validate(cell), config)
+
+    def costs(self, cell: Cell, config=None) -> dict[str, float]:
+        """Exact free costs of the cell's network (see :func:`gennas.metrics.costs.cell_costs`)."""
+        from gennas.metrics.costs import cell_costs
+
+        return cell_costs(self.validate(cell), config or self.default_network())
+
     def enumerate(self) -> Iterator[Cell]:
         """Every valid cell, in mixed-radix order; refuses spaces too large to list."""
         if self.size > ENUMERATION_LIMIT:
@@ -175,21 +216,32 @@ def nb201_space() -> CellSpace:
     return CellSpace(4, NB201_OPS, require_connected=False, name="nb201")
 
 
+def _darts_space() -> "ArchSpace":
+    from gennas.space.darts import DartsSpace
+
+    return DartsSpace()
+
+
 _DAG_PATTERN = re.compile(r"^dag(\d+)$")
 
 
-def get_space(name: str) -> CellSpace:
-    """Look a space up by name: ``nb201``, or ``dagN`` for the N-node family (e.g. ``dag6``)."""
+#: Spaces by name besides the dagN family: adding a space is one entry here plus its class.
+SPACES: dict[str, Callable[[], "ArchSpace"]] = {"nb201": nb201_space, "darts": _darts_space}
+
+
+def get_space(name: str) -> "ArchSpace":
+    """Look a space up by name: ``nb201``, ``darts``, or ``dagN`` for the N-node family (e.g. ``dag6``)."""
     key = name.strip().lower()
-    if key == "nb201":
-        return nb201_space()
+    if key in SPACES:
+        return SPACES[key]()
     match = _DAG_PATTERN.match(key)
     if match:
         n = int(match.group(1))
         if not 3 <= n <= 12:
             raise GennasError(f"space {name!r}: the dagN family supports 3 <= N <= 12 nodes")
         return CellSpace(n, NB201_OPS, require_connected=True, name=f"dag{n}")
-    raise GennasError(f"unknown search space {name!r}; choose 'nb201' or 'dagN' (N nodes, e.g. 'dag6')")
+    raise GennasError(f"unknown search space {name!r}; choose {', '.join(repr(k) for k in SPACES)} "
+                      "or 'dagN' (N nodes, e.g. 'dag6')")
 
 
 def sample_distinct(space: CellSpace, n: int, rng: np.random.Generator) -> list[Cell]:

@@ -1,0 +1,68 @@
+"""`ArchSpace`: what every component may call on a search space, whatever its architectures are.
+
+Two kinds of space implement it: :class:`~gennas.space.space.CellSpace` (NB201 and the
+dagN family, whose architecture is a :class:`~gennas.space.cell.Cell`) and
+:class:`~gennas.space.darts.DartsSpace` (a :class:`~gennas.space.genotype.Genotype`).
+Searchers, oracles and commands are written against this interface, so a new space is a
+class with these members plus one entry in :data:`gennas.space.space.SPACES`, and no
+component branches on a space's name.
+
+An architecture object needs ``to_string()`` (its key in journals and caches, the inverse
+of ``space.parse``), ``canonical`` and ``canonical_hash``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class ArchSpace(Protocol):
+    """A search space (see the module docstring)."""
+
+    name: str
+    #: Per search variable, the labels of its values; ``encode`` returns one index per variable
+    #: and every in-range index vector ``decode``s to an architecture (valid or not, see ``contains``).
+    choices: tuple[tuple[str, ...], ...]
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def one_hot_size(self) -> int: ...
+
+    def validate(self, arch: Any) -> Any: ...
+
+    def contains(self, arch: Any) -> bool: ...
+
+    def parse(self, text: str) -> Any: ...
+
+    def encode(self, arch: Any) -> np.ndarray: ...
+
+    def decode(self, indices: Sequence[int] | np.ndarray) -> Any: ...
+
+    def one_hot(self, arch: Any) -> np.ndarray: ...
+
+    def ordinal(self, arch: Any) -> int: ...
+
+    def sample(self, rng: np.random.Generator, n: int | None = None) -> Any: ...
+
+    def neighbours(self, arch: Any) -> list[Any]: ...
+
+    def mutate(self, arch: Any, rng: np.random.Generator, n_mutations: int = 1) -> Any: ...
+
+    def enumerate(self) -> Iterator[Any]: ...
+
+    def default_network(self) -> Any:
+        """The space's reference skeleton (what ``gennas cost`` counts on without flags)."""
+
+    def network_for_data(self, data: Any, channels: int | None = None, depth: int | None = None) -> Any:
+        """The skeleton gennas trains on a dataset: ``depth`` is cells per stage (NB201) or layers (DARTS)."""
+
+    def build(self, arch: Any, config: Any = None) -> Any:
+        """The architecture's network (an ``nn.Module`` returning logits)."""
+
+    def costs(self, arch: Any, config: Any = None) -> dict[str, float]:
+        """Exact, free ``flops`` (M), ``params`` (M) and ``memory_bytes`` of the network, closed form."""
