@@ -33,7 +33,7 @@ class SklearnPredictor:
         self.scale: dict[str, tuple[float, float]] = {}
 
     def _features(self, cells: Sequence[Cell]) -> np.ndarray:
-        return np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.num_edges * len(self.space.ops)))
+        return np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.one_hot_size))
 
     def fit(self, cells: Sequence[Cell], targets: dict[str, np.ndarray]) -> "SklearnPredictor":
         y = target_matrix(cells, targets, self.tasks)

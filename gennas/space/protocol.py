@@ -66,3 +66,27 @@ class ArchSpace(Protocol):
 
     def costs(self, arch: Any, config: Any = None) -> dict[str, float]:
         """Exact, free ``flops`` (M), ``params`` (M) and ``memory_bytes`` of the network, closed form."""
+
+
+def cardinalities(space: ArchSpace) -> list[int]:
+    """How many values each search variable takes."""
+    return [len(c) for c in space.choices]
+
+
+def mixed_radix(space: ArchSpace) -> list[int]:
+    """Place values of the variables in :meth:`ArchSpace.ordinal` (the first variable most significant)."""
+    cards, out, place = cardinalities(space), [], 1
+    for card in reversed(cards):
+        out.append(place)
+        place *= card
+    return out[::-1]
+
+
+def decode_valid(space: ArchSpace, indices: Sequence[int] | np.ndarray) -> Any | None:
+    """The architecture of in-range ``indices``, or None where the space forbids it (a dagN cell cut off)."""
+    from gennas.errors import GennasError
+
+    try:
+        return space.decode(indices)
+    except GennasError:
+        return None
