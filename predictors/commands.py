@@ -16,7 +16,7 @@ from gennas.metrics.task import metric_of
 from gennas.errors import GennasError
 from gennas.metrics.registry import Metric, get_metric, register_metric
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace
+from gennas.space.space import CellSpace, same_space
 from predictors.checkpoint import load_predictor, save_predictor
 from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
@@ -40,7 +40,7 @@ def fit_metric(task: str, cells: Sequence[Cell], values: np.ndarray, space: Cell
         if base is None:
             return GNNPredictor(space, [task], config)
         predictor = load_predictor(base)
-        if predictor.space.n_nodes != space.n_nodes or predictor.space.ops != space.ops:
+        if not same_space(predictor.space, space):
             raise GennasError(f"base checkpoint {base} is for space {predictor.space.name!r}, "
                               f"the measurements are for {space.name!r}")
         return predictor

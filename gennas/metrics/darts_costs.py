@@ -16,10 +16,18 @@ so the closed forms cannot drift from the modules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
 
 from gennas.metrics.memory import FLOAT_BYTES, _Tape
 from gennas.nn.darts_network import DartsNetworkConfig, STEM_MULTIPLIER, cell_plan, last_reads, multipliers
 from gennas.space.genotype import Genotype
+
+if TYPE_CHECKING:
+    from gennas.metrics.soft_costs import SoftCost
+    from gennas.space.darts import DartsSpace
 
 
 @dataclass
@@ -68,7 +76,8 @@ def _op(t: _Tally, op: str, c: int, side_out: int, stride: int) -> None:
     # skip_connect at stride 1 and none cost nothing
 
 
-def _tally(genotype: Genotype, config: DartsNetworkConfig) -> _Tally:
+def _tally(genotype: Genotype, config: DartsNetworkConfig, with_ops: bool = True) -> _Tally:
+    """The closed form's totals; without ops, the skeleton alone (stem, preprocessing, classifier)."""
     t = _Tally()
     side = config.image_size
     c_stem = STEM_MULTIPLIER * config.channels
@@ -85,7 +94,7 @@ def _tally(genotype: Genotype, config: DartsNetworkConfig) -> _Tally:
         t.bn(c)
         out_side = side // 2 if reduction else side
         pairs, _ = genotype.cell(reduction)
-        for op, index in pairs:
+        for op, index in pairs if with_ops else ():
             _op(t, op, c, out_side, 2 if reduction and index < 2 else 1)
         side = out_side
     c_last = multipliers(genotype)[plan[-1][3]] * plan[-1][2]
@@ -213,3 +222,72 @@ def darts_costs(genotype: Genotype, config: DartsNetworkConfig = DartsNetworkCon
     """``flops`` (M), ``params`` (M), ``memory_bytes`` of the genotype's network, closed form."""
     flops, params = darts_flops_params(genotype, config)
     return {"flops": flops, "params": params, "memory_bytes": darts_peak_memory(genotype, config)}
+
+
+# ------------------------------------------------------------- soft (guidance) form
+def _per_op(config: DartsNetworkConfig, ops: tuple[str, ...], reduction: bool, stride: int) -> np.ndarray:
+    """(2, len(ops)): FLOPs and params of each op summed over every cell of one type, at ``stride``."""
+    out = np.zeros((2, len(ops)))
+    side = config.image_size
+    for _, _, c, is_reduction, _ in cell_plan(config):
+        out_side = side // 2 if is_reduction else side
+        if is_reduction == reduction:
+            for j, op in enumerate(ops):
+                t = _Tally()
+                _op(t, op, c, out_side, stride)
+                out[:, j] += (t.flops, t.params)
+        side = out_side
+    return out
+
+
+def darts_soft_costs(space: "DartsSpace", config: DartsNetworkConfig = DartsNetworkConfig()) -> dict[str, "SoftCost"]:
+    """FLOPs and params (M) as exact functions of the DARTS search variables' one-hots.
+
+    Every op costs the same wherever it sits in a cell of a given type (a strided op costs, per
+    output position, what the stride-1 op costs on the halved map), except ``skip_connect``
+    reading a cell input of a reduction cell, which is a factorized reduction: that term is
+    the product of the op variable's skip probability and the pair variable's probability of
+    putting a cell input (0 or 1) in that slot.
+    """
+    from gennas.metrics.soft_costs import SoftCost
+    from gennas.space.darts import CELL_TYPES, input_pairs
+    from predictors.encoding import num_values, uniform_prior
+
+    v, k = len(space.choices), num_values(space)
+    probe = space.decode([0] * v)
+    base = _tally(probe, config, with_ops=False)
+    coef = np.zeros((2, v, k))
+    terms: list[tuple[int, int, np.ndarray]] = []  # (op variable, pair variable, 0/1 per pair value)
+    skip = space.ops.index("skip_connect") if "skip_connect" in space.ops else None
+    strided_skip = np.zeros(2)
+    if skip is not None:
+        strided_skip = _per_op(config, ("skip_connect",), True, 2)[:, 0] - _per_op(config, ("skip_connect",), True, 1)[:, 0]
+    for c, kind in enumerate(CELL_TYPES):
+        per_op = _per_op(config, space.ops, kind == "reduce", 1)
+        for node in range(space.steps):
+            pair_var = c * 3 * space.steps + 3 * node
+            for slot in (0, 1):
+                coef[:, pair_var + 1 + slot, :len(space.ops)] = per_op
+                if kind == "reduce" and skip is not None:
+                    reads_input = np.array([float(p[slot] < 2) for p in input_pairs(node)] +
+                                           [0.0] * (k - len(input_pairs(node))))
+                    terms.append((pair_var + 1 + slot, pair_var, reads_input))
+    out = {}
+    rng = np.random.default_rng(0)
+    sample = torch.nn.functional.one_hot(torch.from_numpy(np.stack([space.encode(g) for g in space.sample(rng, 256)])),
+                                         k).double()
+    for m, (metric, total) in enumerate((("flops", base.flops), ("params", base.params))):
+        weights = torch.from_numpy(coef[m] / 1e6)
+        extra = float(strided_skip[m]) / 1e6
+        base_m = total / 1e6
+
+        def fn(x: torch.Tensor, weights=weights, extra=extra, base_m=base_m) -> torch.Tensor:
+            value = base_m + (x * weights.to(x.dtype)).sum(dim=(1, 2))
+            for op_var, pair_var, reads in terms:
+                mask = torch.from_numpy(reads).to(x.dtype)
+                value = value + extra * x[:, op_var, skip] * (x[:, pair_var] * mask).sum(-1)
+            return value
+
+        centre = float(fn(uniform_prior(space).double().unsqueeze(0))[0])
+        out[metric] = SoftCost(fn, centre, max(float(fn(sample).std()), 1e-9))
+    return out

@@ -77,6 +77,39 @@ class DartsSpace:
     def __repr__(self) -> str:
         return f"DartsSpace(steps={self.steps}, ops={self.ops})"
 
+    #: "Input pair 2" means different inputs at different nodes: graph nodes carry their index.
+    graph_positional = True
+
+    def variable_graph(self) -> np.ndarray:
+        """Adjacency over (input, each search variable, output) for the predictor's and generator's GNN.
+
+        Per cell and node: the cell input feeds the node's pair variable, which feeds its two op
+        variables; the op variables (the node's value) feed every later node's pair variable of the
+        same cell and the output; the normal cell's nodes also feed the reduction cell's pair
+        variables (the cells alternate in the network). Which inputs a node reads is in the pair
+        variable's value, so the graph is the same for every genotype.
+        """
+        n = len(self.choices) + 2
+        a = np.zeros((n, n), dtype=np.int64)
+        per_cell = 3 * self.steps
+        pair = lambda c, k: 1 + c * per_cell + 3 * k  # noqa: E731 - index of a node's pair variable
+        for c in range(len(CELL_TYPES)):
+            for k in range(self.steps):
+                a[0, pair(c, k)] = 1
+                for op_var in (pair(c, k) + 1, pair(c, k) + 2):
+                    a[pair(c, k), op_var] = 1
+                    a[op_var, n - 1] = 1
+                    for later in range(k + 1, self.steps):
+                        a[op_var, pair(c, later)] = 1
+                    if c == 0:
+                        for k2 in range(self.steps):
+                            a[op_var, pair(1, k2)] = 1
+        return a
+
+    def record(self) -> dict:
+        """What a checkpoint stores to rebuild this space."""
+        return {"kind": "darts", "name": self.name, "steps": self.steps, "ops": list(self.ops)}
+
     # -------------------------------------------------------------- validation
     def validate(self, genotype: Genotype) -> Genotype:
         """Return ``genotype`` if it belongs to this space, else raise one clear :class:`GennasError`."""
@@ -240,6 +273,12 @@ class DartsSpace:
         from gennas.nn.darts_network import DartsNetwork
 
         return DartsNetwork(self.validate(genotype), config or self.default_network())
+
+    def soft_costs(self, config=None) -> dict:
+        """FLOPs and params as exact functions of the variables' one-hots (see :mod:`gennas.metrics.soft_costs`)."""
+        from gennas.metrics.darts_costs import darts_soft_costs
+
+        return darts_soft_costs(self, config or self.default_network())
 
     def costs(self, genotype: Genotype, config=None) -> dict[str, float]:
         """``flops`` (M), ``params`` (M), ``memory_bytes``: closed form, no network built."""

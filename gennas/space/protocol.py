@@ -67,6 +67,18 @@ class ArchSpace(Protocol):
     def costs(self, arch: Any, config: Any = None) -> dict[str, float]:
         """Exact, free ``flops`` (M), ``params`` (M) and ``memory_bytes`` of the network, closed form."""
 
+    def soft_costs(self, config: Any = None) -> dict[str, Any]:
+        """Costs that are exact functions of the variables' one-hots (:class:`gennas.metrics.soft_costs.SoftCost`)."""
+
+    #: Whether graph nodes need their index as a feature (a variable's meaning depends on its position).
+    graph_positional: bool
+
+    def variable_graph(self) -> np.ndarray:
+        """(V+2, V+2) adjacency over (input, each search variable, output) for the GNNs."""
+
+    def record(self) -> dict:
+        """What a checkpoint stores to rebuild the space (``gennas.space.space.space_from_record``)."""
+
 
 def cardinalities(space: ArchSpace) -> list[int]:
     """How many values each search variable takes."""

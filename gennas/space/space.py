@@ -70,6 +70,18 @@ class CellSpace:
         """Length of :meth:`one_hot`."""
         return self.num_edges * len(self.ops)
 
+    #: A variable's meaning is its edge, which the line graph already says: no position features needed.
+    graph_positional = False
+
+    def variable_graph(self) -> np.ndarray:
+        """The op-on-node line graph (input, one node per edge, output) the predictor and generator run on."""
+        return Cell.line_graph(self.n_nodes)
+
+    def record(self) -> dict:
+        """What a checkpoint stores to rebuild this space (:func:`space_from_record`)."""
+        return {"name": self.name, "n_nodes": self.n_nodes, "ops": list(self.ops),
+                "require_connected": self.require_connected}
+
     def __repr__(self) -> str:
         return (
             f"CellSpace(name={self.name!r}, n_nodes={self.n_nodes}, ops={self.ops}, "
@@ -198,6 +210,12 @@ class CellSpace:
 
         return cell_costs(self.validate(cell), config or self.default_network())
 
+    def soft_costs(self, config=None) -> dict:
+        """Free costs that are exact functions of the edge-op one-hots (see :mod:`gennas.metrics.soft_costs`)."""
+        from gennas.metrics.soft_costs import linear_soft_costs
+
+        return linear_soft_costs(self.ops, self.num_edges, config or self.default_network())
+
     def enumerate(self) -> Iterator[Cell]:
         """Every valid cell, in mixed-radix order; refuses spaces too large to list."""
         if self.size > ENUMERATION_LIMIT:
@@ -242,6 +260,20 @@ def get_space(name: str) -> "ArchSpace":
         return CellSpace(n, NB201_OPS, require_connected=True, name=f"dag{n}")
     raise GennasError(f"unknown search space {name!r}; choose {', '.join(repr(k) for k in SPACES)} "
                       "or 'dagN' (N nodes, e.g. 'dag6')")
+
+
+def space_from_record(record: dict) -> "ArchSpace":
+    """The space a checkpoint's ``record()`` describes."""
+    if record.get("kind") == "darts":
+        from gennas.space.darts import DartsSpace
+
+        return DartsSpace(record["steps"], tuple(record["ops"]))
+    return CellSpace(record["n_nodes"], tuple(record["ops"]), record["require_connected"], record["name"])
+
+
+def same_space(a: "ArchSpace", b: "ArchSpace") -> bool:
+    """Whether architectures, encodings and models of ``a`` are those of ``b``."""
+    return type(a) is type(b) and a.choices == b.choices
 
 
 def sample_distinct(space: CellSpace, n: int, rng: np.random.Generator) -> list[Cell]:
