@@ -60,6 +60,7 @@ class TrainingOracle(Oracle):
         data_root: str | None = None,
         download: bool = False,
         max_train: int | None = None,
+        network=None,
         budget: int | None = None,
         cache: str | Path | None = None,
         use_cache: bool = True,
@@ -70,7 +71,8 @@ class TrainingOracle(Oracle):
         )
         space = space or nb201_space()
         # None: the space's training skeleton (NB201: C=16, N=2; DARTS: C=8, 5 layers); depth is N or layers.
-        super().__init__(space, space.network_for_data(self.splits, channels, cells_per_stage), budget)
+        # ``network`` (a skeleton config for this data) replaces it altogether.
+        super().__init__(space, network or space.network_for_data(self.splits, channels, cells_per_stage), budget)
         self.train_config = train or TrainConfig()
         self.robustness = robustness or RobustnessConfig()
         self.device = resolve_device(self.train_config.device)

@@ -12,6 +12,7 @@ auxiliary head after the second reduction and drop-path are optional, as in the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -150,28 +151,37 @@ class DartsCell(nn.Module):
         self.last = last_reads(pairs, self.concat)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
-        """Shapes: (B, C_pp, H', W'), (B, C_p, H, W) -> (B, 4C, H or H/2, ...).
+        """Shapes: (B, C_pp, H', W'), (B, C_p, H, W) -> (B, 4C, H or H/2, ...)."""
+        return run_darts_cell(self, list(self._ops), s0, s1, drop_prob)
 
-        A state is released once no later node or the concat reads it: gennas.metrics.darts_memory
-        replays this order to count peak memory, and a test checks the two agree byte for byte.
-        """
-        states: list[torch.Tensor | None] = [self.preprocess0(s0), self.preprocess1(s1)]
-        del s0, s1
-        for k in range(len(self._ops) // 2):
-            total: torch.Tensor | None = None
-            for slot in (2 * k, 2 * k + 1):
-                op = self._ops[slot]
-                h = op(states[self.indices[slot]])
-                if self.training and drop_prob > 0 and not isinstance(op, nn.Identity):
-                    h = drop_path(h, drop_prob)
-                total = h if total is None else total + h
-                del h
-            for slot in (2 * k, 2 * k + 1):
-                if self.last[self.indices[slot]] == k:
-                    states[self.indices[slot]] = None
-            states.append(total)
-            del total
-        return torch.cat([states[i] for i in self.concat], dim=1)
+
+def run_darts_cell(cell: nn.Module, ops: list[nn.Module], s0: torch.Tensor, s1: torch.Tensor,
+                   drop_prob: float = 0.0) -> torch.Tensor:
+    """Evaluate a DARTS cell: ``cell`` holds ``preprocess0/1``, ``indices``, ``concat`` and ``last``; ``ops[slot]``
+    is the module of each (op, input) pair.
+
+    Shared by standalone cells and supernet cells, so a subnet computes exactly what the
+    standalone network of its genotype computes. A state is released once no later node
+    or the concat reads it: gennas.metrics.darts_memory replays this order to count peak
+    memory, and a test checks the two agree byte for byte.
+    """
+    states: list[torch.Tensor | None] = [cell.preprocess0(s0), cell.preprocess1(s1)]
+    del s0, s1
+    for k in range(len(ops) // 2):
+        total: torch.Tensor | None = None
+        for slot in (2 * k, 2 * k + 1):
+            op = ops[slot]
+            h = op(states[cell.indices[slot]])
+            if cell.training and drop_prob > 0 and not isinstance(op, nn.Identity):
+                h = drop_path(h, drop_prob)
+            total = h if total is None else total + h
+            del h
+        for slot in (2 * k, 2 * k + 1):
+            if cell.last[cell.indices[slot]] == k:
+                states[cell.indices[slot]] = None
+        states.append(total)
+        del total
+    return torch.cat([states[i] for i in cell.concat], dim=1)
 
 
 class AuxiliaryHead(nn.Module):
@@ -197,7 +207,13 @@ class DartsNetwork(nn.Module):
     logits are left in :attr:`aux_logits` for a trainer that adds DARTS' auxiliary loss.
     """
 
-    def __init__(self, genotype: Genotype, config: DartsNetworkConfig = DartsNetworkConfig()) -> None:
+    def __init__(self, genotype: Genotype, config: DartsNetworkConfig = DartsNetworkConfig(),
+                 make_cell: Callable[[tuple[int, int, int, bool, bool]], nn.Module] | None = None) -> None:
+        """``make_cell(plan_row)`` builds each cell slot (default: this genotype's :class:`DartsCell`).
+
+        The supernet passes its switchable cells here, so every parameter name outside the
+        cells' ops is the standalone network's.
+        """
         super().__init__()
         self.genotype, self.config = genotype, config
         self.drop_path_prob = config.drop_path_prob
@@ -206,9 +222,9 @@ class DartsNetwork(nn.Module):
                                   nn.BatchNorm2d(c_stem))
         self.cells = nn.ModuleList()
         plan = cell_plan(config, multipliers(genotype))
-        for c_pp, c_p, c, reduction, reduction_prev in plan:
-            pairs, concat = genotype.cell(reduction)
-            self.cells.append(DartsCell(pairs, concat, c_pp, c_p, c, reduction, reduction_prev))
+        for row in plan:
+            pairs, concat = genotype.cell(row[3])
+            self.cells.append(make_cell(row) if make_cell else DartsCell(pairs, concat, *row))
         c_out = [plan[i + 1][1] for i in range(len(plan) - 1)] + [multipliers(genotype)[plan[-1][3]] * plan[-1][2]]
         self.auxiliary_head = (AuxiliaryHead(c_out[config.auxiliary_after], config.num_classes)
                                if config.auxiliary else None)

@@ -66,20 +66,20 @@ def _cmd_query(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from gennas.bench.training import TrainingOracle
+    from gennas.data import load_dataset
     from gennas.space import get_space
     from gennas.train import RobustnessConfig, TrainConfig
 
     space = get_space(args.space)
     cell = space.parse(args.arch)
+    splits = load_dataset(args.dataset, args.data_root, download=args.download)
+    network = with_skeleton_flags(space.network_for_data(splits), args)  # the space's training skeleton + flags
     oracle = TrainingOracle(
-        args.dataset,
+        splits,
         space=space,
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device),
         robustness=RobustnessConfig(eps=args.eps, pgd_steps=args.pgd_steps, noise_sigma=args.noise_sigma),
-        channels=args.channels,
-        cells_per_stage=args.cells_per_stage,
-        data_root=args.data_root,
-        download=args.download,
+        network=network,
         progress=not args.json,
         use_cache=not args.no_cache,
     )
@@ -141,8 +141,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     """`gennas train ARCH`: train one cell's network on real data."""
     p = sub.add_parser("train", help="train a cell's network on real data; report accuracy, robustness and costs",
                        epilog=NPZ_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("arch", help="cell in NAS-Bench-201 notation")
-    p.add_argument("--space", default="nb201", help="search space of the cell (default %(default)s)")
+    p.add_argument("arch", help="cell in NAS-Bench-201 notation, or for --space darts a DARTS genotype (notation, "
+                                "compact form or DARTS_V1/DARTS_V2)")
+    p.add_argument("--space", default="nb201", help="search space of the cell: nb201, darts, dagN (default %(default)s)")
     p.add_argument("--dataset", default="digits",
                    help="digits (embedded), cifar10, cifar100, mnist, fashion-mnist, imagefolder:PATH, npz:PATH")
     p.add_argument("--data-root", default=None, help="folder with on-disk datasets (default $GENNAS_DATA_DIR)")
@@ -156,6 +157,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pgd-steps", type=v.positive_int, default=10)
     p.add_argument("--noise-sigma", type=v.nonneg_float, default=0.1)
     p.add_argument("--no-cache", action="store_true", help="retrain even if this (cell, config, seed) is cached")
-    add_network(p, {"channels": 16, "cells_per_stage": 2})
+    group = p.add_argument_group("network skeleton (default: the space's training skeleton: NB201 C=16, N=2; "
+                                 "DARTS C=8, 5 layers)")
+    add_network(group, title=None)
+    group.add_argument("--layers", type=v.positive_int, default=None, help="darts: cells in the network")
     add_json(p)
     p.set_defaults(func=_cmd_train)
