@@ -90,10 +90,10 @@ def test_predictor_learns_from_measurements_and_round_trips(space, tmp_path):
 def test_ours_searches_the_darts_space(space, generator):
     _, path = generator
     oracle = ScoreOracle()
-    options = {"generator": str(path), "pool": 8, "n_init": 4, "fit_steps": 40, "guidance": 5}
+    options = {"generator": str(path), "pool": 6, "n_init": 3, "fit_steps": 20, "guidance": 5}
     context = SearchContext(space, parse_objectives("accuracy:max"), seed=0, costs=oracle.cost,
                             network=oracle.network, dataset="digits", options=options)
-    run = run_search(make_searcher("ours", context), oracle, 8, method="ours", seed=0)
-    assert len(run.history) == 8 == oracle.queries
+    run = run_search(make_searcher("ours", context), oracle, 6, method="ours", seed=0)
+    assert len(run.history) == 6 == oracle.queries
     for row in run.history:
         space.parse(row["arch"])
