@@ -65,8 +65,8 @@ class WallClockSpec(RunSpec):
     dataset: str = "digits"
     minutes: float = 2.0
     device: str = "auto"
-    channels: int = 16  # skeleton of the retrained cells and of the supernet
-    cells_per_stage: int = 2
+    channels: int | None = None  # skeleton of the retrained cells and of the supernet (None: the space's)
+    cells_per_stage: int | None = None  # its depth: NB201 cells per stage (2), DARTS layers (5)
     max_train: int | None = None
 
     def __post_init__(self) -> None:
@@ -74,7 +74,9 @@ class WallClockSpec(RunSpec):
             raise GennasError(f"--budget-minutes must be a positive number of minutes, got {self.minutes!r}")
         if self.seeds < 1 or self.epochs < 1:
             raise GennasError("--seeds and --epochs must be at least 1")
-        get_space(self.space)  # a clear error for a bad --space before any work
+        channels, depth = get_space(self.space).training_skeleton  # a clear error for a bad --space before any work
+        self.channels = self.channels or channels
+        self.cells_per_stage = self.cells_per_stage or depth
 
     def settings(self) -> dict[str, Any]:
         """What identifies a finished row (a rerun reuses it only under the same settings)."""
@@ -101,7 +103,7 @@ def nb201_transfer(cell: Cell) -> dict[str, float]:
     """Table accuracies of an NB201 cell on CIFAR-10/100 and ImageNet16-120 (reporting only; {} if no table)."""
     from gennas.bench.nb201 import DATASETS, load_table
 
-    if cell.n_nodes != 4:
+    if not isinstance(cell, Cell) or cell.n_nodes != 4:  # a DARTS genotype has no table
         return {}
     try:
         table = load_table()

@@ -262,6 +262,13 @@ class DartsSpace:
 
         return DartsNetworkConfig()
 
+    @property
+    def training_skeleton(self) -> tuple[int, int]:
+        """``(channels, layers)`` of the networks gennas trains on a dataset: C=8, 5 layers."""
+        from gennas.nn.darts_network import TRAINING_CHANNELS, TRAINING_LAYERS
+
+        return TRAINING_CHANNELS, TRAINING_LAYERS
+
     def network_for_data(self, data, channels: int | None = None, depth: int | None = None):
         """The scaled-down skeleton gennas trains on ``data`` (see :meth:`DartsNetworkConfig.for_data`)."""
         from gennas.nn.darts_network import DartsNetworkConfig
@@ -273,6 +280,35 @@ class DartsSpace:
         from gennas.nn.darts_network import DartsNetwork
 
         return DartsNetwork(self.validate(genotype), config or self.default_network())
+
+    # ------------------------------------------------------ weight sharing
+    @property
+    def alpha_rows(self) -> list[str]:
+        """Rows of α: every edge (node, input) of the normal cell, then of the reduction cell."""
+        from gennas.weightsharing.darts_space import edge_labels
+
+        return edge_labels(self.steps)
+
+    @property
+    def alpha_ops(self) -> tuple[str, ...]:
+        """Columns of α: DARTS' 8 primitives, ``none`` included (as the paper's search)."""
+        return DARTS_PRIMITIVES
+
+    def derive_from_alpha(self, alpha: np.ndarray) -> Genotype:
+        """DARTS' derivation: per node the two strongest inputs, each with its strongest non-``none`` op."""
+        from gennas.weightsharing.darts_space import derive_genotype
+
+        return derive_genotype(alpha, self)
+
+    def search_network(self, network, config, mean: tuple[float, ...], std: tuple[float, ...]):
+        """DARTS' search network; methods that bring their own supernet (PC-DARTS, ENAS, ...) are cell-space only."""
+        from gennas.weightsharing.darts_space import DartsSearchNetwork
+        from gennas.weightsharing.mixed import SuperNetwork
+
+        if network is not SuperNetwork:
+            raise GennasError(f"this weight-sharing method builds its own supernet ({network.__name__}), which exists "
+                              "for cell spaces only; on space 'darts' use darts, darts2, gdas, snas, drnas or sdarts")
+        return DartsSearchNetwork(self, config, mean, std)
 
     def soft_costs(self, config=None) -> dict:
         """FLOPs and params as exact functions of the variables' one-hots (see :mod:`gennas.metrics.soft_costs`)."""

@@ -58,6 +58,10 @@ class ArchSpace(Protocol):
     def default_network(self) -> Any:
         """The space's reference skeleton (what ``gennas cost`` counts on without flags)."""
 
+    @property
+    def training_skeleton(self) -> tuple[int, int]:
+        """``(channels, depth)`` of the networks gennas trains on a dataset (depth: cells per stage, or layers)."""
+
     def network_for_data(self, data: Any, channels: int | None = None, depth: int | None = None) -> Any:
         """The skeleton gennas trains on a dataset: ``depth`` is cells per stage (NB201) or layers (DARTS)."""
 

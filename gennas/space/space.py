@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from gennas.errors import GennasError
-from gennas.space.cell import KNOWN_OPS, Cell, num_edges
+from gennas.space.cell import KNOWN_OPS, Cell, edge_list, num_edges
 
 if TYPE_CHECKING:
     from gennas.space.protocol import ArchSpace
@@ -192,11 +192,19 @@ class CellSpace:
 
         return NetworkConfig()
 
+    @property
+    def training_skeleton(self) -> tuple[int, int]:
+        """``(channels, depth)`` of the networks gennas trains on a dataset: C=16, N=2 cells per stage."""
+        from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS
+
+        return TRAINING_CHANNELS, TRAINING_CELLS_PER_STAGE
+
     def network_for_data(self, data, channels: int | None = None, depth: int | None = None):
         """The skeleton gennas trains on ``data``; ``depth`` is the cells per stage."""
-        from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig
+        from gennas.nn.network import NetworkConfig
 
-        return NetworkConfig.for_data(data, channels or TRAINING_CHANNELS, depth or TRAINING_CELLS_PER_STAGE)
+        c, n = self.training_skeleton
+        return NetworkConfig.for_data(data, channels or c, depth or n)
 
     def build(self, cell: Cell, config=None):
         """The skeleton network of ``cell`` on ``config`` (default: :meth:`default_network`)."""
@@ -209,6 +217,27 @@ class CellSpace:
         from gennas.metrics.costs import cell_costs
 
         return cell_costs(self.validate(cell), config or self.default_network())
+
+    # ------------------------------------------------------ weight sharing
+    @property
+    def alpha_rows(self) -> list[str]:
+        """Rows of the architecture parameters α: one per edge, ``src->dst``."""
+        return [f"{s}->{d}" for s, d in edge_list(self.n_nodes)]
+
+    @property
+    def alpha_ops(self) -> tuple[str, ...]:
+        """Columns of α: the space's ops."""
+        return self.ops
+
+    def derive_from_alpha(self, alpha: np.ndarray) -> Cell:
+        """The cell of α (E, |ops|): the strongest non-``none`` op per edge."""
+        from gennas.weightsharing.derive import argmax_cell
+
+        return argmax_cell(alpha, self)
+
+    def search_network(self, network, config, mean: tuple[float, ...], std: tuple[float, ...]):
+        """The weight-sharing supernet of a method (``network``: its supernet class) on ``config``."""
+        return network(self, config, mean, std)
 
     def soft_costs(self, config=None) -> dict:
         """Free costs that are exact functions of the edge-op one-hots (see :mod:`gennas.metrics.soft_costs`)."""
