@@ -14,8 +14,7 @@ one is refused with the block it needs.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -25,6 +24,7 @@ from gennas.nn.darts_network import DartsNetwork, DartsNetworkConfig, last_reads
 from gennas.nn.darts_ops import FactorizedReduce, ReLUConvBN, make_darts_op
 from gennas.space.darts import CELL_TYPES, DartsSpace
 from gennas.space.genotype import Genotype
+from gennas.supernet.switch import SubnetSwitch
 
 #: One block: (cell type, node 0..3, input index, op).
 Block = tuple[str, int, int, str]
@@ -62,7 +62,7 @@ class DartsSuperCell(nn.Module):
         return run_darts_cell(self, ops, s0, s1, drop_prob)
 
 
-class DartsSupernet(DartsNetwork):
+class DartsSupernet(DartsNetwork, SubnetSwitch):
     """One network for every genotype of ``space`` whose blocks are enabled; :meth:`activate` switches them."""
 
     def __init__(self, space: DartsSpace, config: DartsNetworkConfig = DartsNetworkConfig(),
@@ -114,15 +114,6 @@ class DartsSupernet(DartsNetwork):
         for cell in self.cells:
             cell.activate(genotype)
         return self
-
-    @contextmanager
-    def subnet(self, genotype: Genotype) -> Iterator["DartsSupernet"]:
-        previous = self.active
-        self.activate(genotype)
-        try:
-            yield self
-        finally:
-            self.activate(previous)
 
     def supernet_key(self, standalone_key: str, genotype: Genotype) -> str:
         """The supernet tensor a standalone network's tensor of ``genotype`` lives in."""
