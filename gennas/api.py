@@ -18,19 +18,20 @@ from typing import Any, Sequence
 
 
 def cost(arch: str, space: str = "nb201") -> dict[str, float]:
-    """Exact FLOPs (M), params (M) and peak memory (bytes) of a cell on the NAS-Bench-201 skeleton.
+    """Exact FLOPs (M), params (M) and peak memory (bytes) of an architecture on its space's reference skeleton.
 
     Args:
-        arch: the cell in NAS-Bench-201 notation.
-        space: ``nb201`` or ``dagN``.
+        arch: the cell in NAS-Bench-201 notation, or for ``darts`` a genotype (DARTS notation, compact, or a
+            published name such as ``DARTS_V2``).
+        space: ``nb201``, ``darts`` or ``dagN``; the skeleton is NAS-Bench-201's, or DARTS' C=36, 20 layers.
 
     Returns:
         ``{"flops", "params", "memory_bytes"}``.
     """
-    from gennas.metrics import cell_costs
     from gennas.space import get_space
 
-    return cell_costs(get_space(space).parse(arch))
+    chosen = get_space(space)
+    return chosen.costs(chosen.parse(arch))
 
 
 def generate(objectives: str = "accuracy:max,flops:min", n: int = 100, *, space: str = "nb201",

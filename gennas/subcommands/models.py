@@ -98,7 +98,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def add_generate(sub: argparse._SubParsersAction) -> None:
     """`gennas generate`: cells near the Pareto front by guided graph diffusion."""
     p = sub.add_parser("generate", help="generate cells near the Pareto front with guided graph diffusion")
-    p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
+    p.add_argument("--space", default="nb201", help="nb201, darts or dagN (default %(default)s)")
     p.add_argument("--objectives", default="accuracy:max,flops:min", help="METRIC:max|min,... (default %(default)s)")
     p.add_argument("--n", type=v.cells_int, default=100, help="distinct cells to return (default %(default)s)")
     p.add_argument("--dataset", default=None, help="nb201 target whose transfer prior guides accuracy "
