@@ -97,3 +97,23 @@ def test_ours_searches_the_darts_space(space, generator):
     assert len(run.history) == 6 == oracle.queries
     for row in run.history:
         space.parse(row["arch"])
+
+
+def test_predictor_fit_command_measures_darts_genotypes(tmp_path, capsys):
+    """`gennas predictor fit --from-oracle --space darts`: real training of a few genotypes, then a fitted head."""
+    import json
+
+    from gennas.cli import main
+
+    out = tmp_path / "darts_acc.pt"
+    assert main(["predictor", "fit", "--metric", "accuracy@digits", "--from-oracle", "--space", "darts",
+                 "--n-cells", "3", "--epochs", "1", "--channels", "4", "--steps", "20", "--ensemble", "1",
+                 "--out", str(out), "--json"]) == 0
+    json.loads(capsys.readouterr().out)
+    predictor = load_predictor(out)
+    assert type(predictor.space).__name__ == "DartsSpace"
+    import csv
+
+    with out.with_suffix(".csv").open() as handle:
+        rows = [row["arch"] for row in csv.DictReader(handle)]  # the compact form's commas are quoted
+    assert len(rows) == 3 and all(get_space("darts").parse(arch) for arch in rows)

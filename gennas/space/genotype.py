@@ -124,6 +124,10 @@ class Genotype:
         """``(pairs, concat)`` of the reduction cell or of the normal cell."""
         return (self.reduce, self.reduce_concat) if reduction else (self.normal, self.normal_concat)
 
+    def is_connected(self) -> bool:
+        """Whether the output depends on the input: always, since node 2 reads the cell inputs (the cell-DAG API)."""
+        return True
+
     @cached_property
     def canonical_genotype(self) -> "Genotype":
         """The same genotype with each node's two inputs sorted by (input index, op)."""
