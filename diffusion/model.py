@@ -12,7 +12,8 @@ Guidance (DiGress-style classifier guidance) adds ``scale * Δ(x_t, t)`` to the
 log-posterior, where Δ[e, k] is how much the noise-aware predictor's score changes when
 edge e switches to op k. A guide may compute Δ exactly (``lookahead``: E*K evaluations,
 cheap for cells, and a far better guide than the gradient on NB201) or, by
-default, by its first-order estimate ``∇_{x_t} score``.
+default and on spaces with more than ``LOOKAHEAD_MAX`` (variable, value) pairs (DARTS), by
+its first-order estimate ``∇_{x_t} score``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ CHECKPOINT = FileFormat(FORMAT, "generator checkpoint", version=VERSION)
 #: Guidance acts once the chain is below this noise level; above it a state says little
 #: about the final cell, so the predictor's opinion of it is mostly noise (and costs as much).
 GUIDANCE_T_MAX = 0.6
+#: The exact lookahead costs V*K guide evaluations per sample and step: worth it on cell spaces (NB201 30,
+#: dag6 75), not on DARTS (240), where the first-order gradient is used instead.
+LOOKAHEAD_MAX = 100
 #: A chain whose draws are fewer than this fraction new has collapsed onto what is already
 #: found (strong guidance does that): more chains would cost far more than they add.
 MIN_NEW_FRACTION = 1 / 8
@@ -166,7 +170,7 @@ class CellDiffusion:
             marginal = a_s * x0_probs + (1 - a_s) * prior
             log_post = torch.log((forward * marginal).clamp_min(1e-20))
             if guide is not None and scale > 0 and t_now <= GUIDANCE_T_MAX:
-                if hasattr(guide, "lookahead"):  # exact per-edge score changes when the guide offers them
+                if hasattr(guide, "lookahead") and e * k <= LOOKAHEAD_MAX:  # exact per-variable score changes
                     tilt = guide.lookahead(x, t)
                 else:
                     x_in = x.clone().requires_grad_(True)
