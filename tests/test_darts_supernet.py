@@ -79,3 +79,22 @@ def test_disabled_blocks_are_not_built_and_refuse_their_genotypes():
             assert torch.equal(supernet.eval()(x), supernet.extract(genotype).eval()(x))
     with pytest.raises(GennasError, match="unknown supernet blocks"):
         DartsSupernet(space, SKELETON, disabled=[("normal", 0, 5, "sep_conv_3x3")])
+
+
+def test_supernet_of_generated_genotypes_holds_their_blocks_only():
+    """The supernet of a few genotypes (as generated ones would be merged): their blocks, nothing else."""
+    space = get_space("darts")
+    genotypes = space.sample(np.random.default_rng(7), 6)
+    torch.manual_seed(0)
+    supernet = DartsSupernet.of_genotypes(space, genotypes, SKELETON)
+    used = {b for g in genotypes for b in supernet.blocks_of(g)}
+    built = {(cell.kind, int(edge.split("_")[0]), int(edge.split("_")[1]), op)
+             for cell in supernet.cells for edge, ops in cell.blocks.items() for op in ops}
+    assert built == used
+    x = torch.rand(3, 1, 8, 8)
+    for genotype in genotypes:
+        with supernet.subnet(genotype):
+            assert torch.equal(supernet.eval()(x), supernet.extract(genotype).eval()(x))
+    outsider = next(g for g in space.sample(np.random.default_rng(8), 50) if set(supernet.blocks_of(g)) - used)
+    with pytest.raises(GennasError, match="needs disabled supernet block"):
+        supernet.activate(outsider)

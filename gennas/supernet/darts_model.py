@@ -32,6 +32,15 @@ Block = tuple[str, int, int, str]
 _OP_PARAM = re.compile(r"^cells\.(?P<cell>\d+)\._ops\.(?P<slot>\d+)\.(?P<rest>.+)$")
 
 
+def _blocks(genotype: Genotype) -> list[Block]:
+    """The (cell type, node, input, op) blocks of a genotype's 16 pairs."""
+    out = []
+    for kind in CELL_TYPES:
+        pairs, _ = genotype.cell(kind == "reduce")
+        out += [(kind, slot // 2, index, op) for slot, (op, index) in enumerate(pairs)]
+    return out
+
+
 class DartsSuperCell(nn.Module):
     """A cell slot with every enabled block of its cell type; runs the active genotype's pairs."""
 
@@ -78,6 +87,23 @@ class DartsSupernet(DartsNetwork, SubnetSwitch):
         super().__init__(initial, config, make_cell=lambda row: DartsSuperCell(space, self.disabled, *row))
         self.activate(initial)
 
+    @classmethod
+    def of_genotypes(cls, space: DartsSpace, genotypes: Iterable[Genotype],
+                     config: DartsNetworkConfig = DartsNetworkConfig()) -> "DartsSupernet":
+        """The supernet of some genotypes (e.g. generated ones): every block none of them uses is disabled.
+
+        Its subnets are then exactly the genotypes whose every (node, input, op) block one of
+        them brought, the given ones included, and a block costs parameters only if some
+        genotype needs it.
+        """
+        genotypes = [space.validate(g) for g in genotypes]
+        if not genotypes:
+            raise GennasError("a supernet of genotypes needs at least one genotype")
+        used = {block for g in genotypes for block in _blocks(g)}
+        every = {(kind, k, i, op) for kind in CELL_TYPES for k in range(space.steps) for i in range(k + 2)
+                 for op in space.ops}
+        return cls(space, config, disabled=every - used, initial=genotypes[0])
+
     def _first_enabled(self) -> Genotype:
         """A genotype using only enabled blocks (the first of each node's options), to start from."""
         cells = []
@@ -94,11 +120,7 @@ class DartsSupernet(DartsNetwork, SubnetSwitch):
 
     def blocks_of(self, genotype: Genotype) -> list[Block]:
         """The 16 blocks a genotype switches on."""
-        out = []
-        for kind in CELL_TYPES:
-            pairs, _ = genotype.cell(kind == "reduce")
-            out += [(kind, slot // 2, index, op) for slot, (op, index) in enumerate(pairs)]
-        return out
+        return _blocks(genotype)
 
     def check(self, genotype: Genotype) -> Genotype:
         """``genotype`` if it is a subnet (valid, every block enabled), else one clear error."""
