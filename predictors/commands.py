@@ -16,7 +16,8 @@ from gennas.metrics.task import metric_of
 from gennas.errors import GennasError
 from gennas.metrics.registry import Metric, get_metric, register_metric
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace, same_space
+from gennas.space.protocol import ArchSpace
+from gennas.space.space import same_space
 from predictors.checkpoint import load_predictor, save_predictor
 from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
@@ -33,7 +34,7 @@ def ensure_metric(task: str, direction: str | None, unit: str) -> Metric:
         return register_metric(Metric(name, direction, unit, "training", "user-defined metric"))
 
 
-def fit_metric(task: str, cells: Sequence[Cell], values: np.ndarray, space: CellSpace, out: str | Path,
+def fit_metric(task: str, cells: Sequence[Cell], values: np.ndarray, space: ArchSpace, out: str | Path,
                base: str | Path | None = None, config: GNNConfig | None = None, cv_folds: int = 0) -> dict:
     """Fit ``task`` (a new predictor, or a new head on ``base``), save it, optionally cross-validate."""
     def build() -> GNNPredictor:

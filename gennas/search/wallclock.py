@@ -44,7 +44,8 @@ from gennas.search.searcher import SearchContext
 from gennas.search.spec import RunSpec
 from gennas.search.stopping import Stopping
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace, get_space
+from gennas.space.protocol import ArchSpace
+from gennas.space.space import get_space
 from gennas.train import TrainConfig
 
 #: Query cap of a black-box run on the clock: never the binding limit in practice.
@@ -84,13 +85,13 @@ class WallClockSpec(RunSpec):
                             "cells_per_stage", "options", "max_train"))
 
 
-def _oracle(spec: WallClockSpec, splits: DatasetSplits, space: CellSpace, use_cache: bool) -> TrainingOracle:
+def _oracle(spec: WallClockSpec, splits: DatasetSplits, space: ArchSpace, use_cache: bool) -> TrainingOracle:
     return TrainingOracle(splits, space=space, train=TrainConfig(epochs=spec.epochs, seed=0, device=spec.device),
                           channels=spec.channels, cells_per_stage=spec.cells_per_stage, use_cache=use_cache,
                           progress=False)
 
 
-def _problem(spec: WallClockSpec, seed: int, splits: DatasetSplits, space: CellSpace) -> Problem:
+def _problem(spec: WallClockSpec, seed: int, splits: DatasetSplits, space: ArchSpace) -> Problem:
     """One (method, seed) on the clock: an uncached training oracle for black-box methods, the data for the rest."""
     oracle = _oracle(spec, splits, space, use_cache=False)
     context = SearchContext(space=space, objectives=parse_objectives("accuracy:max"), seed=seed, costs=oracle.cost,
@@ -132,7 +133,7 @@ def _saved_row(path: Path | None, spec: WallClockSpec) -> dict[str, Any] | None:
     return payload["row"]
 
 
-def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
+def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, space: ArchSpace) -> dict[str, Any]:
     """Search ``method`` for ``spec.minutes``, retrain the found cell standalone, and measure it.
 
     Returns:
