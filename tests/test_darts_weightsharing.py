@@ -31,7 +31,8 @@ def test_derivation_follows_darts():
     assert space.derive_from_alpha(_alpha_for(DARTS_V2)) == DARTS_V2
 
 
-@pytest.mark.parametrize("method, order", [("darts", 1), ("gdas", 1), ("darts", 2)])
+@pytest.mark.parametrize("method, order", [("darts", 1), ("gdas", 1), ("darts", 2), ("snas", 1), ("drnas", 1),
+                                           ("sdarts-rs", 1)])
 def test_weight_sharing_searches_the_darts_space(method, order, digits_splits):
     config = WeightSharingConfig(method=method, order=order, epochs=1, max_steps=2, channels=4, cells_per_stage=5,
                                  device="cpu")
@@ -43,8 +44,9 @@ def test_weight_sharing_searches_the_darts_space(method, order, digits_splits):
     assert result.cell == space.derive_from_alpha(np.array(result.alpha))
 
 
-def test_methods_with_their_own_supernet_say_so(digits_splits):
-    config = WeightSharingConfig(method="pcdarts", epochs=1, max_steps=1, channels=4, cells_per_stage=5, device="cpu")
+@pytest.mark.parametrize("method", ["pcdarts", "rsps", "setn", "enas", "pdarts", "dartspt", "proxyless"])
+def test_methods_with_their_own_supernet_say_so(method, digits_splits):
+    config = WeightSharingConfig(method=method, epochs=1, max_steps=1, channels=4, cells_per_stage=5, device="cpu")
     with pytest.raises(GennasError, match="cell spaces only"):
         search_cell(digits_splits, get_space("darts"), config)
 

@@ -306,8 +306,8 @@ class DartsSpace:
         from gennas.weightsharing.mixed import SuperNetwork
 
         if network is not SuperNetwork:
-            raise GennasError(f"this weight-sharing method builds its own supernet ({network.__name__}), which exists "
-                              "for cell spaces only; on space 'darts' use darts, darts2, gdas, snas, drnas or sdarts")
+            raise GennasError("this weight-sharing method builds its own supernet, which exists for cell spaces only; "
+                              "on space 'darts' use darts, darts2, gdas, snas, drnas, sdarts-rs or sdarts-adv")
         return DartsSearchNetwork(self, config, mean, std)
 
     def soft_costs(self, config=None) -> dict:
