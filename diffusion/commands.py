@@ -9,14 +9,13 @@ import numpy as np
 
 from diffusion.guidance import generate
 from diffusion.model import CellDiffusion, DiffusionConfig
-from gennas.metrics.costs import linear_costs
 from gennas.objectives import Constraint, parse_constraint, parse_objectives
 from gennas.bench.nb201 import canonical_dataset
 from gennas.bench.tabular import nb201_network
 from gennas.metrics.task import task_name
 from gennas.errors import GennasError
-from gennas.nn.network import NetworkConfig
-from gennas.space.space import ENUMERATION_LIMIT, CellSpace, get_space
+from gennas.space.protocol import ArchSpace
+from gennas.space.space import ENUMERATION_LIMIT, get_space, same_space
 from predictors.checkpoint import load_predictor
 from predictors.transfer import load_prior
 
@@ -27,7 +26,7 @@ def generator_path(space_name: str) -> Path:
     return WEIGHTS_DIR / f"{get_space(space_name).name}.pt"
 
 
-def training_cells(space: CellSpace, n_sampled: int, seed: int) -> list:
+def training_cells(space: ArchSpace, n_sampled: int, seed: int) -> list:
     """Every cell when the space can be listed, else ``n_sampled`` uniform valid cells."""
     if space.size <= ENUMERATION_LIMIT:
         return list(space.enumerate())
@@ -48,22 +47,19 @@ def train_generator(space_name: str, out: str | Path | None = None, steps: int |
             "loss_first_100": float(np.mean(losses[:100])), "loss_last_100": float(np.mean(losses[-100:]))}
 
 
-def exact_range(metric: str, space: CellSpace, network: NetworkConfig) -> tuple[float, float] | None:
+def exact_range(metric: str, space: ArchSpace, network) -> tuple[float, float] | None:
     """The smallest and largest value ``metric`` takes over every op assignment of ``space``.
 
-    Exact for FLOPs, params and a latency table's latency (each is a base plus a per-edge cost
-    of the op); None for
-    metrics without such a form. Over the valid cells the range can only be narrower, so a
-    bound outside it can never be met.
+    Exact for FLOPs, params and a latency table's latency on cell spaces (each is a base plus a
+    per-edge cost of the op); None for metrics without such a form, and where the space does not
+    know its bounds (DARTS). Over the valid cells the range can only be narrower, so a bound
+    outside it can never be met.
     """
-    linear = linear_costs(space.ops, space.num_edges, network)
-    if metric not in linear:
-        return None
-    base, costs = linear[metric]
-    return base + space.num_edges * min(costs), base + space.num_edges * max(costs)
+    soft = space.soft_costs(network).get(metric)
+    return None if soft is None else soft.bounds
 
 
-def check_feasible(limits: list[Constraint], space: CellSpace, network: NetworkConfig) -> None:
+def check_feasible(limits: list[Constraint], space: ArchSpace, network) -> None:
     """Fail at once, with the closest achievable value, when no cell of the space can meet a limit.
 
     Without this an impossible limit (``flops<=0``) ran every sampling round before
@@ -94,9 +90,10 @@ def run_generate(space_name: str, objectives: str, n: int, dataset: str | None =
     goals = parse_objectives(objectives)
     limits = [parse_constraint(c) for c in constraints]
     diffusion = CellDiffusion.load(generator or generator_path(space.name))
-    network_for_costs = nb201_network(canonical_dataset(dataset or "cifar10")) if space.name == "nb201" else NetworkConfig()
+    network_for_costs = (nb201_network(canonical_dataset(dataset or "cifar10")) if space.name == "nb201"
+                         else space.default_network())
     check_feasible(limits, space, network_for_costs)
-    if diffusion.space.n_nodes != space.n_nodes or diffusion.space.ops != space.ops:
+    if not same_space(diffusion.space, space):
         raise GennasError(f"generator checkpoint is for space {diffusion.space.name!r}, not {space.name!r}")
     if space.name == "nb201":
         dataset = canonical_dataset(dataset or "cifar10")
@@ -106,7 +103,7 @@ def run_generate(space_name: str, objectives: str, n: int, dataset: str | None =
         else:  # the transfer prior: the other datasets' tables, never the target's
             predictor = load_prior(dataset).fit_task(task_name("accuracy", dataset), [], None)
     else:
-        network = NetworkConfig()
+        network = space.default_network()
         predictor = load_predictor(predictor_path) if predictor_path else None
     result = generate(diffusion, goals, limits, n, predictor, network, dataset, guidance, seed)
     if limits and not result["cells"]:

@@ -1,8 +1,9 @@
 """Guided generation: turn objectives and constraints into a score, sample, filter, rank.
 
 Each metric is evaluated on (noisy) graphs by the best available differentiable model:
-FLOPs, params and a latency table's latency by their exact linear form over per-edge ops
-(:func:`gennas.metrics.costs.linear_costs`), every other metric by
+FLOPs, params and a latency table's latency by their exact form over the space's search
+variables (``space.soft_costs``: linear in the per-edge ops on cell spaces, see
+:mod:`gennas.metrics.soft_costs`), every other metric by
 the noise-aware predictor's head. Each sample in a chain carries its own preference
 vector, so one batch spreads along the front. After sampling, constraints on cost
 metrics are checked exactly and on the rest by the predictor's mean, and only samples
@@ -18,11 +19,13 @@ import torch
 from diffusion.model import CellDiffusion, mostly_repeats
 from gennas.objectives import Constraint, Objective, minimisation_matrix, pareto_indices
 from gennas.errors import GennasError
-from gennas.metrics.costs import cell_costs, cost_metrics, linear_costs
+from gennas.metrics.costs import cell_costs, cost_metrics
+from gennas.metrics.soft_costs import linear_soft_costs
 from gennas.metrics.task import metric_of, task_name
 from gennas.nn.network import NetworkConfig
 from gennas.seeds import derive_seed
 from gennas.space.cell import Cell
+from gennas.space.protocol import ArchSpace
 from predictors.gnn_predictor import GNNPredictor
 
 UTOPIA_SHIFT = 3.0  # the ideal point sits 3 standard deviations beyond the mean of each objective
@@ -50,40 +53,43 @@ def chebyshev(values: torch.Tensor, weights: torch.Tensor, temperature: float = 
 
 @dataclass
 class MetricModel:
-    """Differentiable estimates of metrics on op distributions (B, E, K) at times t (B,)."""
+    """Differentiable estimates of metrics on value distributions (B, V, K) at times t (B,).
+
+    Exact free costs come from ``space.soft_costs`` when a space is given, else from the
+    per-edge linear form over ``ops`` and ``num_edges`` (a cell space).
+    """
 
     predictor: GNNPredictor | None
     network: NetworkConfig
     dataset: str | None
-    ops: tuple[str, ...]
-    num_edges: int
-    _linear: dict = field(init=False)
+    ops: tuple[str, ...] = ()
+    num_edges: int = 0
+    space: ArchSpace | None = None
+    _soft: dict = field(init=False)
 
     def __post_init__(self) -> None:
-        self._linear = {m: (b, torch.tensor(c)) for m, (b, c) in linear_costs(self.ops, self.num_edges, self.network).items()}
+        self._soft = (self.space.soft_costs(self.network) if self.space is not None
+                      else linear_soft_costs(self.ops, self.num_edges, self.network))
 
     def scale(self, metric: str) -> tuple[float, float]:
-        """A (centre, spread) for normalising the metric, from the predictor or the linear form."""
-        if metric in self._linear:
-            base, coef = self._linear[metric]
-            mean = base + self.num_edges * float(coef.mean())
-            return mean, max(float(coef.std()) * self.num_edges ** 0.5, 1e-9)
+        """A (centre, spread) for normalising the metric, from the predictor or the exact cost form."""
+        if metric in self._soft:
+            return self._soft[metric].centre, self._soft[metric].spread
         task = resolve_task(self.predictor, metric, self.dataset)
         return self.predictor.normalization[task]
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, metrics: list[str]) -> torch.Tensor:
         """(B, len(metrics)) estimates."""
         columns: dict[str, torch.Tensor] = {}
-        learned = [m for m in metrics if m not in self._linear]
+        learned = [m for m in metrics if m not in self._soft]
         if learned:
             tasks = [resolve_task(self.predictor, m, self.dataset) for m in learned]
             mean, _ = self.predictor.predict_soft(x, t, tasks)
             mean = mean.to(x.device)  # the predictor may run on the GPU, the sampler on the CPU
             columns.update({m: mean[:, j] for j, m in enumerate(learned)})
         for m in metrics:
-            if m in self._linear:
-                base, coef = self._linear[m]
-                columns[m] = base + (x * coef).sum(dim=(1, 2))
+            if m in self._soft:
+                columns[m] = self._soft[m](x).to(x.dtype)
         return torch.stack([columns[m] for m in metrics], dim=1)
 
 
@@ -147,7 +153,7 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
     row has ``arch``, a value per objective (exact for FLOPs/params/memory, else the
     predictor's mean with ``<metric>_std``), and ``pareto``.
     """
-    model = MetricModel(predictor, network, dataset, diffusion.space.ops, diffusion.space.num_edges)
+    model = MetricModel(predictor, network, dataset, space=diffusion.space)
     guide = ParetoGuide(model, objectives, constraints)
     metrics = guide.metrics
     for m in metrics:  # fail before sampling if a metric has no model
@@ -164,7 +170,7 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
         if round_ > 0 and mostly_repeats(len(fresh), len(cells)):
             break  # the guided distribution keeps returning the same cells (see MIN_NEW_FRACTION)
         seen.update(c.canonical for c in fresh)
-        rows = describe(fresh, metrics, predictor, network, dataset)
+        rows = describe(fresh, metrics, predictor, network, dataset, diffusion.space)
         for cell, row in zip(fresh, rows):
             sampled += 1
             for c in constraints:
@@ -182,7 +188,7 @@ def generate(diffusion: CellDiffusion, objectives: list[Objective], constraints:
 
 
 def describe(cells: list[Cell], metrics: list[str], predictor: GNNPredictor | None, network: NetworkConfig,
-             dataset: str | None) -> list[dict]:
+             dataset: str | None, space: ArchSpace | None = None) -> list[dict]:
     """Per-cell values: exact costs where computable, predictor mean and spread otherwise."""
     rows = [{"arch": c.to_string()} for c in cells]
     free = cost_metrics()
@@ -196,7 +202,7 @@ def describe(cells: list[Cell], metrics: list[str], predictor: GNNPredictor | No
     exact = [m for m in metrics if m in free]
     if exact:
         for row, cell in zip(rows, cells):
-            costs = cell_costs(cell, network)
+            costs = space.costs(cell, network) if space is not None else cell_costs(cell, network)
             row.update({m: float(costs[m]) for m in exact})
     return rows
 

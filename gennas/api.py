@@ -18,22 +18,23 @@ from typing import Any, Sequence
 
 
 def cost(arch: str, space: str = "nb201", *, latency_table: str | Path | None = None) -> dict[str, float]:
-    """Exact FLOPs (M), params (M) and peak memory (bytes) of a cell on the NAS-Bench-201 skeleton.
+    """Exact FLOPs (M), params (M) and peak memory (bytes) of an architecture on its space's reference skeleton.
 
     Args:
-        arch: the cell in NAS-Bench-201 notation.
-        space: ``nb201`` or ``dagN``.
+        arch: the cell in NAS-Bench-201 notation, or for ``darts`` a genotype (DARTS notation, compact, or a
+            published name such as ``DARTS_V2``).
+        space: ``nb201``, ``darts`` or ``dagN``; the skeleton is NAS-Bench-201's, or DARTS' C=36, 20 layers.
         latency_table: a file of ``gennas latency-table`` (measured on that skeleton): adds its latency.
 
     Returns:
         ``{"flops", "params", "memory_bytes"}``, and ``lut_latency_ms`` with a latency table.
     """
-    from gennas.metrics import cell_costs
     from gennas.metrics.lut import latency_table_scope
     from gennas.space import get_space
 
+    chosen = get_space(space)
     with latency_table_scope(latency_table, space):
-        return cell_costs(get_space(space).parse(arch))
+        return chosen.costs(chosen.parse(arch))
 
 
 def generate(objectives: str = "accuracy:max,flops:min", n: int = 100, *, space: str = "nb201",

@@ -17,14 +17,14 @@ from sklearn.neural_network import MLPRegressor
 
 from gennas.errors import GennasError
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace
+from gennas.space.protocol import ArchSpace
 from predictors.base import Prediction, target_matrix
 
 KINDS = ("gbr", "rf", "mlp")
 
 
 class SklearnPredictor:
-    def __init__(self, space: CellSpace, tasks: Sequence[str], kind: str = "gbr", seed: int = 0,
+    def __init__(self, space: ArchSpace, tasks: Sequence[str], kind: str = "gbr", seed: int = 0,
                  n_models: int = 5) -> None:
         if kind not in KINDS:
             raise GennasError(f"unknown baseline {kind!r}; choose one of {KINDS}")
@@ -33,7 +33,7 @@ class SklearnPredictor:
         self.scale: dict[str, tuple[float, float]] = {}
 
     def _features(self, cells: Sequence[Cell]) -> np.ndarray:
-        return np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.num_edges * len(self.space.ops)))
+        return np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.one_hot_size))
 
     def fit(self, cells: Sequence[Cell], targets: dict[str, np.ndarray]) -> "SklearnPredictor":
         y = target_matrix(cells, targets, self.tasks)

@@ -14,7 +14,7 @@ from gennas.errors import GennasError
 from gennas.io import FileFormat
 from gennas.metrics.registry import Metric, register_metric
 from gennas.metrics.task import Task
-from gennas.space.space import CellSpace
+from gennas.space.space import space_from_record
 from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
 FORMAT = "gennas-predictor"
@@ -29,8 +29,7 @@ def save_predictor(predictor: GNNPredictor, path: str | Path) -> Path:
         metrics[m.name] = {"direction": m.direction, "unit": m.unit, "source": m.source, "description": m.description}
     space = predictor.space
     payload = {
-        "space": {"name": space.name, "n_nodes": space.n_nodes, "ops": list(space.ops),
-                  "require_connected": space.require_connected},
+        "space": space.record(),
         "tasks": list(predictor.tasks), "metrics": metrics,
         "normalization": {t: list(v) for t, v in predictor.normalization.items()},
         "mixtures": predictor.mixtures, "config": predictor.config.to_dict(),
@@ -51,8 +50,7 @@ def load_predictor(path: str | Path, device: str | None = None) -> GNNPredictor:
     try:
         for name, spec in payload["metrics"].items():
             register_metric(Metric(name, spec["direction"], spec["unit"], spec["source"], spec["description"]))
-        s = payload["space"]
-        space = CellSpace(s["n_nodes"], tuple(s["ops"]), s["require_connected"], s["name"])
+        space = space_from_record(payload["space"])
         # Checkpoints record where they were trained; they load where this machine can run them.
         config = GNNConfig.from_dict({**payload["config"], "device": device or "auto"})
         config.ensemble = len(payload["members"])

@@ -16,7 +16,8 @@ from gennas.metrics.task import metric_of
 from gennas.errors import GennasError
 from gennas.metrics.registry import Metric, get_metric, register_metric
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace
+from gennas.space.protocol import ArchSpace
+from gennas.space.space import same_space
 from predictors.checkpoint import load_predictor, save_predictor
 from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
@@ -33,14 +34,14 @@ def ensure_metric(task: str, direction: str | None, unit: str) -> Metric:
         return register_metric(Metric(name, direction, unit, "training", "user-defined metric"))
 
 
-def fit_metric(task: str, cells: Sequence[Cell], values: np.ndarray, space: CellSpace, out: str | Path,
+def fit_metric(task: str, cells: Sequence[Cell], values: np.ndarray, space: ArchSpace, out: str | Path,
                base: str | Path | None = None, config: GNNConfig | None = None, cv_folds: int = 0) -> dict:
     """Fit ``task`` (a new predictor, or a new head on ``base``), save it, optionally cross-validate."""
     def build() -> GNNPredictor:
         if base is None:
             return GNNPredictor(space, [task], config)
         predictor = load_predictor(base)
-        if predictor.space.n_nodes != space.n_nodes or predictor.space.ops != space.ops:
+        if not same_space(predictor.space, space):
             raise GennasError(f"base checkpoint {base} is for space {predictor.space.name!r}, "
                               f"the measurements are for {space.name!r}")
         return predictor

@@ -32,9 +32,9 @@ from gennas.metrics.task import metric_of
 from gennas.seeds import HOLDOUT_SALT, REFIT_SALT, derive_seed
 from gennas.space.cell import Cell
 from gennas.space.noise import OpNoiseSchedule
-from gennas.space.space import CellSpace
+from gennas.space.protocol import ArchSpace
 from predictors.base import Prediction, target_matrix
-from predictors.encoding import line_graph, node_inputs, one_hot_ops
+from predictors.encoding import in_features, line_graph, node_inputs, none_index, num_values, one_hot_ops, uniform_prior
 from predictors.gnn import MultiHeadNet, task_key
 
 
@@ -65,15 +65,16 @@ class GNNConfig(DictConfig):
 class GNNPredictor:
     """Multi-task ensemble predictor over cells of one space."""
 
-    def __init__(self, space: CellSpace, tasks: Sequence[str], config: GNNConfig | None = None) -> None:
+    def __init__(self, space: ArchSpace, tasks: Sequence[str], config: GNNConfig | None = None) -> None:
         if not tasks:
             raise GennasError("a predictor needs at least one task (metric) to predict")
         self.space = space
         self.tasks = list(dict.fromkeys(tasks))
         self.config = config or GNNConfig()
         self.device = resolve_device(self.config.device)
-        self.schedule = OpNoiseSchedule(len(space.ops))
-        self.none_index = space.ops.index("none") if "none" in space.ops else None
+        self.schedule = OpNoiseSchedule(num_values(space), uniform_prior(space))
+        self.none_index = none_index(space)
+        self.positional = space.graph_positional
         self.adjacency = line_graph(space).to(self.device)
         self.normalization: dict[str, tuple[float, float]] = {}
         self.mixtures: dict[str, dict[str, float]] = {}  # few-shot tasks: weight of each known dataset
@@ -82,14 +83,14 @@ class GNNPredictor:
     # ------------------------------------------------------------------ model
     @property
     def in_features(self) -> int:
-        return 2 + len(self.space.ops)
+        return in_features(self.space)
 
     def _new_member(self, index: int) -> MultiHeadNet:
         torch.manual_seed(derive_seed(self.config.seed, index))
         return MultiHeadNet(self.in_features, self.tasks, self.config.hidden, self.config.layers).to(self.device)
 
     def _forward(self, member: MultiHeadNet, ops: torch.Tensor, t: torch.Tensor, tasks: list[str]) -> torch.Tensor:
-        x, alive = node_inputs(ops, self.none_index)
+        x, alive = node_inputs(ops, self.none_index, self.positional)
         return member(x, self.adjacency, alive, t, tasks)
 
     # -------------------------------------------------------------- training
@@ -214,7 +215,7 @@ class GNNPredictor:
         template = copy.deepcopy(self.members[0]).to("meta")
 
         def one(p, b, ops, t):
-            x, alive = node_inputs(ops, self.none_index)
+            x, alive = node_inputs(ops, self.none_index, self.positional)
             return functional_call(template, (p, b), (x, self.adjacency, alive, t, tasks))
 
         return params, buffers, vmap(one)
@@ -309,9 +310,9 @@ class GNNPredictor:
         return {task: Prediction(mean[:, j], std[:, j]) for j, task in enumerate(tasks)}
 
     def predict_soft(self, ops: torch.Tensor, t: torch.Tensor, tasks: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Differentiable (mean, std) of shape (B, T) for op distributions (B, E, K) at times t (B,)."""
+        """Differentiable (mean, std) of shape (B, T) for value distributions (B, V, K) at times t (B,)."""
         tasks = self._check_tasks(tasks)
-        expected = (self.space.num_edges, len(self.space.ops))
+        expected = (len(self.space.choices), num_values(self.space))
         if ops.dim() != 3 or tuple(ops.shape[1:]) != expected:
             raise GennasError(f"soft cells must have shape (B, {expected[0]}, {expected[1]}), got {tuple(ops.shape)}")
         stacked = self._member_outputs(ops.to(self.device), t.to(self.device), tasks)

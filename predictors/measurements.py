@@ -12,10 +12,10 @@ import numpy as np
 from gennas.errors import GennasError
 from gennas.io import write_text
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace
+from gennas.space.protocol import ArchSpace
 
 
-def read_measurements(path: str | Path, space: CellSpace) -> tuple[list[Cell], np.ndarray]:
+def read_measurements(path: str | Path, space: ArchSpace) -> tuple[list[Cell], np.ndarray]:
     """Cells and values from a CSV with columns ``arch`` and ``value`` (other columns are ignored)."""
     path = Path(path)
     if not path.is_file():
@@ -58,7 +58,7 @@ def write_measurements(path: str | Path, cells: list[Cell], values: np.ndarray) 
     return write_text(path, buffer.getvalue())
 
 
-def read_cells(path: str | Path, space: CellSpace) -> list[Cell]:
+def read_cells(path: str | Path, space: ArchSpace) -> list[Cell]:
     """One arch string per line; blank lines and ``#`` comments are skipped."""
     path = Path(path)
     if not path.is_file():

@@ -12,10 +12,9 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Sequence
 
 from gennas.errors import BudgetExhausted
-from gennas.metrics.costs import cell_costs
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace
+from gennas.space.protocol import ArchSpace
 
 if TYPE_CHECKING:
     from gennas.search.backends import EvaluationBackend
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 class Oracle(ABC):
     """Base class: subclasses implement :meth:`_measure`; this class does the accounting."""
 
-    def __init__(self, space: CellSpace, network: NetworkConfig, budget: int | None = None) -> None:
+    def __init__(self, space: ArchSpace, network: NetworkConfig, budget: int | None = None) -> None:
         self.space = space
         self.network = network
         self.budget = budget
@@ -87,7 +86,7 @@ class Oracle(ABC):
 
     def cost(self, cell: Cell) -> dict[str, float]:
         """Free, exact cost metrics of the cell's network (no query charged)."""
-        return cell_costs(self.space.validate(cell), self.network)
+        return self.space.costs(cell, self.network)
 
     @abstractmethod
     def _measure(self, cell: Cell) -> dict[str, float]:

@@ -31,10 +31,10 @@ from gennas.io import read_json_checked, write_json_checked
 from gennas.metrics.latency import measure_latency
 from gennas.bench.warmstart import WarmStarts
 from gennas.nn.net2net import change_ops
-from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS, NetworkConfig, build_network
 from gennas.settings import cache_dir
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace, nb201_space
+from gennas.space.protocol import ArchSpace
+from gennas.space.space import nb201_space
 from gennas.train import (
     RobustnessConfig,
     TrainConfig,
@@ -63,15 +63,16 @@ class TrainingOracle(Oracle):
         self,
         dataset: str | DatasetSplits = "digits",
         *,
-        space: CellSpace | None = None,
+        space: "ArchSpace | None" = None,
         train: TrainConfig | None = None,
         robustness: RobustnessConfig | None = None,
-        channels: int = TRAINING_CHANNELS,
-        cells_per_stage: int = TRAINING_CELLS_PER_STAGE,
+        channels: int | None = None,
+        cells_per_stage: int | None = None,
         data_root: str | None = None,
         download: bool = False,
         max_train: int | None = None,
         budget: int | None = None,
+        network=None,
         cache: str | Path | None = None,
         use_cache: bool = True,
         progress: bool = True,
@@ -79,8 +80,10 @@ class TrainingOracle(Oracle):
         self.splits = dataset if isinstance(dataset, DatasetSplits) else load_dataset(
             dataset, data_root, download=download, max_train=max_train
         )
-        network = NetworkConfig.for_data(self.splits, channels, cells_per_stage)
-        super().__init__(space or nb201_space(), network, budget)
+        space = space or nb201_space()
+        # None: the space's training skeleton (NB201: C=16, N=2; DARTS: C=8, 5 layers); depth is N or layers.
+        # ``network`` (a skeleton config for this data) replaces it altogether.
+        super().__init__(space, network or space.network_for_data(self.splits, channels, cells_per_stage), budget)
         self.train_config = train or TrainConfig()
         self.robustness = robustness or RobustnessConfig()
         self.device = resolve_device(self.train_config.device)
@@ -211,7 +214,7 @@ class TrainingOracle(Oracle):
             checkpoint.unlink(missing_ok=True)  # uncached: every epoch charged is really trained
         start = time.perf_counter()
         torch.manual_seed(self.train_config.seed)  # the initial weights depend on the seed alone
-        model = with_normalization(build_network(cell, self.network), self.splits)
+        model = with_normalization(self.space.build(cell, self.network), self.splits)
         trained = train_model(model, self.splits, self.train_config, checkpoint_path=checkpoint,
                               progress=self.progress, stop_after=upto)
         model = trained.model
@@ -224,7 +227,7 @@ class TrainingOracle(Oracle):
     def _train_warm(self, cell: Cell, parent: str) -> tuple[torch.nn.Module, list[float]]:
         """Fine-tune the parent's trained network morphed into ``cell`` for the warm epochs; (model, val curve)."""
         assert self.warm is not None
-        source = build_network(self.space.parse(parent), self.network)
+        source = self.space.build(self.space.parse(parent), self.network)
         source.load_state_dict(self.warm.store.load(self.warm.name(parent)))
         model = with_normalization(change_ops(source, cell).network, self.splits)
         config = TrainConfig.from_dict({**self.train_config.to_dict(), "epochs": self.warm.epochs})

@@ -34,6 +34,7 @@ from gennas.search.peers import prior_cells, require
 from gennas.search.searcher import SearchContext, Searcher
 from gennas.seeds import derive_seed
 from gennas.space.cell import Cell
+from gennas.space.protocol import mixed_radix
 
 
 class BoTorchSearcher(Searcher):
@@ -126,7 +127,7 @@ class BoTorchSearcher(Searcher):
         known = {self.space.ordinal(c): sign * self._cost_of(c)[metric] for c in cells}
         keys = torch.tensor(sorted(known), dtype=torch.long)
         table = torch.tensor([known[int(k)] for k in keys], dtype=torch.float64)
-        radix = torch.tensor([len(self.space.ops) ** p for p in reversed(range(self.space.num_edges))])
+        radix = torch.tensor(mixed_radix(self.space))
 
         def values(x: Any) -> Any:
             ordinals = (x.round().long() * radix).sum(-1)

@@ -23,7 +23,6 @@ from typing import Sequence
 import numpy as np
 
 from gennas.errors import GennasError
-from gennas.metrics.costs import linear_costs
 from gennas.metrics.task import Task, task_name
 from gennas.objectives import minimisation_matrix, pareto_indices
 from gennas.search.acquisition import ehvi_batch
@@ -31,6 +30,7 @@ from gennas.search.indicators import protocol_reference
 from gennas.search.searcher import Result, SearchContext, Searcher
 from gennas.seeds import EHVI_DRAWS_SALT, derive_seed
 from gennas.space.cell import Cell
+from gennas.space.space import same_space
 
 
 class GenerativeSearch(Searcher):
@@ -59,7 +59,7 @@ class GenerativeSearch(Searcher):
         draws = np.random.default_rng([self.context.seed, EHVI_DRAWS_SALT])
         self.draws = draws.standard_normal((int(options.get("ehvi_samples", 32)), len(self.objectives)))
         self.diffusion = CellDiffusion.load(options.get("generator") or generator_path(self.space.name))
-        if self.diffusion.space.ops != self.space.ops or self.diffusion.space.n_nodes != self.space.n_nodes:
+        if not same_space(self.diffusion.space, self.space):
             raise GennasError(f"generator is for space {self.diffusion.space.name!r}, not {self.space.name!r}")
         self.predictor = None
         self.pool: dict[str, Cell] = {}
@@ -108,7 +108,7 @@ class GenerativeSearch(Searcher):
         seed = derive_seed(self.context.seed, self.rounds)
         # Guidance follows what it can differentiate: learned metrics and additive costs. A
         # cost like peak memory is not additive; it still counts exactly when candidates are picked.
-        additive = linear_costs(self.space.ops, self.space.num_edges, self.context.network)
+        additive = self.space.soft_costs(self.context.network)
         guided = [o for o in self.objectives if o.metric in self.modelled or o.metric in additive]
         result = generate(self.diffusion, guided or self.objectives, [], self.pool_size, self.predictor,
                           self.context.network, self.context.dataset, self.guidance, seed=seed)

@@ -1,6 +1,7 @@
 """NSGA-II through pymoo: the cell space as a pymoo `Problem`, pymoo's own operators.
 
-The genome is one integer per edge (the op's index). Variation is pymoo's: uniform
+The genome is one integer per search variable of the space (``space.choices``: an edge's op
+on NB201, a node's input pair or an input's op on DARTS). Variation is pymoo's: uniform
 crossover (the ops are categories, not ordered numbers, so per-edge swapping is the
 meaningful recombination) and polynomial mutation with rounding; pymoo removes duplicate
 genomes, sorts fronts and computes crowding. `CellProblem` also works on its own with
@@ -25,19 +26,24 @@ from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from gennas.objectives import Objective, minimisation_matrix
 from gennas.search.searcher import Result, SearchContext, Searcher
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace
+from gennas.space.protocol import ArchSpace, cardinalities, decode_valid
 
 
 class CellProblem(Problem):
-    """Minimise the objectives (maximised ones negated) over per-edge op indices."""
+    """Minimise the objectives (maximised ones negated) over the space's variable indices."""
 
-    def __init__(self, space: CellSpace, objectives: list[Objective],
+    def __init__(self, space: ArchSpace, objectives: list[Objective],
                  evaluate: Callable[[Cell], Result] | None = None) -> None:
-        super().__init__(n_var=space.num_edges, n_obj=len(objectives), xl=0, xu=len(space.ops) - 1, vtype=int)
+        super().__init__(n_var=len(space.choices), n_obj=len(objectives), xl=0,
+                         xu=np.array(cardinalities(space)) - 1, vtype=int)
         self.space, self.objectives, self.measure = space, objectives, evaluate
 
     def decode(self, x: np.ndarray) -> Cell:
         return self.space.decode(np.asarray(np.around(x), dtype=int))
+
+    def decode_valid(self, x: np.ndarray) -> Cell | None:
+        """The genome's architecture, or None where the space forbids it."""
+        return decode_valid(self.space, np.asarray(np.around(x), dtype=int))
 
     def _evaluate(self, x, out, *args, **kwargs):
         if self.measure is None:
@@ -52,7 +58,7 @@ class ValidCellRepair(Repair):
         X = np.clip(np.around(X), problem.xl, problem.xu).astype(int)
         rng = random_state if random_state is not None else np.random.default_rng()
         for i, row in enumerate(X):
-            if not problem.space.contains(problem.decode(row)):
+            if problem.decode_valid(row) is None:
                 X[i] = problem.space.encode(problem.space.sample(rng))
         return X
 

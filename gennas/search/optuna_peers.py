@@ -23,6 +23,7 @@ from gennas.errors import GennasError
 from gennas.search.peers import prior_cells, require
 from gennas.search.searcher import Result, SearchContext, Searcher
 from gennas.space.cell import Cell
+from gennas.space.protocol import decode_valid
 
 #: Proposals of already measured cells answered inside one ask before one is handed to the loop.
 FREE_REPEATS = 1000
@@ -43,9 +44,9 @@ class OptunaSearcher(Searcher):
         super().__init__(context)
         self.optuna = require("optuna", self.method)
         self.optuna.logging.set_verbosity(self.optuna.logging.WARNING)  # one INFO line per trial otherwise
-        self.names = [f"edge_{i}" for i in range(self.space.num_edges)]
-        self.distributions = {n: self.optuna.distributions.CategoricalDistribution(self.space.ops)
-                              for n in self.names}
+        self.names = [f"edge_{i}" for i in range(len(self.space.choices))]  # one per search variable
+        self.distributions = {n: self.optuna.distributions.CategoricalDistribution(labels)
+                              for n, labels in zip(self.names, self.space.choices)}
         with warnings.catch_warnings():  # multivariate TPE and the GP sampler are marked experimental
             warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
             sampler = self.make_sampler(context.options)
@@ -54,7 +55,7 @@ class OptunaSearcher(Searcher):
         self.study = self.optuna.create_study(directions=directions, sampler=sampler, pruner=pruner,
                                               study_name=f"gennas-{self.method}-seed{context.seed}")
         for cell in prior_cells(context, self.warm_start(context.options)):
-            self.study.enqueue_trial(dict(zip(self.names, cell.ops)))
+            self.study.enqueue_trial(self._params(cell))
         self.pending: dict[str, list[Any]] = {}  # cell string -> trials handed out, told at the next tell
 
     @abstractmethod
@@ -83,8 +84,9 @@ class OptunaSearcher(Searcher):
         """The study's next proposal that needs a query; measured repeats are answered from what was told."""
         for attempt in range(FREE_REPEATS + 1):
             trial = self.study.ask(self.distributions)
-            cell = Cell(tuple(trial.params[n] for n in self.names))
-            if not self.space.contains(cell):
+            cell = decode_valid(self.space, [labels.index(trial.params[n])
+                                             for n, labels in zip(self.names, self.space.choices)])
+            if cell is None:
                 self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
                 continue
             key = cell.to_string()
@@ -93,6 +95,10 @@ class OptunaSearcher(Searcher):
                 continue
             return trial, cell
         raise GennasError(f"{self.method}: {FREE_REPEATS + 1} proposals in a row were cells the space forbids")
+
+    def _params(self, cell: Cell) -> dict[str, str]:
+        """The trial parameters of a cell: each variable's label."""
+        return {n: labels[i] for n, labels, i in zip(self.names, self.space.choices, self.space.encode(cell))}
 
     def _values(self, result: Result) -> list[float]:
         return [float(result[o.metric]) for o in self.objectives]

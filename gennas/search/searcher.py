@@ -21,7 +21,7 @@ from gennas.metrics.registry import get_metric
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import Objective, minimisation_matrix
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace
+from gennas.space.protocol import ArchSpace
 
 Result = dict[str, float]
 
@@ -30,7 +30,7 @@ Result = dict[str, float]
 class SearchContext:
     """Everything a searcher may use besides the answers to its own queries."""
 
-    space: CellSpace
+    space: ArchSpace
     objectives: list[Objective]
     seed: int = 0
     #: Exact, free cost metrics of a cell (FLOPs, params, memory); never the measured ones.

@@ -44,7 +44,8 @@ from gennas.search.searcher import SearchContext
 from gennas.search.spec import RunSpec
 from gennas.search.stopping import Stopping
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace, get_space
+from gennas.space.protocol import ArchSpace
+from gennas.space.space import get_space
 from gennas.train import TrainConfig
 
 #: Query cap of a black-box run on the clock: never the binding limit in practice.
@@ -65,8 +66,8 @@ class WallClockSpec(RunSpec):
     dataset: str = "digits"
     minutes: float = 2.0
     device: str = "auto"
-    channels: int = 16  # skeleton of the retrained cells and of the supernet
-    cells_per_stage: int = 2
+    channels: int | None = None  # skeleton of the retrained cells and of the supernet (None: the space's)
+    cells_per_stage: int | None = None  # its depth: NB201 cells per stage (2), DARTS layers (5)
     max_train: int | None = None
 
     def __post_init__(self) -> None:
@@ -74,7 +75,9 @@ class WallClockSpec(RunSpec):
             raise GennasError(f"--budget-minutes must be a positive number of minutes, got {self.minutes!r}")
         if self.seeds < 1 or self.epochs < 1:
             raise GennasError("--seeds and --epochs must be at least 1")
-        get_space(self.space)  # a clear error for a bad --space before any work
+        channels, depth = get_space(self.space).training_skeleton  # a clear error for a bad --space before any work
+        self.channels = self.channels or channels
+        self.cells_per_stage = self.cells_per_stage or depth
 
     def settings(self) -> dict[str, Any]:
         """What identifies a finished row (a rerun reuses it only under the same settings)."""
@@ -82,13 +85,13 @@ class WallClockSpec(RunSpec):
                             "cells_per_stage", "options", "max_train"))
 
 
-def _oracle(spec: WallClockSpec, splits: DatasetSplits, space: CellSpace, use_cache: bool) -> TrainingOracle:
+def _oracle(spec: WallClockSpec, splits: DatasetSplits, space: ArchSpace, use_cache: bool) -> TrainingOracle:
     return TrainingOracle(splits, space=space, train=TrainConfig(epochs=spec.epochs, seed=0, device=spec.device),
                           channels=spec.channels, cells_per_stage=spec.cells_per_stage, use_cache=use_cache,
                           progress=False)
 
 
-def _problem(spec: WallClockSpec, seed: int, splits: DatasetSplits, space: CellSpace) -> Problem:
+def _problem(spec: WallClockSpec, seed: int, splits: DatasetSplits, space: ArchSpace) -> Problem:
     """One (method, seed) on the clock: an uncached training oracle for black-box methods, the data for the rest."""
     oracle = _oracle(spec, splits, space, use_cache=False)
     context = SearchContext(space=space, objectives=parse_objectives("accuracy:max"), seed=seed, costs=oracle.cost,
@@ -101,7 +104,7 @@ def nb201_transfer(cell: Cell) -> dict[str, float]:
     """Table accuracies of an NB201 cell on CIFAR-10/100 and ImageNet16-120 (reporting only; {} if no table)."""
     from gennas.bench.nb201 import DATASETS, load_table
 
-    if cell.n_nodes != 4:
+    if not isinstance(cell, Cell) or cell.n_nodes != 4:  # a DARTS genotype has no table
         return {}
     try:
         table = load_table()
@@ -130,7 +133,7 @@ def _saved_row(path: Path | None, spec: WallClockSpec) -> dict[str, Any] | None:
     return payload["row"]
 
 
-def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, space: CellSpace) -> dict[str, Any]:
+def run_one(method: str, seed: int, spec: WallClockSpec, splits: DatasetSplits, space: ArchSpace) -> dict[str, Any]:
     """Search ``method`` for ``spec.minutes``, retrain the found cell standalone, and measure it.
 
     Returns:

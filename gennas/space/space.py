@@ -9,12 +9,15 @@ one class means one builder, one metric code path and one encoding for all of th
 from __future__ import annotations
 
 import re
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
 from gennas.errors import GennasError
-from gennas.space.cell import KNOWN_OPS, Cell, num_edges
+from gennas.space.cell import KNOWN_OPS, Cell, edge_list, num_edges
+
+if TYPE_CHECKING:
+    from gennas.space.protocol import ArchSpace
 
 NB201_OPS: tuple[str, ...] = KNOWN_OPS
 ENUMERATION_LIMIT = 2_000_000
@@ -53,6 +56,31 @@ class CellSpace:
     def size(self) -> int:
         """Number of op assignments (before the connectivity requirement, if any)."""
         return len(self.ops) ** self.num_edges
+
+    @property
+    def choices(self) -> tuple[tuple[str, ...], ...]:
+        """Per search variable (here: per edge) the labels of its values, as :meth:`encode` indexes them.
+
+        Every space has this, so integer-genome searchers (NSGA-II, REINFORCE, Optuna) take any space.
+        """
+        return (self.ops,) * self.num_edges
+
+    @property
+    def one_hot_size(self) -> int:
+        """Length of :meth:`one_hot`."""
+        return self.num_edges * len(self.ops)
+
+    #: A variable's meaning is its edge, which the line graph already says: no position features needed.
+    graph_positional = False
+
+    def variable_graph(self) -> np.ndarray:
+        """The op-on-node line graph (input, one node per edge, output) the predictor and generator run on."""
+        return Cell.line_graph(self.n_nodes)
+
+    def record(self) -> dict:
+        """What a checkpoint stores to rebuild this space (:func:`space_from_record`)."""
+        return {"name": self.name, "n_nodes": self.n_nodes, "ops": list(self.ops),
+                "require_connected": self.require_connected}
 
     def __repr__(self) -> str:
         return (
@@ -157,6 +185,66 @@ class CellSpace:
             current = options[int(rng.integers(len(options)))]
         return current
 
+    # ------------------------------------------------------------ the network
+    def default_network(self):
+        """The NAS-Bench-201 skeleton (C=16, N=5, 3x32x32, 10 classes)."""
+        from gennas.nn.network import NetworkConfig
+
+        return NetworkConfig()
+
+    @property
+    def training_skeleton(self) -> tuple[int, int]:
+        """``(channels, depth)`` of the networks gennas trains on a dataset: C=16, N=2 cells per stage."""
+        from gennas.nn.network import TRAINING_CELLS_PER_STAGE, TRAINING_CHANNELS
+
+        return TRAINING_CHANNELS, TRAINING_CELLS_PER_STAGE
+
+    def network_for_data(self, data, channels: int | None = None, depth: int | None = None):
+        """The skeleton gennas trains on ``data``; ``depth`` is the cells per stage."""
+        from gennas.nn.network import NetworkConfig
+
+        c, n = self.training_skeleton
+        return NetworkConfig.for_data(data, channels or c, depth or n)
+
+    def build(self, cell: Cell, config=None):
+        """The skeleton network of ``cell`` on ``config`` (default: :meth:`default_network`)."""
+        from gennas.nn.network import build_network
+
+        return build_network(self.validate(cell), config)
+
+    def costs(self, cell: Cell, config=None) -> dict[str, float]:
+        """Exact free costs of the cell's network (see :func:`gennas.metrics.costs.cell_costs`)."""
+        from gennas.metrics.costs import cell_costs
+
+        return cell_costs(self.validate(cell), config or self.default_network())
+
+    # ------------------------------------------------------ weight sharing
+    @property
+    def alpha_rows(self) -> list[str]:
+        """Rows of the architecture parameters α: one per edge, ``src->dst``."""
+        return [f"{s}->{d}" for s, d in edge_list(self.n_nodes)]
+
+    @property
+    def alpha_ops(self) -> tuple[str, ...]:
+        """Columns of α: the space's ops."""
+        return self.ops
+
+    def derive_from_alpha(self, alpha: np.ndarray) -> Cell:
+        """The cell of α (E, |ops|): the strongest non-``none`` op per edge."""
+        from gennas.weightsharing.derive import argmax_cell
+
+        return argmax_cell(alpha, self)
+
+    def search_network(self, network, config, mean: tuple[float, ...], std: tuple[float, ...]):
+        """The weight-sharing supernet of a method (``network``: its supernet class) on ``config``."""
+        return network(self, config, mean, std)
+
+    def soft_costs(self, config=None) -> dict:
+        """Free costs that are exact functions of the edge-op one-hots (see :mod:`gennas.metrics.soft_costs`)."""
+        from gennas.metrics.soft_costs import linear_soft_costs
+
+        return linear_soft_costs(self.ops, self.num_edges, config or self.default_network())
+
     def enumerate(self) -> Iterator[Cell]:
         """Every valid cell, in mixed-radix order; refuses spaces too large to list."""
         if self.size > ENUMERATION_LIMIT:
@@ -175,21 +263,46 @@ def nb201_space() -> CellSpace:
     return CellSpace(4, NB201_OPS, require_connected=False, name="nb201")
 
 
+def _darts_space() -> "ArchSpace":
+    from gennas.space.darts import DartsSpace
+
+    return DartsSpace()
+
+
 _DAG_PATTERN = re.compile(r"^dag(\d+)$")
 
 
-def get_space(name: str) -> CellSpace:
-    """Look a space up by name: ``nb201``, or ``dagN`` for the N-node family (e.g. ``dag6``)."""
+#: Spaces by name besides the dagN family: adding a space is one entry here plus its class.
+SPACES: dict[str, Callable[[], "ArchSpace"]] = {"nb201": nb201_space, "darts": _darts_space}
+
+
+def get_space(name: str) -> "ArchSpace":
+    """Look a space up by name: ``nb201``, ``darts``, or ``dagN`` for the N-node family (e.g. ``dag6``)."""
     key = name.strip().lower()
-    if key == "nb201":
-        return nb201_space()
+    if key in SPACES:
+        return SPACES[key]()
     match = _DAG_PATTERN.match(key)
     if match:
         n = int(match.group(1))
         if not 3 <= n <= 12:
             raise GennasError(f"space {name!r}: the dagN family supports 3 <= N <= 12 nodes")
         return CellSpace(n, NB201_OPS, require_connected=True, name=f"dag{n}")
-    raise GennasError(f"unknown search space {name!r}; choose 'nb201' or 'dagN' (N nodes, e.g. 'dag6')")
+    raise GennasError(f"unknown search space {name!r}; choose {', '.join(repr(k) for k in SPACES)} "
+                      "or 'dagN' (N nodes, e.g. 'dag6')")
+
+
+def space_from_record(record: dict) -> "ArchSpace":
+    """The space a checkpoint's ``record()`` describes."""
+    if record.get("kind") == "darts":
+        from gennas.space.darts import DartsSpace
+
+        return DartsSpace(record["steps"], tuple(record["ops"]))
+    return CellSpace(record["n_nodes"], tuple(record["ops"]), record["require_connected"], record["name"])
+
+
+def same_space(a: "ArchSpace", b: "ArchSpace") -> bool:
+    """Whether architectures, encodings and models of ``a`` are those of ``b``."""
+    return type(a) is type(b) and a.choices == b.choices
 
 
 def sample_distinct(space: CellSpace, n: int, rng: np.random.Generator) -> list[Cell]:

@@ -63,12 +63,24 @@ def add_shape_flags(group: argparse.ArgumentParser | argparse._ArgumentGroup) ->
 
 
 def with_skeleton_flags(base, args: argparse.Namespace):
-    """``base`` (a NetworkConfig) with every skeleton flag the user gave in place of its field."""
-    from gennas.nn.network import NetworkConfig
+    """``base`` (a space's skeleton config) with every skeleton flag the user gave in place of its field.
 
-    names = ("channels", "cells_per_stage", *SHAPE_FLAGS)
+    A flag the skeleton has no field for (``--layers`` on NB201, ``--cells-per-stage`` on DARTS)
+    is one clear error, not silently ignored.
+    """
+    import dataclasses
+
+    from gennas.errors import GennasError
+
+    names = ("channels", "cells_per_stage", "layers", *SHAPE_FLAGS)
     given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-    return NetworkConfig(**{**base.to_dict(), **given})
+    fields = {f.name for f in dataclasses.fields(base)}
+    foreign = [name for name in given if name not in fields]
+    if foreign:
+        flag = "--" + foreign[0].replace("_", "-")
+        raise GennasError(f"{flag} does not apply to this space's skeleton ({base.describe()}); its flags are "
+                          + ", ".join("--" + n.replace("_", "-") for n in names if n in fields))
+    return dataclasses.replace(base, **given)
 
 
 def add_network(parser: argparse.ArgumentParser | argparse._ArgumentGroup, defaults: dict[str, int] | None = None, *,

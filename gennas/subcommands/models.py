@@ -42,7 +42,7 @@ def _cmd_predictor_fit(args: argparse.Namespace) -> None:
         from gennas.train import TrainConfig
 
         oracle = TrainingOracle(args.dataset, space=space, train=TrainConfig(epochs=args.epochs, seed=args.seed),
-                                channels=args.channels, cells_per_stage=args.cells_per_stage,
+                                channels=args.channels, cells_per_stage=args.layers or args.cells_per_stage,
                                 data_root=args.data_root, progress=False)
         cells = sample_distinct(space, args.n_cells, np.random.default_rng(args.seed))
         metric = metric_of(args.metric)
@@ -98,7 +98,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def add_generate(sub: argparse._SubParsersAction) -> None:
     """`gennas generate`: cells near the Pareto front by guided graph diffusion."""
     p = sub.add_parser("generate", help="generate cells near the Pareto front with guided graph diffusion")
-    p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
+    p.add_argument("--space", default="nb201", help="nb201, darts or dagN (default %(default)s)")
     p.add_argument("--objectives", default="accuracy:max,flops:min", help="METRIC:max|min,... (default %(default)s)")
     p.add_argument("--n", type=v.cells_int, default=100, help="distinct cells to return (default %(default)s)")
     p.add_argument("--dataset", default=None, help="nb201 target whose transfer prior guides accuracy "
@@ -161,7 +161,8 @@ def add_predictor(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--data-root", default=None)
     g.add_argument("--n-cells", type=v.int_in(2, v.MAX_CELLS), default=30)
     g.add_argument("--epochs", type=v.epochs_int, default=8)
-    add_network(g, {"channels": 16, "cells_per_stage": 2}, title=None)
+    add_network(g, title=None)  # None: the space's training skeleton (NB201 C=16, N=2; DARTS C=8, 5 layers)
+    g.add_argument("--layers", type=v.positive_int, default=None, help="darts: cells in the network")
     add_json(p, None)
     p.set_defaults(func=_cmd_predictor_fit)
 

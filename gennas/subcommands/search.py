@@ -91,7 +91,7 @@ def _compare_wallclock(args: argparse.Namespace) -> None:
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--space", default="nb201", help="nb201 or dagN (default %(default)s)")
+    p.add_argument("--space", default="nb201", help="nb201, darts or dagN (default %(default)s)")
     p.add_argument("--dataset", default="cifar10", help="NB201 table (cifar10, cifar100, ImageNet16-120) or a dataset "
                                                          "to train on (digits, ...) (default %(default)s)")
     p.add_argument("--budget", type=v.positive_int, default=100, help="distinct cells measured per run (default %(default)s)")

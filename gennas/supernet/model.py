@@ -9,8 +9,6 @@ construction, and :meth:`Supernet.extract` is a parameter copy: the extracted
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -20,6 +18,7 @@ from gennas.nn.network import CellNetwork, NetworkConfig, build_network
 from gennas.nn.ops import make_op
 from gennas.space.cell import Cell, edge_list
 from gennas.supernet.subnets import SubnetSpace
+from gennas.supernet.switch import SubnetSwitch
 
 _CELL_PARAM = re.compile(r"^(?P<prefix>(?:\d+\.)?layers\.\d+\.)edge_ops\.(?P<edge>\d+_\d+)\.(?P<rest>.+)$")
 
@@ -43,7 +42,7 @@ class SuperCell(nn.Module):
         return run_cell(x, self.active, self.last_use, lambda key, op: self.blocks[key][op])
 
 
-class Supernet(CellNetwork):
+class Supernet(CellNetwork, SubnetSwitch):
     """One network for every subnet of ``space``; :meth:`activate` switches blocks on and off."""
 
     def __init__(self, space: SubnetSpace, config: NetworkConfig = NetworkConfig()) -> None:
@@ -62,16 +61,6 @@ class Supernet(CellNetwork):
         for module in self.super_cells:
             module.activate(cell)
         return self
-
-    @contextmanager
-    def subnet(self, cell: Cell) -> Iterator["Supernet"]:
-        """Run the block with ``cell`` active, then restore the previous subnet."""
-        previous = self.active
-        self.activate(cell)
-        try:
-            yield self
-        finally:
-            self.activate(previous)
 
     def supernet_key(self, standalone_key: str, cell: Cell) -> str:
         """The supernet parameter that a standalone network's parameter of ``cell`` lives in."""

@@ -29,6 +29,7 @@ from gennas.errors import GennasError
 from gennas.nn.network import NetworkConfig
 from gennas.nn.ops import ResidualReduction, make_op
 from gennas.space.cell import edge_list
+from gennas.space.protocol import ArchSpace
 from gennas.space.space import CellSpace
 from gennas.train.trainer import Normalize
 
@@ -39,6 +40,7 @@ class MixedOp(nn.Module):
     def __init__(self, ops: tuple[str, ...], channels: int) -> None:
         super().__init__()
         self.names = ops
+        self.stride = 1  # DARTS' reduction edges use 2 (gennas.weightsharing.darts_space)
         # ModuleDict keys cannot be reused across ops, and 'none' has no module at all.
         self.candidates = nn.ModuleDict({name: make_op(name, channels) for name in ops if name != "none"})
 
@@ -53,7 +55,7 @@ class MixedOp(nn.Module):
                 total = total + weights[k]
         name = self.names[chosen]
         if name == "none":
-            return x.new_zeros(x.shape) * weights[chosen] + total
+            return x.new_zeros(x[:, :, ::self.stride, ::self.stride].shape) * weights[chosen] + total
         return self.candidates[name](x) * weights[chosen] + total
 
 
@@ -150,13 +152,13 @@ class FixedWeights(nn.Module):
         return self.model(x, self.weights, self.chosen)
 
 
-def build_supernet(space: CellSpace, splits: DatasetSplits, channels: int, cells_per_stage: int,
+def build_supernet(space: "ArchSpace", splits: DatasetSplits, channels: int, cells_per_stage: int,
                    network: Callable[..., SuperNetwork] = SuperNetwork) -> SuperNetwork:
     """A supernet sized for ``splits`` (input channels, image size, classes); ``network`` a variant's class."""
     if all(op == "none" for op in space.ops):
         raise GennasError(f"space {space.name!r} has no op besides 'none': there is nothing to search")
     if channels < 1 or cells_per_stage < 1:
         raise GennasError(f"the supernet needs channels >= 1 and cells_per_stage >= 1, got {channels} and {cells_per_stage}")
-    config = NetworkConfig(channels=channels, cells_per_stage=cells_per_stage, in_channels=splits.in_channels,
-                           image_size=splits.image_size, num_classes=splits.num_classes)
-    return network(space, config, splits.mean, splits.std)
+    # The space's training skeleton at this size: NB201's C and N cells per stage, DARTS' C and layers.
+    config = space.network_for_data(splits, channels, cells_per_stage)
+    return space.search_network(network, config, splits.mean, splits.std)
