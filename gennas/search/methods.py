@@ -34,6 +34,7 @@ from gennas.search.pnas import PNAS
 from gennas.search.optuna_peers import OptunaGP, OptunaNSGA2, OptunaTPE
 from gennas.search.options import Option, check_option_tables, choice, real, whole
 from gennas.search.random_search import RandomSearch
+from gennas.space.space import CellSpace
 from gennas.search.reinforce import Reinforce
 from gennas.search.searcher import SearchContext, Searcher
 from gennas.search.stopping import Stopping
@@ -141,6 +142,9 @@ def _enable_warm_start(method: str, problem: Problem) -> None:
     if not isinstance(problem.oracle, TrainingOracle):
         raise GennasError(f"{method}: --option warm_start=net2net inherits trained weights: it needs a dataset to "
                           "train on, not a benchmark table")
+    if not isinstance(problem.context.space, CellSpace):
+        raise GennasError(f"{method}: --option warm_start=net2net morphs a parent's ops edge by edge, which needs a "
+                          f"space of ops on the edges of a complete DAG (nb201, dagN), not {problem.context.space.name!r}")
     problem.oracle.warm_start(int(options.get("warm_epochs", max(1, problem.oracle.full_epochs // 2))))
 
 

@@ -27,9 +27,11 @@ from typing import Sequence
 
 import numpy as np
 
+from gennas.errors import GennasError
 from gennas.search.bo import BayesianOptimisation
 from gennas.search.searcher import Result, SearchContext
 from gennas.space.cell import Cell, edge_list
+from gennas.space.space import CellSpace
 
 #: Default beam width K.
 BEAM = 4
@@ -39,6 +41,10 @@ class PNAS(BayesianOptimisation):
     """Progressive growth: level-1 cells first, then the surrogate's top K one-edge expansions of the beam."""
 
     def __init__(self, context: SearchContext) -> None:
+        if not isinstance(context.space, CellSpace):
+            raise GennasError(f"pnas grows cells one edge at a time, which needs a space of ops on the edges of a "
+                              f"complete DAG (nb201, dagN); space {context.space.name!r} fixes each node's inputs, so "
+                              "growth is not defined there: use rea, bo, ours or another black-box method")
         super().__init__(context)
         self.beam_width = int(context.options.get("beam", BEAM))
         self.batch_size = self.beam_width  # one level of the beam per round: one surrogate fit per expansion
