@@ -75,8 +75,6 @@ CASES: list[tuple[list[str], str]] = [
     (["cost", "darts", "DARTS_V2", "--image-size", "30"], "multiple of 4"),
     (["cost", "darts", "DARTS_V2", "--cells-per-stage", "2"], "does not apply"),
     (["train", "DARTS_V2", "--space", "darts", "--layers", "3", "--cells-per-stage", "2"], "does not apply"),
-    (["search", "--method", "pnas", "--space", "darts", "--dataset", "digits", "--budget", "3", "--epochs", "1"],
-     "growth is not defined there"),
     (["search", "--method", "rea", "--space", "darts", "--dataset", "digits", "--budget", "3", "--epochs", "1",
       "--option", "warm_start=net2net"], "morphs a parent's ops edge by edge"),
     (["cost", "nb201", RESNET, "--image-size", "abc"], "'abc' is not a whole number"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from gennas.bench.tabular import TabularOracle
@@ -72,3 +74,27 @@ def test_an_interrupted_pnas_run_resumes_into_the_same_history(tmp_path):
     oracle = TabularOracle("cifar10")
     resumed = run_search(make_searcher("pnas", context()), oracle, 20, method="pnas", seed=2, journal=journal)
     assert resumed.history == reference.history
+
+
+def test_pnas_on_darts_decides_one_node_per_level_alike_in_both_cells():
+    space = get_space("darts")
+    searcher = make_searcher("pnas", SearchContext(space=space, objectives=parse_objectives("accuracy:max"), seed=0,
+                                                   options={"beam": 3}))
+    level_one = searcher.level_one()
+    assert len(level_one) == 49  # node 0 reads inputs 0 and 1, through any two of the 7 ops
+    measured = []
+    score = lambda g: {"accuracy": float(g.ops.count("sep_conv_3x3") + 0.5 * g.ops.count("dil_conv_3x3"))}  # noqa: E731
+    while len(measured) < len(level_one) + 6:
+        genotypes = searcher.ask(searcher.batch_size)
+        for g in genotypes:
+            x = space.encode(space.validate(g))
+            assert (x[:12] == x[12:]).all()  # the normal and the reduction cell alike, as PNAS ties them
+            level = searcher.growth.decided[g.to_string()]  # nodes decided
+            if len(measured) >= len(level_one):  # past level 1: node level-1 decided on a measured genotype
+                parents = [m for m in measured if searcher.growth.decided[m.to_string()] == level - 1]
+                assert level >= 2 and any(set(np.flatnonzero(x != space.encode(m)) // 3 % 4) == {level - 1}
+                                          for m in parents)
+        searcher.tell(genotypes, [score(g) for g in genotypes])
+        measured += genotypes
+    assert {m.to_string() for m in measured[:49]} == {g.to_string() for g in level_one}
+    assert max(searcher.growth.decided[m.to_string()] for m in measured) >= 3  # it grew past level 2
