@@ -40,3 +40,14 @@ def trained_net(digits_splits):
     config = NetworkConfig.for_data(digits_splits, channels=4, cells_per_stage=1)
     net = with_normalization(build_network(Cell.from_string(TRAINED_CELL), config), digits_splits)
     return train_model(net, digits_splits, TrainConfig(epochs=3, device="cpu", seed=0), progress=False).model.eval()
+
+
+@pytest.fixture(scope="session")
+def ray_backend():
+    """One local Ray cluster (2 CPUs) for every test that needs one: starting Ray and its workers is most of their time."""
+    pytest.importorskip("ray")
+    from gennas.search.backends import RayBackend
+
+    backend = RayBackend(num_cpus=2)
+    yield backend
+    backend.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 
 from gennas.data import load_dataset
@@ -26,20 +25,13 @@ def _context(out: Path, backend) -> RunContext:
                       RunLogger(False), backend=backend)
 
 
-def test_standalone_trainings_on_ray_give_the_serial_figures_and_land_in_the_run(tmp_path: Path) -> None:
-    pytest.importorskip("ray")
-    from gennas.search.backends import RayBackend
-
+def test_standalone_trainings_on_ray_give_the_serial_figures_and_land_in_the_run(tmp_path: Path, ray_backend) -> None:
     cells = [Cell.from_string(a) for a in CELLS]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # Ray workers train single-threaded; match them for bitwise-equal training
     try:
         serial = _context(tmp_path / "serial", SerialBackend()).standalone_figures(cells, "probes")
-        backend = RayBackend(num_cpus=2)
-        try:
-            on_ray = _context(tmp_path / "ray", backend).standalone_figures(cells, "probes")
-        finally:
-            backend.shutdown()
+        on_ray = _context(tmp_path / "ray", ray_backend).standalone_figures(cells, "probes")
     finally:
         torch.set_num_threads(threads)
     assert on_ray == serial and len(serial) == 2

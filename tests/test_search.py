@@ -162,10 +162,9 @@ def test_multi_objective_report_scores_against_the_true_front():
     assert reference.igd_plus(front_rows) == pytest.approx(0.0)
 
 
-def test_ray_backend_gives_the_serial_results_on_a_training_oracle(tmp_path):
-    pytest.importorskip("ray")
+def test_ray_backend_gives_the_serial_results_on_a_training_oracle(tmp_path, ray_backend):
     from gennas.bench.training import TrainingOracle
-    from gennas.search.backends import RayBackend, SerialBackend
+    from gennas.search.backends import SerialBackend
     from gennas.train import TrainConfig
 
     def oracle(cache):
@@ -176,11 +175,10 @@ def test_ray_backend_gives_the_serial_results_on_a_training_oracle(tmp_path):
     torch.set_num_threads(1)  # Ray workers run single-threaded; match them for bitwise-equal training
     try:
         runs = {}
-        for name, backend in (("serial", SerialBackend()), ("ray", RayBackend(num_cpus=2))):
+        for name, backend in (("serial", SerialBackend()), ("ray", ray_backend)):
             o = oracle(tmp_path / name)
             context = SearchContext(o.space, parse_objectives("accuracy:max"), seed=0, costs=o.cost, network=o.network)
             runs[name] = run_search(make_searcher("random", context), o, 3, method="random", seed=0, backend=backend)
-        backend.shutdown()
     finally:
         torch.set_num_threads(threads)
     timing = {"seconds", "latency_ms"}
