@@ -131,6 +131,10 @@ def test_run_guides_by_the_tables_latency_and_refuses_another_skeletons_table(tm
     for row in generated["candidates"]:
         assert row["lut_latency_ms"] == pytest.approx(_sum_of_entries(lut, space.parse(row["arch"]), config), rel=1e-12)
     assert json.loads((out / "run.json").read_text())["latency_table_digest"] == load_table(lut).digest
+    with (out / "subnets.csv").open(newline="") as handle:
+        subnets = list(csv.DictReader(handle))
+    assert subnets and all(float(r["lut_latency_ms"]) == pytest.approx(
+        _sum_of_entries(lut, space.parse(r["arch"]), config), rel=1e-12) for r in subnets)
 
 
 def test_python_api_takes_the_table_as_the_commands_do(nb201_lut):

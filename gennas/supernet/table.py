@@ -18,16 +18,17 @@ from gennas.supernet.standalone import STANDALONE_COLUMNS
 
 #: Columns in file order; accuracies are percentages, FLOPs and params in millions.
 COLUMNS = ("arch", "selected_because", "equivalent", "blocks_on", "flops", "params", "memory_bytes", "latency_ms",
-           "latency_spread_ms", "val_accuracy", "val_pgd_accuracy", "accuracy", "pgd_accuracy", "fgsm_accuracy",
+           "latency_spread_ms", "lut_latency_ms", "val_accuracy", "val_pgd_accuracy", "accuracy", "pgd_accuracy", "fgsm_accuracy",
            "noise_accuracy", *STANDALONE_COLUMNS)
 TEXT_COLUMNS = frozenset({"arch", "selected_because", "equivalent"})
 INTEGER_COLUMNS = frozenset({"blocks_on", "memory_bytes"})
 #: Columns a file written before they existed may lack; they read as these values.
-OPTIONAL_COLUMNS = {"equivalent": "", "latency_spread_ms": "nan", **{c: "nan" for c in STANDALONE_COLUMNS}}
+OPTIONAL_COLUMNS = {"equivalent": "", "latency_spread_ms": "nan", "lut_latency_ms": "nan", **{c: "nan" for c in STANDALONE_COLUMNS}}
 #: Columns where "not measured" (NaN, an empty cell in the file) is a valid value.
 #: A subnet's test figures are NaN unless it was read with the test split (a run reads validation only).
 TEST_READINGS = ("accuracy", "pgd_accuracy", "fgsm_accuracy", "noise_accuracy")
-MAY_BE_MISSING = frozenset({"latency_spread_ms", *TEST_READINGS, *STANDALONE_COLUMNS})
+#: ``lut_latency_ms``: the --latency-table's latency of the subnet, when the run had a table.
+MAY_BE_MISSING = frozenset({"latency_spread_ms", "lut_latency_ms", *TEST_READINGS, *STANDALONE_COLUMNS})
 
 
 def figure(row: dict, column: str) -> float | None:
