@@ -174,11 +174,11 @@ class SubnetMeasurer:
         device = next(self.model.parameters()).device
         on_phase("BN recalibration" + (f", fine-tune {self.finetune_epochs} epoch(s)" if self.finetune_epochs else ""))
         network = self.network(cell)
-        splits = [("val", self.splits.val)] + ([("test", self.splits.test)] if self.test_figures else [])
+        read_on = [("val", self.splits.val)] + ([("test", self.splits.test)] if self.test_figures else [])
         read = {name: evaluate_robustness(
                     network, split, self.robustness, device,
                     on_batch=lambda done, total, name=name: on_phase(f"{name} clean/FGSM/PGD/noise {done}/{total} images"))
-                for name, split in splits}
+                for name, split in read_on}
         val, test = read["val"], read.get("test", NOT_READ)
         net = self.supernet.config
         on_phase("latency")
