@@ -120,7 +120,7 @@ def test_a_budget_too_small_for_the_data_exits_2_and_writes_no_run(small_npz: Pa
 
 def test_a_budgeted_run_plans_says_so_keeps_the_plan_and_resumes_it(small_npz: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    argv = _tiny_argv(small_npz, out, "--budget-minutes", "1", "--max-subnets", "4", "--epochs", "1")
+    argv = _tiny_argv(small_npz, out, "--budget-minutes", "1", "--max-subnets", "4", "--epochs", "1", "--supernet", "always")
     assert main(argv) == 0
     first = capsys.readouterr()
     planned_line = next(line for line in first.err.splitlines() if line.startswith("budget 1 min: planned"))
@@ -182,3 +182,38 @@ def test_time_left_after_every_subnet_is_verified_measures_more_and_verifies_the
     more = [[_subnet_row(5, False)]]
     _verify_while_time_lasts(soon, rows, tmp_path / "subnets.csv", 0.1, lambda: more.pop(0))
     assert more and len(rows) == 5
+
+
+#: Unit costs of a few hundred 8x8 images (measured on digits-low): a standalone training costs about as
+#: much as four subnet readings, and the supernet's training as two standalone trainings.
+SMALL_DATA = UnitCosts(steps_per_epoch=3, subnets_per_step=4, step_seconds=0.4, epoch_check_seconds=0.6,
+                       subnet_seconds=6.0, standalone_epoch_seconds=0.5, standalone_eval_seconds=10.0)
+
+
+def test_auto_plans_without_a_supernet_only_where_training_the_cells_is_worth_more() -> None:
+    from gennas.supernet.budget import READING_WORTH, choose_mode, measured_subnets
+
+    def choose(minutes: float, costs: UnitCosts):
+        settings = RunSettings(budget_minutes=minutes, planned=tuple(sorted(FREE)))
+        return choose_mode(minutes, settings, set(FREE), costs, candidate_seconds=0.8, spent_seconds=40.0)
+
+    planned, plan = choose(5, SMALL_DATA)
+    assert plan.mode == "direct" and set(plan.chosen) == {"epochs", "probe_cells", "candidates", "finalists"}
+    assert "estimate" in plan.describe() and "without a supernet" in plan.describe()
+    supernet, _ = plan_budget(5, RunSettings(budget_minutes=5, planned=tuple(sorted(FREE))), set(FREE), SMALL_DATA,
+                              0.8, 40.0)
+    assert planned.finalists > supernet.finalists + READING_WORTH * (measured_subnets(supernet) - supernet.finalists)
+    assert plan.estimate["total"] + plan.spent_seconds <= 5 * 60 * TARGET_FRACTION + 1e-6
+    assert "training" not in plan.estimate and planned.candidates >= planned.finalists
+    for minutes in (30, 240):  # a training costs many subnet readings: the supernet is worth it
+        assert choose(minutes, COSTS)[1].mode == "supernet"
+
+
+def test_a_budget_only_the_direct_plan_fits_is_planned_without_a_supernet() -> None:
+    from gennas.supernet.budget import choose_mode
+
+    settings = RunSettings(budget_minutes=3, planned=tuple(sorted(FREE)))
+    with pytest.raises(GennasError, match="below the smallest run"):
+        plan_budget(3, settings, set(FREE), SMALL_DATA, 0.8, 40.0)
+    planned, plan = choose_mode(3, settings, set(FREE), SMALL_DATA, 0.8, 40.0)
+    assert plan.mode == "direct" and "does not fit" in plan.why and planned.finalists >= 3

@@ -9,6 +9,7 @@ from gennas.errors import GennasError
 from gennas.subcommands.common import add_config, add_device, add_json, add_network, add_seed, emit
 from gennas.subcommands.latency import add_latency_option
 from gennas.npz_format import NPZ_FORMAT
+from gennas.supernet.run_settings import SUPERNET_MODES
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -27,7 +28,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         dataset=args.dataset, objectives=args.objectives, guidance=args.guidance,
         seed=args.seed, channels=args.channels, cells_per_stage=args.cells_per_stage, rounds=args.rounds,
         robustness_data=args.robustness_data, latency_table=args.latency_table,
-        finetune_epochs=args.finetune_epochs, budget_minutes=args.budget_minutes,
+        finetune_epochs=args.finetune_epochs, budget_minutes=args.budget_minutes, supernet=args.supernet,
         planned=tuple(n for n, value in planned.items() if value is None) if args.budget_minutes else (),
         **{n: value for n, value in planned.items() if value is not None})
     with output_lock(args.out if rank == 0 else None):  # under torchrun every rank writes the same run
@@ -88,6 +89,11 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                    help="subnets along the measured front retrained standalone from scratch with the run's recipe, "
                         "to verify the supernet's readings; prune chooses on these figures where they exist "
                         "(default 3; planned with --budget-minutes)")
+    p.add_argument("--supernet", default="auto", choices=SUPERNET_MODES,
+                   help="always: read the generated cells off one trained supernet; never: train the --finalists most "
+                        "Pareto-near generated cells standalone instead (where a standalone training costs about as "
+                        "much as a supernet reading: small data); auto: a supernet, unless --budget-minutes finds the "
+                        "direct plan verifies more than the supernet is worth (default %(default)s)")
     p.add_argument("--backend", default="serial", choices=("serial", "ray"),
                    help="where the standalone trainings (probes, finalists) run: in this process, or in parallel "
                         "on Ray (pip install 'gennas[ray]'); the results are the same")

@@ -16,6 +16,11 @@ everything up to a cap. The planner takes the largest ``λ`` whose estimate fits
 budget, and refuses a budget below the smallest plan with an error that says what that
 plan needs. Probes reach their default early on the scale: a predictor that has seen the
 data matters more than the last epochs.
+
+With ``--supernet auto`` the planner also plans the same minutes without a supernet (rounds
+that train their generated cells standalone, :mod:`gennas.supernet.direct`) and takes that
+plan when it verifies more cells than the supernet plan's verified cells plus half its
+measured subnets (:func:`choose_mode`).
 """
 
 from __future__ import annotations
@@ -64,6 +69,12 @@ KNOBS = {"epochs": Knob(1, RunSettings.epochs, 200),
          "candidates": Knob(16, RunSettings.candidates, 256),
          "max_subnets": Knob(4, RunSettings.max_subnets, 200),
          "finalists": Knob(3, RunSettings.finalists, 10)}
+#: What a direct round (no supernet) plans: the generated cells it trains standalone are its ``finalists``.
+DIRECT_KNOBS = {"epochs": KNOBS["epochs"], "probe_cells": KNOBS["probe_cells"], "candidates": KNOBS["candidates"],
+                "finalists": Knob(3, 12, 64)}
+#: What one subnet read off a supernet counts for against a standalone training of the cell, when
+#: :func:`choose_mode` weighs the two plans: a shared-weight reading ranks cells worse than training them.
+READING_WORTH = 0.5
 #: The fewest optimiser steps a training gets under a budget. Epochs are a poor unit on small data (an
 #: epoch of a few hundred images is a handful of steps): a few dozen steps leave cells far from what the
 #: recipe reaches, and every verified figure of the run would be read on such half-trained cells.
@@ -72,24 +83,28 @@ MIN_TRAINING_STEPS = 300
 MAX_SCALE = 50.0
 
 
-def estimate_seconds(settings: RunSettings, costs: UnitCosts, candidate_seconds: float) -> dict[str, float]:
+def estimate_seconds(settings: RunSettings, costs: UnitCosts, candidate_seconds: float,
+                     mode: str = "supernet") -> dict[str, float]:
     """Seconds each stage of a run with ``settings`` should take at ``costs``.
 
     Args:
         settings: the run's settings (epochs, probes, rounds, candidates, subnets, finalists).
         costs: unit costs timed on this machine.
         candidate_seconds: guided generation's seconds per generated cell.
+        mode: ``supernet``, or ``direct`` (rounds without a supernet: no training or measurement stage,
+            their ``finalists`` are the generated cells trained standalone).
 
     Returns:
         Seconds per stage (probes, generation, training, measurement, verification) and ``total``.
     """
     rounds, epochs = settings.rounds, settings.epochs
-    subnets = measured_subnets(settings)
     stages = {"probes": settings.probe_cells * costs.standalone_seconds(epochs),
-              "generation": rounds * settings.candidates * candidate_seconds,
-              "training": rounds * costs.training_seconds(epochs),
-              "measurement": rounds * (subnets + 1) * costs.measurement_seconds(settings.measurement_finetune),
-              "verification": rounds * settings.finalists * costs.standalone_seconds(epochs)}
+              "generation": rounds * settings.candidates * candidate_seconds}
+    if mode == "supernet":
+        subnets = measured_subnets(settings)
+        stages.update(training=rounds * costs.training_seconds(epochs),
+                      measurement=rounds * (subnets + 1) * costs.measurement_seconds(settings.measurement_finetune))
+    stages["verification"] = rounds * settings.finalists * costs.standalone_seconds(epochs)
     return {**stages, "total": sum(stages.values())}
 
 
@@ -110,22 +125,27 @@ class BudgetPlan:
     spent_seconds: float  # before planning: data, prior, timing probe
     costs: UnitCosts
     candidate_seconds: float  # guided generation, per generated cell
+    mode: str = "supernet"  # or "direct": rounds without a supernet
+    why: str = ""  # how choose_mode weighed the two plans (empty when the mode was given)
 
     def describe(self) -> str:
         chosen = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.chosen.items())
         stages = ", ".join(f"{k} {minutes_text(v)}" for k, v in self.estimate.items() if k != "total")
-        return (f"budget {self.minutes:g} min: planned {chosen or 'nothing (every planned setting was given)'}; "
+        mode = "without a supernet (the generated cells trained standalone)" if self.mode == "direct" \
+            else "with a supernet"
+        return (f"budget {self.minutes:g} min: planned {chosen or 'nothing (every planned setting was given)'} "
+                f"{mode}{' (' + self.why + ')' if self.why else ''}; "
                 f"estimate {minutes_text(self.estimate['total'] + self.spent_seconds)} in all ({stages}, "
                 f"{minutes_text(self.spent_seconds)} already spent loading and timing)")
 
     def to_dict(self) -> dict:
         return {"minutes": self.minutes, "chosen": self.chosen, "scale": self.scale, "estimate": self.estimate,
                 "spent_seconds": self.spent_seconds, "candidate_seconds": self.candidate_seconds,
-                "unit_costs": self.costs.__dict__}
+                "unit_costs": self.costs.__dict__, "mode": self.mode, "why": self.why}
 
 
 def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: UnitCosts,
-                candidate_seconds: float, spent_seconds: float) -> tuple[RunSettings, BudgetPlan]:
+                candidate_seconds: float, spent_seconds: float, mode: str = "supernet") -> tuple[RunSettings, BudgetPlan]:
     """The settings that fill ``minutes`` (the ``free`` ones chosen, the rest as given).
 
     Args:
@@ -135,6 +155,8 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
         costs: unit costs timed on this machine.
         candidate_seconds: guided generation's seconds per generated cell.
         spent_seconds: time the run has used before planning.
+        mode: ``supernet`` (:data:`KNOBS`) or ``direct`` (:data:`DIRECT_KNOBS`; the other free settings
+            keep their defaults, a direct round does not use them).
 
     Returns:
         The planned settings and the plan.
@@ -143,23 +165,30 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
         GennasError: when even the smallest plan does not fit, naming what it needs.
     """
     available = minutes * 60 - spent_seconds
-    knobs = {**KNOBS, "epochs": replace(KNOBS["epochs"], smallest=min(
-        KNOBS["epochs"].default, math.ceil(MIN_TRAINING_STEPS / costs.steps_per_epoch)))}
+    table = KNOBS if mode == "supernet" else DIRECT_KNOBS
+    free = free & set(table)
+    knobs = {**table, "epochs": replace(table["epochs"], smallest=min(
+        table["epochs"].default, math.ceil(MIN_TRAINING_STEPS / costs.steps_per_epoch)))}
 
     def at(scale: float) -> RunSettings:
         values = {name: knobs[name].at(scale) for name in free}
         planned = replace(settings, **values)
+        if mode == "direct":  # the cells trained are chosen among the candidates
+            if "candidates" in free:
+                return replace(planned, candidates=max(planned.candidates, planned.finalists, planned.n_cells))
+            return replace(planned, finalists=min(planned.finalists, planned.candidates)) if "finalists" in free \
+                else planned
         # the supernet's cells are chosen among the candidates
         return replace(planned, n_cells=min(planned.n_cells, planned.candidates)) if "n_cells" in free else \
             replace(planned, candidates=max(planned.candidates, planned.n_cells))
 
     def total(scale: float) -> float:
-        return estimate_seconds(at(scale), costs, candidate_seconds)["total"]
+        return estimate_seconds(at(scale), costs, candidate_seconds, mode)["total"]
 
     smallest = total(0.0)
     if smallest > available:
         need = math.ceil((smallest + spent_seconds) / 60)
-        given = sorted(set(KNOBS) - free)
+        given = sorted(set(table) - free)
         raise GennasError(
             f"--budget-minutes {minutes:g} is below the smallest run gennas can plan for this data on this machine: "
             f"about {need} min ({_smallest_text(at(0.0), free)}"
@@ -176,8 +205,38 @@ def plan_budget(minutes: float, settings: RunSettings, free: set[str], costs: Un
         low, high = (middle, high) if total(middle) <= available * TARGET_FRACTION else (low, middle)
     planned = at(low)
     return planned, BudgetPlan(minutes, {name: getattr(planned, name) for name in sorted(free)}, low,
-                               estimate_seconds(planned, costs, candidate_seconds), spent_seconds, costs,
-                               candidate_seconds)
+                               estimate_seconds(planned, costs, candidate_seconds, mode), spent_seconds, costs,
+                               candidate_seconds, mode)
+
+
+def choose_mode(minutes: float, settings: RunSettings, free: set[str], costs: UnitCosts, candidate_seconds: float,
+                spent_seconds: float) -> tuple[RunSettings, BudgetPlan]:
+    """The better of the supernet plan and the direct plan for ``minutes`` (``--supernet auto``).
+
+    The direct plan wins when the cells it trains standalone outnumber the supernet plan's
+    verified finalists plus :data:`READING_WORTH` of each subnet it measures beyond them: the
+    supernet pays where one training buys many readings, and not where its training and
+    measurement cost about as much as training the cells themselves (small data). A plan
+    that does not fit the budget loses; when neither fits, the supernet plan's error (which
+    names the smallest budget) is raised.
+
+    Args, Returns, Raises: as for :func:`plan_budget`.
+    """
+    try:
+        direct = plan_budget(minutes, settings, free, costs, candidate_seconds, spent_seconds, "direct")
+    except GennasError:
+        return plan_budget(minutes, settings, free, costs, candidate_seconds, spent_seconds, "supernet")
+    try:
+        planned, plan = plan_budget(minutes, settings, free, costs, candidate_seconds, spent_seconds, "supernet")
+    except GennasError:
+        return direct[0], replace(direct[1], why="the smallest supernet plan does not fit the budget")
+    subnets, verified, trained = measured_subnets(planned), planned.finalists, direct[0].finalists
+    worth = verified + READING_WORTH * max(subnets - verified, 0)
+    weighed = (f"{trained} cell(s) trained directly against {verified} verified + {READING_WORTH:g} x "
+               f"{max(subnets - verified, 0)} more subnet reading(s)")
+    if trained > worth:
+        return direct[0], replace(direct[1], why=weighed)
+    return planned, replace(plan, why=weighed)
 
 
 def settle_budget(saved: Path, settings: RunSettings, ctx, prior, started: float) -> tuple[RunSettings, dict | None]:
@@ -206,8 +265,12 @@ def settle_budget(saved: Path, settings: RunSettings, ctx, prior, started: float
             return settings, budget
     ctx.say(f"budget: timing this machine on {ctx.splits.name} to plan {settings.budget_minutes:g} minutes")
     costs, per_candidate = time_unit_costs(ctx, prior)
-    planned, plan = plan_budget(settings.budget_minutes, settings, set(settings.planned), costs, per_candidate,
-                                time.perf_counter() - started)
+    args = (settings.budget_minutes, settings, set(settings.planned), costs, per_candidate,
+            time.perf_counter() - started)
+    if settings.supernet == "auto":
+        planned, plan = choose_mode(*args)
+    else:
+        planned, plan = plan_budget(*args, mode="direct" if settings.supernet == "never" else "supernet")
     ctx.say(plan.describe())
     return planned, plan.to_dict()
 

@@ -58,21 +58,23 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
     limits = make_thresholds(thresholds)
     given = {t.flag: t.value for t in limits}  # in the flags' own units, e.g. "45%" -> 0.45
     rows = read_subnets(run_dir)
-    model, meta = load_supernet(run_dir / "supernet.pt")
-    table_latency = _table_latency(table, model[-1].config)
+    model, meta, network = run_model(run_dir)
+    table_latency = _table_latency(table, network)
     rows = [table_latency(r) for r in rows]
     # --verify deploys a standalone training, so it chooses on what standalone training is estimated to reach.
     pick = select((estimated_view if verify else verified_view)(rows), limits, goal)
     chosen_on = pick["figures"]
     splits = load_dataset(meta["dataset"], meta.get("data_root"))
-    model.to(resolve_device(device))
+    if model is not None:
+        model.to(resolve_device(device))
     cell = Cell.from_string(pick["arch"])
     robustness = RobustnessConfig(**meta["robustness"])
     if verify and pick["figures"] != "standalone":
         recipe = standalone_recipe(SupernetTrainConfig.from_dict({**meta["train"], "device": device}))
-        train_standalone(cell, splits, model[-1].config, recipe, robustness, run_dir / "standalone")
+        train_standalone(cell, splits, network, recipe, robustness, run_dir / "standalone")
         pick = {**pick, "figures": "standalone"}
-    exported = deployable(model, pick, splits, run_dir, int(meta["recalibration_images"]), *measured_finetune(meta))
+    exported = deployable(model, pick, splits, run_dir, int(meta["recalibration_images"]), *measured_finetune(meta),
+                          network=network)
     if finetune_epochs:
         exported = finetune(exported, splits, finetune_epochs, int(meta["robustness"]["seed"]), device)
     metrics = table_latency(computed_metrics(exported, splits, robustness))
@@ -108,6 +110,18 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
             "thresholds": given, "chosen_on": chosen_on,
             "verified": pick["figures"] == "standalone", "violated_after_export": violated,
             "measured_in_run": {k: v for k, v in pick.items() if k != "figures"}, "skeleton": skeleton, "text": text}
+
+
+def run_model(run_dir: Path) -> tuple:
+    """(``Normalize`` + supernet or None, the run's metadata, its skeleton) of a run directory: its
+    ``supernet.pt``, or the ``direct.json`` of a run without a supernet (:mod:`gennas.supernet.direct`)."""
+    from gennas.supernet.direct import DIRECT_FILE, load_direct
+
+    if not (run_dir / "supernet.pt").exists() and (run_dir / DIRECT_FILE).exists():
+        network, meta = load_direct(run_dir / DIRECT_FILE)
+        return None, meta, network
+    model, meta = load_supernet(run_dir / "supernet.pt")
+    return model, meta, model[-1].config
 
 
 def _table_latency(table: LatencyTable | None, network) -> Callable[[dict], dict]:

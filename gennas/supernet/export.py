@@ -46,18 +46,25 @@ def standalone_from(model: nn.Sequential, cell: Cell, splits: DatasetSplits, rec
     return network.eval()
 
 
-def deployable(model: nn.Sequential, pick: dict, splits: DatasetSplits, run_dir: str | Path,
-               recalibration_images: int, finetune_epochs: int = 0, finetune_seed: int = 0) -> nn.Sequential:
+def deployable(model: nn.Sequential | None, pick: dict, splits: DatasetSplits, run_dir: str | Path,
+               recalibration_images: int, finetune_epochs: int = 0, finetune_seed: int = 0,
+               network=None) -> nn.Sequential:
     """The model to export for ``pick`` (a row of :func:`gennas.supernet.prune.verified_view`).
 
     A subnet verified by standalone training is exported as that trained model, so what is
     deployed is what was verified; any other subnet is rebuilt as the run measured it (the
     supernet's weights, fine-tuned as the run's measurement was).
+
+    Args:
+        model: ``Normalize`` + the run's supernet; None for a run without one (every pick is standalone).
+        network: the run's skeleton (default: the supernet's).
     """
     cell = Cell.from_string(pick["arch"])
+    network = network if network is not None else model[-1].config
     if pick.get("figures") == "standalone":
-        network = model[-1].config
         return load_standalone(Path(run_dir) / "standalone", cell, splits, network).model
+    if model is None:
+        raise GennasError(f"{pick['arch']} was not trained standalone and the run has no supernet to rebuild it from")
     return standalone_from(model, cell, splits, recalibration_images, finetune_epochs, finetune_seed)
 
 

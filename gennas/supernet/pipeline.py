@@ -37,6 +37,7 @@ from gennas.search.backends import SerialBackend
 from gennas.space.space import nb201_space
 from gennas.supernet.adapt import adapt_predictor, held_out_tau
 from gennas.supernet.calibration import fitted_calibrations
+from gennas.supernet.direct import REASON
 from gennas.supernet.export import computed_metrics, deployable, export_subnet
 from gennas.supernet.prune import make_thresholds, select, verified_view
 from gennas.supernet.report import write_report
@@ -147,7 +148,11 @@ def _run_pipeline(settings: RunSettings, out: Path, started: float, *, device: s
         write_json_checked(saved, {"settings": asdict(settings), "budget": budget, "provenance": provenance(),
                                    "latency_table_digest": table and table.digest})
     logger = RunLogger(wandb and rank == 0, name=out.name, directory=out, config=asdict(settings))
-    ctx = context(settings, logger=logger, deadline=None if settings.budget_minutes is None else
+    direct = budget["mode"] == "direct" if budget and "mode" in budget else settings.supernet == "never"
+    if direct:
+        say("no supernet: each round trains its generated cells standalone (--supernet "
+            + (f"{settings.supernet}, planned for the budget)" if settings.supernet == "auto" else "never)"))
+    ctx = context(settings, logger=logger, direct=direct, deadline=None if settings.budget_minutes is None else
                   time.monotonic() - (time.perf_counter() - started) + settings.budget_minutes * 60)
     check_stage_files(ctx)
     seconds: dict[str, float] = {}
@@ -192,6 +197,9 @@ def _run_rounds(ctx: RunContext, prior, measured: list[dict], goals) -> tuple[li
 
 def _check_launch(settings: RunSettings, world: int) -> None:
     """What a torchrun launch (``world`` > 1 processes) cannot do."""
+    if world > 1 and settings.supernet == "never":
+        raise GennasError("--supernet never trains no supernet: run it in one process (--backend ray spreads its "
+                          "standalone trainings)")
     if world > 1 and settings.rounds > 1:
         raise GennasError("under torchrun gennas run trains one supernet: use --rounds 1")
     if world > 1 and settings.budget_minutes is not None:
@@ -238,8 +246,8 @@ def _example_export(ctx: RunContext, final: RoundOutcome) -> tuple[dict, dict, d
         thresholds = {}
         pick = select(verified_view(final.rows), [], "accuracy")
     exported = deployable(final.model, pick, ctx.splits, ctx.out, ctx.settings.recalibration_images,
-                          ctx.settings.measurement_finetune, ctx.robustness.seed)
-    metrics = computed_metrics(exported, ctx.splits, final.measurer.robustness)
+                          ctx.settings.measurement_finetune, ctx.robustness.seed, network=ctx.network)
+    metrics = computed_metrics(exported, ctx.splits, ctx.robustness)
     paths = export_subnet(exported, ctx.out / "export", metrics,
                           {"dataset": ctx.splits.name, "thresholds": thresholds, "maximize": "accuracy",
                            "figures": pick["figures"]})
@@ -250,10 +258,12 @@ def _round_record(outcome: RoundOutcome, predictor, prior, dataset: str) -> dict
     """One round for the report: what it generated and measured, and how well its predictor ranked the
     finalists it had not seen (their standalone figures), beside the zero-shot prior's ranking of them."""
     taus = {}
+    # a round without a supernet also lists the cells trained before it, which taught its predictor
+    unseen = outcome.rows if outcome.model is not None else [r for r in outcome.rows if r["selected_because"] == REASON]
     for metric, column in (("accuracy", "standalone_val_accuracy"), ("pgd_accuracy", "standalone_val_pgd_accuracy")):
         task = task_name(metric, dataset)
-        tau, n = held_out_tau(predictor, task, outcome.rows, column)
-        zero_shot, _ = held_out_tau(prior, task, outcome.rows, column)  # NaN where the prior lacks the task
+        tau, n = held_out_tau(predictor, task, unseen, column)
+        zero_shot, _ = held_out_tau(prior, task, unseen, column)  # NaN where the prior lacks the task
         taus[metric] = {"kendall_tau": tau, "zero_shot_kendall_tau": zero_shot, "cells": n}
     verified = verified_view(outcome.rows)
     return {"round": outcome.index, "directory": str(outcome.directory), "chosen": outcome.generated["chosen"],
@@ -271,12 +281,13 @@ def _results(settings, splits, network, final: RoundOutcome, rounds, measured, t
             "data_notes": list(splits.notes), "network": network.to_dict(), "skeleton": network.describe(),
             "generation": {k: v for k, v in final.generated.items() if k != "candidates"},
             "probes": [r for r in measured if r.get("selected_because") == "probe"],
-            "rounds": rounds,
-            "supernet": {"blocks": len(space.blocks), "choices": [list(c) for c in space.choices],
-                         "configurations": space.configurations, "reachable_subnets": space.count(),
-                         "measured_subnets": len(final.rows), "history": final.history,
-                         "finetune_epochs": settings.measurement_finetune,
-                         "calibration": {k: asdict(c) for k, c in fitted_calibrations(final.rows).items()}},
+            "rounds": rounds, "mode": "supernet" if final.model is not None else "direct",
+            "supernet": None if final.model is None else
+            {"blocks": len(space.blocks), "choices": [list(c) for c in space.choices],
+             "configurations": space.configurations, "reachable_subnets": space.count(),
+             "measured_subnets": len(final.rows), "history": final.history,
+             "finetune_epochs": settings.measurement_finetune,
+             "calibration": {k: asdict(c) for k, c in fitted_calibrations(final.rows).items()}},
             "plan": {"estimated": final.plan.to_dict() if final.plan else None, "budget": budget,
                      "seconds_this_call": {**seconds, **{f"round_{r['round']}_{k}": v for r in rounds
                                                          for k, v in r["seconds"].items()}}},
@@ -288,14 +299,19 @@ def _summary_text(out: Path, payload: dict, final: RoundOutcome, thresholds, met
     equivalent = sum(1 for r in rows if r["equivalent"])
     verified = sum(1 for r in verified_view(rows) if r["figures"] == "standalone")
     probes = len(payload["probes"])
-    return (f"{'trained ' + str(probes) + ' probe cells standalone, adapted the predictor; ' if probes else ''}"
-            f"generated {len(final.generated['candidates'])} cells, merged the {len(final.generated['chosen'])} most "
-            f"Pareto-near into a supernet with {len(space.blocks)} blocks ({payload['supernet']['reachable_subnets']} "
-            f"reachable subnets); trained once, measured {len(rows)} subnets on {payload['dataset']}"
-            + (f" ({equivalent} of them stand for configurations computing the same function, listed in "
-               "subnets.csv's equivalent column)" if equivalent else "")
-            + f"; {verified} finalist(s) verified by standalone training"
-            + (f" (round {final.index} of {len(payload['rounds'])})" if len(payload["rounds"]) > 1 else "") + ".\n"
+    adapted = f"trained {probes} probe cells standalone, adapted the predictor; " if probes else ""
+    if final.model is None:
+        work = (f"{adapted}generated {len(final.generated['candidates'])} cells and, without a supernet, trained "
+                f"{len(rows)} of them along the predicted front standalone on {payload['dataset']}")
+    else:
+        work = (f"{adapted}generated {len(final.generated['candidates'])} cells, merged the "
+                f"{len(final.generated['chosen'])} most Pareto-near into a supernet with {len(space.blocks)} blocks "
+                f"({payload['supernet']['reachable_subnets']} reachable subnets); trained once, measured {len(rows)} "
+                f"subnets on {payload['dataset']}"
+                + (f" ({equivalent} of them stand for configurations computing the same function, listed in "
+                   "subnets.csv's equivalent column)" if equivalent else "")
+                + f"; {verified} finalist(s) verified by standalone training")
+    return (work + (f" (round {final.index} of {len(payload['rounds'])})" if len(payload["rounds"]) > 1 else "") + ".\n"
             f"example prune {thresholds}: {metrics['arch']}\n"
             f"  val accuracy {metrics['val_accuracy']:.2f}%  test {metrics['accuracy']:.2f}%  "
             f"PGD {metrics['pgd_accuracy']:.2f}%  FLOPs {metrics['flops']:.3f}M  memory {metrics['memory_bytes'] / 1e6:.3f} MB\n"

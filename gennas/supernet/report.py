@@ -103,16 +103,7 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
              + " ".join(n.rstrip('.') + "." for n in gen["notes"])
              + "".join(f" **{o} is not guided** (no data to predict it): it is measured on every subnet only."
                        for o in gen["objectives"] if o not in gen["guided_objectives"]), "",
-             f"Supernet from {len(gen['chosen'])} cells: {sn['blocks']} blocks, {sn['configurations']} on/off "
-             f"configurations, {sn['reachable_subnets']} reachable (well-formed) subnets, {sn['measured_subnets']} "
-             "measured. Each subnet's BN statistics are recalibrated before measurement"
-             + (f", then it is fine-tuned {sn['finetune_epochs']} epoch(s) on its own from the shared weights (what "
-                "prune exports is that network)" if sn.get("finetune_epochs") else "")
-             + "; accuracy and PGD are "
-             "measured on the validation split (what every choice rests on); test figures are read only of the "
-             "exported model and of the cells trained standalone. Configurations "
-             "that compute the same function are measured once, as the cheapest of them; the others are listed in "
-             "`subnets.csv`'s `equivalent` column.", "",
+             *_supernet_lines(sn, gen, len(rows)),
              "## Example prune", "",
              f"Thresholds {payload['example_prune']['thresholds']}, maximise validation accuracy → "
              f"`{chosen['arch']}`: test accuracy {chosen['accuracy']:.2f} %, PGD {chosen['pgd_accuracy']:.2f} %, "
@@ -121,7 +112,7 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
              "Prune again with your own thresholds: `gennas prune RUN_DIR --max-flops F --max-memory-mb M "
              "--min-robustness R --maximize accuracy --json` (add `--verify` to retrain the choice standalone and "
              "check every threshold on that model).", "",
-             *_verification_lines(rows, sn.get("calibration")), "", *_round_lines(payload), *_time_lines(payload["plan"]),
+             *(_verification_lines(rows, sn.get("calibration")) if sn else []), "", *_round_lines(payload), *_time_lines(payload["plan"]),
              "![subnets](pareto.png)", "", "## Measured subnets", "",
              "| arch | why measured | FLOPs M | params M | memory MB | latency ms (± IQR) | val acc % | val PGD % | "
              "standalone val acc / PGD % | standalone test acc / PGD % | front |",
@@ -138,6 +129,24 @@ def write_report(out: Path, payload: dict, rows: list[dict]) -> None:
     write_text(out / "report.md", "\n".join(lines) + "\n")
 
 
+def _supernet_lines(sn: dict | None, gen: dict, trained: int) -> list[str]:
+    """What the cells were read on: the supernet (its size, how subnets were measured), or standalone training."""
+    if sn is None:
+        return [f"No supernet: the run trained {trained} generated cells standalone from scratch with its recipe, "
+                "front by front of the predicted objectives and spread in FLOPs (`--supernet never`, or "
+                "`--budget-minutes` found this worth more than a supernet: see Time). Every figure below is a "
+                "standalone training's; `gennas prune` chooses among and exports these trainings.", ""]
+    return [f"Supernet from {len(gen['chosen'])} cells: {sn['blocks']} blocks, {sn['configurations']} on/off "
+            f"configurations, {sn['reachable_subnets']} reachable (well-formed) subnets, {sn['measured_subnets']} "
+            "measured. Each subnet's BN statistics are recalibrated before measurement"
+            + (f", then it is fine-tuned {sn['finetune_epochs']} epoch(s) on its own from the shared weights (what "
+               "prune exports is that network)" if sn.get("finetune_epochs") else "")
+            + "; accuracy and PGD are measured on the validation split (what every choice rests on); test figures "
+            "are read only of the exported model and of the cells trained standalone. Configurations that compute "
+            "the same function are measured once, as the cheapest of them; the others are listed in "
+            "`subnets.csv`'s `equivalent` column.", ""]
+
+
 def _time_lines(plan: dict) -> list[str]:
     """What the run took, stage by stage, beside the ``--budget-minutes`` plan when there was one."""
     took = plan["seconds_this_call"]
@@ -145,7 +154,9 @@ def _time_lines(plan: dict) -> list[str]:
     budget = plan.get("budget")
     if budget:
         chosen = ", ".join(f"`--{k.replace('_', '-')} {v}`" for k, v in budget["chosen"].items())
-        lines += [f"`--budget-minutes {budget['minutes']:g}` planned {chosen or 'nothing (all given)'} from a "
+        mode = f" {'without' if budget.get('mode') == 'direct' else 'with'} a supernet" + \
+            (f" ({budget['why']})" if budget.get("why") else "")
+        lines += [f"`--budget-minutes {budget['minutes']:g}` planned {chosen or 'nothing (all given)'}{mode} from a "
                   f"timing probe on this machine, estimating {budget['estimate']['total'] + budget['spent_seconds']:.0f}"
                   " s in all.", ""]
     wall = plan.get("wall_seconds_this_call")

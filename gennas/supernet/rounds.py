@@ -70,6 +70,7 @@ class RunContext:
     backend: EvaluationBackend = field(default_factory=SerialBackend)  # where standalone trainings run
     deadline: float | None = None  # time.monotonic() by which --budget-minutes wants the run done
     standalone_seconds: list[float] = field(default_factory=list)  # standalone trainings this call ran
+    direct: bool = False  # rounds without a supernet (gennas.supernet.direct)
 
     @property
     def recipe(self) -> SupernetTrainConfig:
@@ -186,8 +187,8 @@ class RoundOutcome:
     directory: Path
     generated: dict
     space: SubnetSpace
-    model: torch.nn.Sequential
-    measurer: SubnetMeasurer
+    model: torch.nn.Sequential | None  # None: a round without a supernet
+    measurer: SubnetMeasurer | None
     rows: list[dict]
     history: list[dict]
     plan: RunPlan | None
@@ -217,12 +218,17 @@ def generate_cells(ctx: RunContext, predictor, notes: list[str], seed: int) -> d
 
 
 def run_round(ctx: RunContext, index: int, predictor, notes: list[str]) -> RoundOutcome | None:
-    """Generate with ``predictor``, train one supernet, measure its subnets, verify the finalists.
+    """Generate with ``predictor``, train one supernet, measure its subnets, verify the finalists
+    (or, in a run without a supernet, train the generated cells: :mod:`gennas.supernet.direct`).
 
     Returns:
         The round's outcome on rank 0; None on the other ranks of a torchrun launch, once
         the supernet they help train is trained.
     """
+    if ctx.direct:
+        from gennas.supernet.direct import run_direct_round
+
+        return run_direct_round(ctx, index, predictor, notes)
     directory, seconds = ctx.round_dir(index), {}
     generated = _generated(ctx, directory, index, predictor, notes, seconds)
     space = SubnetSpace.from_cells([Cell.from_string(a) for a in generated["chosen"]])

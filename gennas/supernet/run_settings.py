@@ -14,6 +14,10 @@ from gennas.io import read_json_checked
 #: clean accuracy to standalone training's on the supernet benchmark, an eighth of a standalone training's cost.
 FINETUNE_SHARE = 1 / 8
 
+#: ``--supernet``: auto (a supernet, unless ``--budget-minutes`` plans direct rounds as worth more), always, or
+#: never (every round trains its generated cells standalone, :mod:`gennas.supernet.direct`).
+SUPERNET_MODES = ("auto", "always", "never")
+
 #: The settings ``--budget-minutes`` may plan.
 BUDGET_KNOBS = ("epochs", "probe_cells", "n_cells", "candidates", "max_subnets", "finalists")
 
@@ -42,6 +46,7 @@ class RunSettings:
     recipe: dict = field(default_factory=dict)  # extra SupernetTrainConfig fields
     budget_minutes: float | None = None  # wall clock for the whole run; plans the settings in ``planned``
     planned: tuple[str, ...] = ()  # settings --budget-minutes chose (not given by the user)
+    supernet: str = "auto"  # one of SUPERNET_MODES
 
     @property
     def measurement_finetune(self) -> int:
@@ -61,6 +66,9 @@ class RunSettings:
                                   f"got {getattr(self, name)}")
         if self.budget_minutes is not None and not self.budget_minutes > 0:
             raise GennasError(f"--budget-minutes must be a positive number of minutes, got {self.budget_minutes}")
+        if self.supernet not in SUPERNET_MODES:
+            raise GennasError(f"--supernet {self.supernet!r}: choose one of {', '.join(SUPERNET_MODES)} (never: train "
+                              "the generated cells standalone instead of reading them off a supernet)")
         unknown = set(self.planned) - set(BUDGET_KNOBS)
         if unknown or (self.planned and self.budget_minutes is None):
             raise GennasError(f"planned settings {sorted(self.planned)} need --budget-minutes and may only be "
