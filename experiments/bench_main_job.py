@@ -333,6 +333,10 @@ def render_default(result: dict) -> str:
 
 #: The baselines of the side-by-side part, run through the search loop with the TrainingOracle.
 SIDE_BASELINES = ("random", "rea", "nsga2")
+#: `gennas run` variants of the side-by-side part: extra flags each adds to the budgeted run. ``gennas`` is the
+#: default (``--supernet auto``: the budget's planner chooses); ``gennas (supernet)`` forces the supernet, so
+#: one run shows what the choice is worth.
+SIDE_GENNAS = {"gennas": [], "gennas (supernet)": ["--supernet", "always"]}
 #: The fronts the side-by-side part scores: (metric on test, its validation column for choosing).
 SIDE_FRONTS = {"accuracy_flops": ("accuracy", "val_accuracy"), "pgd_flops": ("pgd_accuracy", "val_pgd_accuracy")}
 
@@ -551,16 +555,17 @@ def run_side(args, work: Path) -> dict:
     for seed in seeds:
         folder = work / f"side_{args.dataset}_{args.minutes:g}min_s{seed}"
         folder.mkdir(parents=True, exist_ok=True)
-        run_dir = folder / "gennas"
-        launches = {"gennas": [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
-                               "--out", str(run_dir), "--budget-minutes", f"{args.minutes:g}", "--seed", str(seed),
-                               "--epochs", str(RunSettings.epochs), "--device", args.device, "--json"]}
+        run_dirs = {name: folder / ("gennas" if name == "gennas" else "gennas_supernet") for name in SIDE_GENNAS}
+        launches = {name: [sys.executable, "-m", "gennas.cli", "run", "--dataset", dataset_spec(args.dataset, work),
+                           "--out", str(run_dirs[name]), "--budget-minutes", f"{args.minutes:g}", "--seed", str(seed),
+                           "--epochs", str(RunSettings.epochs), "--device", args.device, "--json", *flags]
+                    for name, flags in SIDE_GENNAS.items()}
         for method in SIDE_BASELINES:
             launches[method] = [sys.executable, __file__, "--part", "baseline", "--method", method, "--seed", str(seed),
                                 "--dataset", args.dataset, "--minutes", f"{args.minutes:g}", "--work", str(work),
                                 "--device", args.device, "--out", str(folder / f"{method}.json")]
         todo = {m: c for m, c in launches.items()
-                if not (run_dir / "results.json" if m == "gennas" else folder / f"{m}.json").exists()}
+                if not (run_dirs[m] / "results.json" if m in run_dirs else folder / f"{m}.json").exists()}
         log(f"seed {seed}: starting {', '.join(todo) or 'nothing (all done)'} together, {args.minutes:g} min each")
         procs = {m: (subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
                      time.perf_counter()) for m, c in todo.items()}
@@ -572,11 +577,12 @@ def run_side(args, work: Path) -> dict:
                 raise SystemExit(f"{method} seed {seed} failed:\n{err[-3000:]}")
         outcome = {"seed": seed, "methods": {}}
         for method in launches:
-            if method == "gennas":
-                rows = _side_rows_of_gennas(run_dir)
-                results = json.loads((run_dir / "results.json").read_text())
+            if method in run_dirs:
+                rows = _side_rows_of_gennas(run_dirs[method])
+                results = json.loads((run_dirs[method] / "results.json").read_text())
                 extra = {"wall_seconds": results["plan"]["wall_seconds_this_call"],
-                         "planned": results["plan"]["budget"]["chosen"]}
+                         "planned": results["plan"]["budget"]["chosen"],
+                         "mode": results["plan"]["budget"].get("mode", "supernet")}
             else:
                 saved = json.loads((folder / f"{method}.json").read_text())
                 rows, extra = saved["history"], {"stopped": saved["stopped"]}
@@ -589,7 +595,7 @@ def run_side(args, work: Path) -> dict:
             f"{m} {o['accuracy_flops']['hv_ratio']:.3f}/{o['pgd_flops']['hv_ratio']:.3f} ({o['cells_trained']} cells)"
             for m, o in outcome["methods"].items()))
     summary = {}
-    for method in ["gennas", *SIDE_BASELINES]:
+    for method in [*SIDE_GENNAS, *SIDE_BASELINES]:
         summary[method] = {name: {"mean": float(np.mean([s["methods"][method][name]["hv_ratio"] for s in per_seed])),
                                   "std": float(np.std([s["methods"][method][name]["hv_ratio"] for s in per_seed]))}
                            for name in SIDE_FRONTS}
@@ -605,7 +611,7 @@ def render_side(result: dict) -> str:
     lines = [f"# Side by side at equal wall-clock on {result['dataset']}: gennas run vs searches with real training",
              "", provenance_markdown(result["provenance"]), "",
              *([f"Note: {result['note']}", ""] if result.get("note") else []),
-             f"Each method {result['minutes']:g} minutes per seed, all four started together (one torch thread "
+             f"Each method {result['minutes']:g} minutes per seed, all started together (one torch thread "
              f"each); seeds {result['seeds']}. HV ratio of the front chosen on validation figures among the cells "
              f"the method trained standalone, scored on their test figures, against the front of "
              f"{result['truth_cells']} ground-truth cells (reference point: best − 10 points, 1.05 × largest "
@@ -617,7 +623,7 @@ def render_side(result: dict) -> str:
     lines += [""]
     for name, label in (("accuracy_flops", "(accuracy, FLOPs)"), ("pgd_flops", "(PGD accuracy, FLOPs)")):
         ours = result["summary"]["gennas"][name]["mean"]
-        best = max((m for m in result["summary"] if m != "gennas"), key=lambda m: result["summary"][m][name]["mean"])
+        best = max((m for m in result["summary"] if not m.startswith("gennas")), key=lambda m: result["summary"][m][name]["mean"])
         theirs = result["summary"][best][name]["mean"]
         lines.append(f"- {label}: gennas {ours:.3f} vs the best baseline ({best}) {theirs:.3f}: "
                      + ("target met" if ours >= theirs and ours >= 0.97 else
