@@ -564,8 +564,8 @@ def run_side(args, work: Path) -> dict:
             launches[method] = [sys.executable, __file__, "--part", "baseline", "--method", method, "--seed", str(seed),
                                 "--dataset", args.dataset, "--minutes", f"{args.minutes:g}", "--work", str(work),
                                 "--device", args.device, "--out", str(folder / f"{method}.json")]
-        todo = {m: c for m, c in launches.items()
-                if not (run_dirs[m] / "results.json" if m in run_dirs else folder / f"{m}.json").exists()}
+        todo = {m: c for m, c in launches.items() if not any(p.exists() for p in (
+            [run_dirs[m] / "results.json", run_dirs[m] / "refused.json"] if m in run_dirs else [folder / f"{m}.json"]))}
         log(f"seed {seed}: starting {', '.join(todo) or 'nothing (all done)'} together, {args.minutes:g} min each")
         procs = {m: (subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
                      time.perf_counter()) for m, c in todo.items()}
@@ -573,10 +573,17 @@ def run_side(args, work: Path) -> dict:
         for method, (proc, tic) in procs.items():
             _, err = proc.communicate()
             walls[method] = time.perf_counter() - tic
-            if proc.returncode != 0:
+            if proc.returncode == 2 and method in run_dirs:  # the budget refused: a clear error, no front
+                write_json(run_dirs[method] / "refused.json", {"error": err.strip().splitlines()[-1]})
+            elif proc.returncode != 0:
                 raise SystemExit(f"{method} seed {seed} failed:\n{err[-3000:]}")
         outcome = {"seed": seed, "methods": {}}
         for method in launches:
+            if method in run_dirs and (run_dirs[method] / "refused.json").exists():
+                refused = json.loads((run_dirs[method] / "refused.json").read_text())["error"]
+                outcome["methods"][method] = {"cells_trained": 0, "refused": refused, "wall_seconds": walls.get(method),
+                                              **{name: {"hv_ratio": 0.0, "front": []} for name in SIDE_FRONTS}}
+                continue
             if method in run_dirs:
                 rows = _side_rows_of_gennas(run_dirs[method])
                 results = json.loads((run_dirs[method] / "results.json").read_text())
@@ -628,11 +635,15 @@ def render_side(result: dict) -> str:
         lines.append(f"- {label}: gennas {ours:.3f} vs the best baseline ({best}) {theirs:.3f}: "
                      + ("target met" if ours >= theirs and ours >= 0.97 else
                         f"target missed by {max(theirs - ours, 0.97 - ours):.3f}"))
+    refusals = [f"{m} seed {seed['seed']}: {o['refused']}" for seed in result["per_seed"]
+                for m, o in seed["methods"].items() if o.get("refused")]
+    if refusals:
+        lines += ["", "Refused (exit 2; scored as an empty front, HV 0):", "", *(f"- {r}" for r in refusals)]
     lines += ["", "Per seed (HV accuracy / PGD; cells trained):", ""]
     for seed in result["per_seed"]:
         lines.append(f"- seed {seed['seed']}: " + "; ".join(
-            f"{m} {o['accuracy_flops']['hv_ratio']:.3f} / {o['pgd_flops']['hv_ratio']:.3f} ({o['cells_trained']})"
-            for m, o in seed["methods"].items()))
+            f"{m} {o['accuracy_flops']['hv_ratio']:.3f} / {o['pgd_flops']['hv_ratio']:.3f} ({o['cells_trained']}"
+            + (f", {o['mode']}" if o.get("mode") else "") + ")" for m, o in seed["methods"].items()))
     return "\n".join(lines) + "\n"
 
 
