@@ -173,7 +173,7 @@ def held_out_tau(predictor, task: str, rows: Sequence[dict], column: str) -> tup
 
 #: The predictor a space without a transfer prior trains on a run's own measurements (small: a run
 #: measures a few dozen cells at most, and it is refitted each round).
-OWN_PREDICTOR = {"ensemble": 3, "steps": 300}
+OWN_PREDICTOR = {"ensemble": 3, "steps": 200}
 
 
 def fit_own_predictor(space, dataset: str, rows: Sequence[dict], metrics: Sequence[str]):

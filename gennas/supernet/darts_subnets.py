@@ -23,11 +23,13 @@ from gennas.errors import GennasError
 from gennas.space.darts import CELL_TYPES, DartsSpace
 from gennas.space.genotype import Genotype
 from gennas.supernet.darts_model import Block, DartsSupernet, _blocks
-from gennas.supernet.subnets import ENUMERATION_LIMIT
 
 #: DARTS ops from the most to the least expensive: the "largest" subnet prefers the first enabled.
 DARTS_COST_ORDER: tuple[str, ...] = ("sep_conv_5x5", "dil_conv_5x5", "sep_conv_3x3", "dil_conv_3x3",
                                      "max_pool_3x3", "avg_pool_3x3", "skip_connect")
+#: Above this many genotypes :meth:`DartsSubnetSpace.enumerate` refuses and callers sample: every genotype
+#: costs a closed-form cost and a canonical form (about a millisecond), and a run measures a few dozen.
+ENUMERATION_LIMIT = 2_000
 #: Per node, one option: ((op, lower input), (op, higher input)).
 NodeOption = tuple[tuple[str, int], tuple[str, int]]
 
@@ -81,6 +83,11 @@ class DartsSubnetSpace:
         return sorted(self.enabled_blocks)
 
     @property
+    def listable(self) -> bool:
+        """Whether :meth:`enumerate` lists the subnets (else callers sample)."""
+        return self.configurations <= ENUMERATION_LIMIT
+
+    @property
     def configurations(self) -> int:
         """Every choice of two inputs and their ops per node; each is a valid genotype."""
         return math.prod(len(o) for o in self._options)
@@ -115,7 +122,7 @@ class DartsSubnetSpace:
     def smallest(self, network) -> Genotype:
         """The reachable subnet with the fewest FLOPs (exact when the space can be listed, else among
         the sources and 2,000 samples): the bottom of the sandwich."""
-        if self.configurations <= ENUMERATION_LIMIT:
+        if self.listable:
             candidates = list(self.enumerate())
         else:
             rng = np.random.default_rng(0)
@@ -123,7 +130,7 @@ class DartsSubnetSpace:
         return min(candidates, key=lambda g: (self.space.costs(g, network)["flops"], g.to_string()))
 
     def enumerate(self) -> Iterator[Genotype]:
-        if self.configurations > ENUMERATION_LIMIT:
+        if not self.listable:
             raise GennasError(f"this supernet has {self.configurations} configurations, too many to list "
                               f"(limit {ENUMERATION_LIMIT}); sample them with DartsSubnetSpace.sample")
         for chosen in itertools.product(*self._options):

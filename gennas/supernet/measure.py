@@ -34,7 +34,7 @@ from gennas.metrics.latency import LatencyReading, latency_outliers, read_latenc
 from gennas.space.cell import Cell
 from gennas.supernet.family import arch_costs, parse_arch
 from gennas.supernet.model import Supernet, blocks_used
-from gennas.supernet.subnets import ENUMERATION_LIMIT, SubnetSpace
+from gennas.supernet.subnets import SubnetSpace
 from gennas.train import RobustnessConfig, TrainConfig, evaluate_robustness, train_model
 from gennas.train.trainer import dataset_tensors
 
@@ -100,7 +100,7 @@ def choose_subnets(space: SubnetSpace, network, limit: int, seed: int = 0) -> li
     pinned.setdefault(space.largest(), "largest")
     pinned.setdefault(space.smallest(network), "smallest")
     rng = np.random.default_rng(seed)
-    if space.configurations <= ENUMERATION_LIMIT:
+    if space.listable:
         pool, listed = list(space.enumerate()), True
     else:  # too many to list: sample a pool
         pool, listed = list(dict.fromkeys(space.sample(rng) for _ in range(20 * limit))), False
