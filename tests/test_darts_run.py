@@ -82,3 +82,30 @@ def test_an_unknown_space_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None
     out, err = capsys.readouterr()
     assert err.strip().splitlines() == ["error: unknown --space 'nosuch' for gennas run; choose nb201 or darts"]
     assert not (tmp_path / "run").exists()
+
+
+def test_the_darts_subnet_space_of_generated_genotypes() -> None:
+    import numpy as np
+    import torch
+
+    from gennas.nn.darts_network import DartsNetworkConfig
+    from gennas.space.genotype import DARTS_V1, DARTS_V2
+    from gennas.supernet.family import run_family
+
+    family, network = run_family("darts"), DartsNetworkConfig(channels=4, layers=3, in_channels=1, image_size=8)
+    subnets = family.subnet_space([DARTS_V1, DARTS_V2, DARTS_V2])
+    assert subnets.sources == (DARTS_V1, DARTS_V2)
+    listed = list(subnets.enumerate())
+    assert subnets.listable and len(listed) == subnets.configurations == subnets.count()
+    assert {g.canonical for g in listed} >= {DARTS_V1.canonical, DARTS_V2.canonical}
+    rng = np.random.default_rng(0)
+    for genotype in [subnets.largest(), subnets.smallest(network), *(subnets.sample(rng) for _ in range(5))]:
+        assert subnets.contains(genotype) and subnets.check(genotype) is genotype
+    again = family.subnet_space_from_dict(subnets.to_dict())
+    assert again.to_dict() == subnets.to_dict() and again.choices == subnets.choices
+    torch.manual_seed(0)
+    supernet = family.supernet(subnets, network).eval()
+    assert supernet.subnets is subnets and len(subnets.blocks) < 2 * 14 * 7  # unused blocks are never built
+    x = torch.rand(2, 1, 8, 8)
+    with torch.no_grad(), supernet.subnet(DARTS_V1):
+        assert torch.equal(supernet(x), supernet.extract(DARTS_V1).eval()(x))

@@ -2,7 +2,9 @@
 train it once, measure every subnet, verify the finalists standalone, prune to example thresholds,
 export, report. `gennas run` calls :func:`run_pipeline`.
 
-Round 0 trains a few probe cells on the user's data and adapts the NB201 prior to it; each
+Round 0 trains a few probe cells on the user's data and adapts the NB201 prior to it (on a
+space without a prior, ``--space darts``, it trains the predictor from them alone; the run's
+space is :mod:`gennas.supernet.family`'s business); each
 of ``rounds`` rounds then generates with the adapted predictor, trains one supernet from
 the chosen cells, measures its subnets and retrains the finalists standalone; what a round
 measured (the supernet's readings calibrated on the finalists) teaches the next round's
@@ -300,7 +302,9 @@ def _summary_text(out: Path, payload: dict, final: RoundOutcome, thresholds, met
     equivalent = sum(1 for r in rows if r["equivalent"])
     verified = sum(1 for r in verified_view(rows) if r["figures"] == "standalone")
     probes = len(payload["probes"])
-    return (f"{'trained ' + str(probes) + ' probe cells standalone, adapted the predictor; ' if probes else ''}"
+    taught = "adapted the predictor" if payload["transfer_prior"] else \
+        f"trained the predictor on them (space {payload['space']} has no transfer prior)"
+    return (f"{'trained ' + str(probes) + ' probe cells standalone, ' + taught + '; ' if probes else ''}"
             f"generated {len(final.generated['candidates'])} cells, merged the {len(final.generated['chosen'])} most "
             f"Pareto-near into a supernet with {len(space.blocks)} blocks ({payload['supernet']['reachable_subnets']} "
             f"reachable subnets); trained once, measured {len(rows)} subnets on {payload['dataset']}"
