@@ -392,7 +392,8 @@ def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, 
             write_subnet_table(csv_path, rows)
             count -= 1  # choose again among the larger table
             continue
-        next(r for r in rows if r["arch"] == fresh[0]).update(ctx.train_standalone(ctx.family.parse(fresh[0])).figures)
+        arch = run_family(ctx.settings.space).parse(fresh[0])
+        next(r for r in rows if r["arch"] == fresh[0]).update(ctx.train_standalone(arch).figures)
         extra += 1
         write_subnet_table(csv_path, rows)
     if extra:
