@@ -248,16 +248,18 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
         measurer = ctx.measurer(supernet, model)
         by_flops = sorted(cells, key=lambda c: ctx.family.costs(c, ctx.network)["flops"])
         costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, [by_flops[0], by_flops[-1]],
-                                   typical_flops=_mean_flops(ctx.network, ctx.family.probe_candidates(settings.seed)))
+                                   typical_flops=_mean_flops(ctx.network))
         generation = _time_generation(ctx, prior)
     return costs, generation
 
 
-def _mean_flops(network, cells) -> float:
-    """The mean FLOPs of the space's functions (``cells``: its probe candidates) on the run's skeleton."""
-    from gennas.supernet.family import arch_costs
+def _mean_flops(network) -> float:
+    """The mean FLOPs of the space's functions (its probe candidates) on the run's skeleton."""
+    from gennas.supernet.family import family_of
 
-    return float(sum(arch_costs(c, network)["flops"] for c in cells) / len(cells))
+    family = family_of(network)
+    cells = family.probe_candidates(0)
+    return float(sum(family.costs(c, network)["flops"] for c in cells) / len(cells))
 
 
 #: Candidates the timing probe generates; a round's generation is scaled from it.

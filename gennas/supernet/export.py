@@ -68,7 +68,8 @@ def computed_metrics(exported: nn.Sequential, splits: DatasetSplits, robustness:
     device = next(exported.parameters()).device
     val = evaluate_robustness(exported, splits.val, robustness, device)
     test = evaluate_robustness(exported, splits.test, robustness, device)
-    return {"arch": family_of(net.config).arch_of(net).to_string(), "flops": count_flops(net, shape), "params": count_params(net),
+    arch = family_of(net.config).arch_of(net)
+    return {"arch": arch.to_string(), "flops": count_flops(net, shape), "params": count_params(net),
             "memory_bytes": measure_peak_memory(net, shape), "latency_ms": measure_latency(exported, shape, device),
             "val_accuracy": val["clean_accuracy"], "val_pgd_accuracy": val["pgd_accuracy"],
             "accuracy": test["clean_accuracy"], "pgd_accuracy": test["pgd_accuracy"],

@@ -128,7 +128,8 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     """
     started = time.perf_counter()
     settings.check()
-    with latency_table_scope(settings.latency_table, run_family(settings.space).space.name):  # a bad table fails before any work
+    space = run_family(settings.space).space.name
+    with latency_table_scope(settings.latency_table, space):  # a bad table fails before any work
         return _run_pipeline(settings, Path(out), started, device=device, data_root=data_root, progress=progress,
                              wandb=wandb, backend=backend)
 
