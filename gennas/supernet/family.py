@@ -226,9 +226,14 @@ FAMILIES: dict[str, SupernetFamily] = {"nb201": NB201Family(), "darts": DartsFam
 def run_family(name: str) -> SupernetFamily:
     """The family of ``--space NAME`` (one clear error for a space gennas run does not support)."""
     key = str(name).strip().lower()
-    if key not in FAMILIES:
-        raise GennasError(f"unknown --space {name!r} for gennas run; choose {' or '.join(FAMILIES)}")
-    return FAMILIES[key]
+    if key in FAMILIES:
+        return FAMILIES[key]
+    try:
+        get_space(key)
+    except GennasError:
+        raise GennasError(f"unknown --space {name!r} for gennas run; choose {' or '.join(FAMILIES)}") from None
+    raise GennasError(f"gennas run generates NB201 cells or DARTS genotypes (the spaces with a supernet); space "
+                      f"{name!r} has none: choose {' or '.join(FAMILIES)}")
 
 
 def family_of(network) -> SupernetFamily:
