@@ -92,6 +92,9 @@ CASES: list[tuple[list[str], str]] = [
     (["run", "--budget-minutes", "soon", "--out", "{tmp}/bm"], "'soon' is not a number"),
     (["run", "--backend", "gpu", "--out", "{tmp}/be"], "invalid choice: 'gpu'"),
     (["run", "--config", "/nonexistent/run.yaml", "--out", "{tmp}/cf"], "no such file"),
+    (["run", "--space", "nosuch", "--out", "{tmp}/sp"], "unknown --space 'nosuch' for gennas run"),
+    (["run", "--space", "darts", "--cells-per-stage", "2", "--out", "{tmp}/sp"], "a darts run takes --layers"),
+    (["run", "--layers", "3", "--out", "{tmp}/sp"], "an nb201 run takes --cells-per-stage"),
     (["search", "--config", "/nonexistent/s.yaml"], "no such file"),
     # --- query
     (["query", "nb999", RESNET], "unknown benchmark"),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gennas import validate as v
-from gennas.errors import GennasError
-from gennas.subcommands.common import add_config, add_device, add_json, add_network, add_seed, emit
+from gennas.subcommands.common import add_config, add_device, add_json, add_seed, emit
 from gennas.subcommands.latency import add_latency_option
 from gennas.npz_format import NPZ_FORMAT
 from gennas.supernet.run_settings import SUPERNET_MODES
@@ -21,12 +20,14 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     init_distributed(args.device)  # a no-op unless launched by torchrun with several processes
     rank, _ = rank_and_world()
-    if args.space != "nb201":
-        raise GennasError(f"gennas run generates NB201 cells (the space of its transfer prior); got --space {args.space}")
+    from gennas.supernet.family import run_family
+
+    family = run_family(args.space)  # an unknown space: one clear line, before any work
+    skeleton = family.skeleton(args.channels, args.cells_per_stage, args.layers)
     planned = {name: getattr(args, name) for name in BUDGET_KNOBS}  # None: not given
     settings = RunSettings(
         dataset=args.dataset, objectives=args.objectives, guidance=args.guidance,
-        seed=args.seed, channels=args.channels, cells_per_stage=args.cells_per_stage, rounds=args.rounds,
+        seed=args.seed, rounds=args.rounds, space=family.name, **skeleton,
         robustness_data=args.robustness_data, latency_table=args.latency_table,
         finetune_epochs=args.finetune_epochs, budget_minutes=args.budget_minutes, supernet=args.supernet,
         planned=tuple(n for n, value in planned.items() if value is None) if args.budget_minutes else (),
@@ -56,7 +57,10 @@ def add_run(sub: argparse._SubParsersAction) -> None:
                        epilog=NPZ_FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="digits", help="digits (embedded), cifar10, mnist, npz:PATH, ... (default %(default)s)")
     p.add_argument("--data-root", default=None)
-    p.add_argument("--space", default="nb201")
+    p.add_argument("--space", default="nb201",
+                   help="search space of the generated architectures: nb201 (cells, guided by the NB201 transfer "
+                        "prior) or darts (DARTS genotypes; no accuracy table exists, so the predictor is trained "
+                        "from the run's own measured probes only) (default %(default)s)")
     p.add_argument("--objectives", default="accuracy:max,flops:min,memory:min,robustness:max",
                    help="what generation is guided by (default %(default)s)")
     p.add_argument("--out", type=v.output_dir, default="runs/digits", help="run directory, what gennas prune reads (default %(default)s)")
@@ -105,7 +109,12 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     add_seed(p)
     add_device(p)
     p.add_argument("--wandb", action="store_true", help="log to wandb (offline unless WANDB_MODE is set)")
-    add_network(p, {"channels": 16, "cells_per_stage": 2})
+    skeleton = p.add_argument_group("network skeleton")
+    skeleton.add_argument("--channels", type=v.positive_int, default=None,
+                          help="channels C of the first stage (default 16; darts: 8)")
+    skeleton.add_argument("--cells-per-stage", type=v.positive_int, default=None,
+                          help="nb201: cells N per stage (default 2)")
+    skeleton.add_argument("--layers", type=v.positive_int, default=None, help="darts: cells of the network (default 5)")
     add_json(p)
     add_config(p)
     p.set_defaults(func=_cmd_run)

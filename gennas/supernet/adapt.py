@@ -20,12 +20,12 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import kendalltau, qmc, rankdata
 
-from gennas.metrics.costs import cell_costs
 from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
 from gennas.supernet.calibration import Calibration, calibrate
+from gennas.supernet.family import arch_costs
 from gennas.supernet.table import figure
 
 #: The metrics a run adapts, as (predictor metric, standalone column, supernet column).
@@ -44,10 +44,10 @@ def probe_candidates() -> list[Cell]:
 
 def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed: int,
                   candidates: Sequence[Cell] | None = None) -> list[Cell]:
-    """``count`` cells spread over the prior's ranking of ``task`` and over FLOPs.
+    """``count`` cells spread over the prior's ranking of ``task`` and over FLOPs (over FLOPs alone without a prior).
 
     Args:
-        predictor: the prior (zero-shot for ``task``).
+        predictor: the prior (zero-shot for ``task``); None for a space without one.
         task: e.g. ``accuracy@digits``.
         network: the run's skeleton (FLOPs are counted on it).
         count: probes wanted.
@@ -61,10 +61,10 @@ def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed
         return []
     cells = list(candidates) if candidates is not None else probe_candidates()
     count = min(count, len(cells))
-    predicted = predictor.predict(cells, [task])[task].mean
-    flops = np.array([cell_costs(c, network)["flops"] for c in cells])
-    ranks = np.stack([rankdata(predicted) / len(cells), rankdata(flops) / len(cells)], axis=1)
-    targets = qmc.LatinHypercube(d=2, seed=seed).random(count)
+    flops = np.array([arch_costs(c, network)["flops"] for c in cells])
+    columns = [flops] if predictor is None else [predictor.predict(cells, [task])[task].mean, flops]
+    ranks = np.stack([rankdata(c) / len(cells) for c in columns], axis=1)
+    targets = qmc.LatinHypercube(d=len(columns), seed=seed).random(count)
     chosen: list[int] = []
     for target in targets:
         distance = np.abs(ranks - target).sum(axis=1)
@@ -73,7 +73,8 @@ def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed
     return [cells[i] for i in chosen]
 
 
-def training_data(rows: Sequence[dict], column: str, supernet_column: str) -> tuple[list[Cell], np.ndarray, Calibration]:
+def training_data(rows: Sequence[dict], column: str, supernet_column: str,
+                  parse=Cell.from_string) -> tuple[list[Cell], np.ndarray, Calibration]:
     """Cells and values that teach one metric: standalone figures where measured, calibrated readings elsewhere.
 
     Args:
@@ -81,6 +82,7 @@ def training_data(rows: Sequence[dict], column: str, supernet_column: str) -> tu
             ``supernet_column`` (both where a subnet was verified).
         column: the standalone figure, e.g. ``standalone_val_accuracy``.
         supernet_column: the supernet's reading of it, e.g. ``val_accuracy``.
+        parse: the run's space's parse of an arch string (default: an NB201 cell).
 
     Returns:
         (cells, values, calibration), one value per distinct function.
@@ -90,7 +92,7 @@ def training_data(rows: Sequence[dict], column: str, supernet_column: str) -> tu
     line = calibrate([s for s, _ in pairs], [t for _, t in pairs])
     values: dict[str, tuple[Cell, float]] = {}
     for row, (reading, exact) in zip(rows, both):
-        cell = Cell.from_string(row["arch"])
+        cell = parse(row["arch"])
         if exact is not None:
             values[cell.canonical] = (cell, exact)
         elif reading is not None:
@@ -163,7 +165,48 @@ def _cross_validated_tau(prior, task: str, cells: list[Cell], values: np.ndarray
 def held_out_tau(predictor, task: str, rows: Sequence[dict], column: str) -> tuple[float, int]:
     """Kendall τ of ``predictor``'s ``task`` against the standalone ``column`` of ``rows`` (NaN below 3 cells)."""
     measured = [r for r in rows if figure(r, column) is not None]
-    if len(measured) < 3 or task not in predictor.tasks:
+    if len(measured) < 3 or predictor is None or task not in predictor.tasks:
         return float("nan"), len(measured)
-    predicted = predictor.predict([Cell.from_string(r["arch"]) for r in measured], [task])[task].mean
+    predicted = predictor.predict([predictor.space.parse(r["arch"]) for r in measured], [task])[task].mean
     return float(kendalltau(predicted, [r[column] for r in measured]).statistic), len(measured)
+
+
+#: The predictor a space without a transfer prior trains on a run's own measurements (small: a run
+#: measures a few dozen cells at most, and it is refitted each round).
+OWN_PREDICTOR = {"ensemble": 3, "steps": 200}
+
+
+def fit_own_predictor(space, dataset: str, rows: Sequence[dict], metrics: Sequence[str]):
+    """A predictor of ``metrics`` on ``dataset`` trained from ``rows`` alone: for a space with no accuracy
+    table, hence no transfer prior (darts). Same training data as :func:`adapt_predictor`.
+
+    Returns:
+        (predictor or None when fewer than two cells teach any metric, notes: one sentence per metric).
+    """
+    from predictors.gnn_predictor import GNNConfig, GNNPredictor
+
+    taught: dict[str, tuple[list, np.ndarray]] = {}
+    notes = []
+    for metric, column, supernet_column in ADAPTED:
+        if metric not in metrics:
+            continue
+        cells, values, _ = training_data(rows, column, supernet_column, space.parse)
+        exact = sum(figure(r, column) is not None for r in rows)
+        if len(cells) < 2:
+            notes.append(f"{metric} is not guided: space {space.name} has no transfer prior and the run measured "
+                         f"{len(cells)} cell(s) of it (--probe-cells 2 or more trains its predictor)")
+            continue
+        taught[task_name(metric, dataset)] = (cells, values)
+        notes.append(f"{metric} is guided by a predictor trained from this run's own {len(cells)} measured cells "
+                     f"({exact} trained standalone); space {space.name} has no accuracy table, so no transfer prior")
+    if not taught:
+        return None, notes
+    archs = list({c.to_string(): c for cells, _ in taught.values() for c in cells}.values())
+    index = {a.to_string(): i for i, a in enumerate(archs)}
+    targets = {}
+    for task, (cells, values) in taught.items():
+        column = np.full(len(archs), np.nan)
+        column[[index[c.to_string()] for c in cells]] = values
+        targets[task] = column
+    predictor = GNNPredictor(space, list(taught), GNNConfig(**OWN_PREDICTOR))
+    return predictor.fit(archs, targets), notes

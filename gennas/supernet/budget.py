@@ -297,22 +297,19 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
     Returns:
         (unit costs, seconds of guided generation per generated cell).
     """
-    from gennas.metrics.costs import cell_costs
     from gennas.supernet.adapt import choose_probes
-    from gennas.supernet.model import Supernet
-    from gennas.supernet.subnets import SubnetSpace
     from gennas.train import resolve_device, with_normalization
 
     settings = ctx.settings
     device = resolve_device(ctx.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         cells = choose_probes(prior, task_name("accuracy", ctx.splits.name), ctx.network, max(settings.n_cells, 2),
-                              settings.seed)
-        space = SubnetSpace.from_cells(cells)
-        supernet = Supernet(space, ctx.network)
+                              settings.seed, ctx.family.probe_candidates(settings.seed))
+        space = ctx.family.subnet_space(cells)
+        supernet = ctx.family.supernet(space, ctx.network)
         model = with_normalization(supernet, ctx.splits).to(device)
         measurer = ctx.measurer(supernet, model)
-        by_flops = sorted(cells, key=lambda c: cell_costs(c, ctx.network)["flops"])
+        by_flops = sorted(cells, key=lambda c: ctx.family.costs(c, ctx.network)["flops"])
         costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, [by_flops[0], by_flops[-1]],
                                    typical_flops=_mean_flops(ctx.network))
         generation = _time_generation(ctx, prior)
@@ -320,12 +317,12 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
 
 
 def _mean_flops(network) -> float:
-    """The mean FLOPs of the space's functions on the run's skeleton."""
-    from gennas.metrics.costs import cell_costs
-    from gennas.supernet.adapt import probe_candidates
+    """The mean FLOPs of the space's functions (its probe candidates) on the run's skeleton."""
+    from gennas.supernet.family import family_of
 
-    cells = probe_candidates()
-    return float(sum(cell_costs(c, network)["flops"] for c in cells) / len(cells))
+    family = family_of(network)
+    cells = family.probe_candidates(0)
+    return float(sum(family.costs(c, network)["flops"] for c in cells) / len(cells))
 
 
 #: Candidates the timing probe generates; a round's generation is scaled from it.

@@ -12,6 +12,7 @@ from gennas.lock import output_lock
 from gennas.metrics.lut import LatencyTable, load_table
 from gennas.metrics.registry import COST_METRICS
 from gennas.space.cell import Cell
+from gennas.supernet.family import parse_arch, run_family
 from gennas.supernet.export import (DEFAULT_FORMATS, computed_metrics, deployable, export_model, parse_formats,
                                     require_formats)
 from gennas.supernet.measure import finetune
@@ -46,7 +47,7 @@ def prune_run(run_dir: str | Path, thresholds: dict[str, float | str | None], go
         raise GennasError("--verify exports the standalone-trained model; it cannot be combined with --finetune")
     table = load_table(latency_table) if latency_table is not None else None  # a bad file fails before any work
     if table is not None:
-        table.check_space("nb201")  # gennas run's space
+        table.check_space(_run_space(Path(run_dir)))  # gennas run's space
     run_dir = Path(run_dir)
     with output_lock(Path(out) if out else run_dir / "export"):  # one writer per export directory
         return _prune_locked(run_dir, thresholds, goal, out, finetune_epochs, device, verify, formats, table)
@@ -67,7 +68,7 @@ def _prune_locked(run_dir: Path, thresholds: dict[str, float | str | None], goal
     splits = load_dataset(meta["dataset"], meta.get("data_root"))
     if model is not None:
         model.to(resolve_device(device))
-    cell = Cell.from_string(pick["arch"])
+    cell = parse_arch(pick["arch"], network)
     robustness = RobustnessConfig(**meta["robustness"])
     if verify and pick["figures"] != "standalone":
         recipe = standalone_recipe(SupernetTrainConfig.from_dict({**meta["train"], "device": device}))
@@ -132,6 +133,14 @@ def _table_latency(table: LatencyTable | None, network) -> Callable[[dict], dict
     table.check_network(network)
     return lambda row: {**row, "measured_latency_ms": row["latency_ms"],
                         "latency_ms": table.cell_latency(Cell.from_string(row["arch"]), network)}
+
+
+def _run_space(run_dir: Path) -> str:
+    """The search space of the run in ``run_dir`` (``run.json``; runs from before ``--space`` were NB201)."""
+    from gennas.supernet.run_settings import saved_settings
+
+    saved = run_dir / "run.json"
+    return run_family(saved_settings(saved).get("space", "nb201") if saved.exists() else "nb201").space.name
 
 
 def measured_finetune(meta: dict) -> tuple[int, int]:

@@ -23,14 +23,11 @@ import time
 
 from gennas.errors import GennasError
 from gennas.io import FileFormat
-from gennas.metrics.costs import cell_costs
 from gennas.metrics.latency import read_latency
-from gennas.nn.network import NetworkConfig
+from gennas.supernet.family import run_family
 from gennas.objectives import parse_objectives
-from gennas.space.cell import Cell
 from gennas.supernet.model import blocks_used
 from gennas.supernet.standalone import STANDALONE_COLUMNS, choose_finalists, load_standalone
-from gennas.supernet.subnets import SubnetSpace
 from gennas.supernet.table import read_subnet_table, write_subnet_table
 from gennas.train import resolve_device
 
@@ -60,21 +57,23 @@ def run_direct_round(ctx, index: int, predictor, notes: list[str]):
 
     Returns:
         The round's :class:`gennas.supernet.rounds.RoundOutcome` (no supernet: ``model`` and
-        ``measurer`` are None, ``space`` merges the trained cells).
+        ``measurer`` are None, ``space`` is the run's family's subnet space of the trained cells).
     """
     from gennas.supernet.rounds import RoundOutcome, _generated, _supernet_meta
     from gennas.supernet.stages import timed
 
     directory, seconds = ctx.round_dir(index), {}
     generated = _generated(ctx, directory, index, predictor, notes, seconds)
-    candidates = [{**r, "flops": cell_costs(Cell.from_string(r["arch"]), ctx.network)["flops"]}
+    family = ctx.family
+    candidates = [{**r, "flops": family.costs(family.parse(r["arch"]), ctx.network)["flops"]}
                   for r in generated["candidates"]]  # spread in FLOPs even when FLOPs is no objective
     front = parse_objectives(",".join(generated["guided_objectives"]))
     csv_path = directory / "subnets.csv"
     rows = read_subnet_table(csv_path) if csv_path.exists() else []
     known = {r["arch"] for r in rows}
     rows += [r for r in _trained_before(ctx, index) if r["arch"] not in known]
-    DIRECT.save(directory / DIRECT_FILE, {"network": ctx.network.to_dict(), "meta": _supernet_meta(ctx)})
+    DIRECT.save(directory / DIRECT_FILE, {"family": family.name, "network": ctx.network.to_dict(),
+                                          "meta": _supernet_meta(ctx)})
     with timed(seconds, "verification"):
         planned = choose_finalists(candidates, ctx.settings.finalists, front)
         ctx.say(f"round {index}: no supernet: training {len(planned)} generated cell(s) along the predicted front "
@@ -86,7 +85,7 @@ def run_direct_round(ctx, index: int, predictor, notes: list[str]):
     if not rows:
         raise GennasError("the direct round trained no cell: pass --finalists 1 or more")
     ctx.logger.table(f"subnets_round_{index}", rows)
-    space = SubnetSpace.from_cells([Cell.from_string(r["arch"]) for r in rows])
+    space = family.subnet_space([family.parse(r["arch"]) for r in rows])
     return RoundOutcome(index, directory, generated, space, None, None, rows, [], None, seconds)
 
 
@@ -98,7 +97,7 @@ def _trained_before(ctx, index: int) -> list[dict]:
     rows: dict[str, dict] = {}
     probes = ctx.out / "probes.json"
     for probe in json.loads(probes.read_text()) if probes.exists() else []:
-        cell = Cell.from_string(probe["arch"])
+        cell = ctx.family.parse(probe["arch"])
         rows[probe["arch"]] = {**direct_row(ctx, cell, {c: probe[c] for c in STANDALONE_COLUMNS}),
                                "selected_because": "probe"}
     for earlier in range(1, index):
@@ -114,7 +113,7 @@ def _train_into(ctx, archs: list[str], rows: list[dict], csv_path) -> None:
     """Train ``archs`` standalone (on the run's backend) and append their rows, saving the table."""
     if not archs:
         return
-    cells = [Cell.from_string(a) for a in archs]
+    cells = [ctx.family.parse(a) for a in archs]
     for cell, figures in zip(cells, ctx.standalone_figures(cells, "direct cells")):
         rows.append(direct_row(ctx, cell, figures))
     write_subnet_table(csv_path, rows)
@@ -141,7 +140,7 @@ def _train_while_time_lasts(ctx, candidates: list[dict], front, rows: list[dict]
         ctx.say(f"budget: time was left, so {extra} more generated cell(s) were trained directly")
 
 
-def direct_row(ctx, cell: Cell, figures: dict[str, float]) -> dict:
+def direct_row(ctx, cell, figures: dict[str, float]) -> dict:
     """A ``subnets.csv`` row of ``cell`` trained standalone: its readings are its standalone figures.
 
     Latency is read on the trained model (batch 1, the run's device); test FGSM and noise
@@ -152,18 +151,18 @@ def direct_row(ctx, cell: Cell, figures: dict[str, float]) -> dict:
     net = ctx.network
     latency = read_latency(model, (net.in_channels, net.image_size, net.image_size), device)
     return {"arch": cell.to_string(), "selected_because": REASON, "equivalent": "", "blocks_on": blocks_used(cell),
-            **cell_costs(cell, net), "latency_ms": latency.median_ms, "latency_spread_ms": latency.spread_ms,
+            **ctx.family.costs(cell, net), "latency_ms": latency.median_ms, "latency_spread_ms": latency.spread_ms,
             "val_accuracy": figures["standalone_val_accuracy"], "val_pgd_accuracy": figures["standalone_val_pgd_accuracy"],
             "accuracy": figures["standalone_accuracy"], "pgd_accuracy": figures["standalone_pgd_accuracy"],
             "fgsm_accuracy": math.nan, "noise_accuracy": math.nan, **figures}
 
 
-def load_direct(path) -> tuple[NetworkConfig, dict]:
+def load_direct(path) -> tuple[object, dict]:
     """The skeleton and the settings ``gennas prune`` needs of a direct round (its ``direct.json``)."""
     payload = DIRECT.load(path, f"rerun `gennas run --out {path.parent}` with its settings",
                           f"{path} is not a gennas direct round ({FORMAT}); delete or move it and rerun gennas run")
     try:
-        return NetworkConfig(**payload["network"]), payload["meta"]
+        return run_family(payload.get("family", "nb201")).network_from_dict(payload["network"]), payload["meta"]
     except (KeyError, TypeError) as exc:
         raise GennasError(f"{path} is inconsistent ({type(exc).__name__}: {exc}); delete or move it and rerun "
                           "gennas run") from None

@@ -29,6 +29,7 @@ from gennas.metrics.latency import measure_latency
 from gennas.metrics.memory import measure_peak_memory
 from gennas.nn.network import CellNetwork
 from gennas.space.cell import Cell
+from gennas.supernet.family import family_of, parse_arch
 from gennas.supernet.measure import SubnetMeasurer
 from gennas.supernet.standalone import load_standalone
 from gennas.train import RobustnessConfig, evaluate_robustness
@@ -59,8 +60,8 @@ def deployable(model: nn.Sequential | None, pick: dict, splits: DatasetSplits, r
         model: ``Normalize`` + the run's supernet; None for a run without one (every pick is standalone).
         network: the run's skeleton (default: the supernet's).
     """
-    cell = Cell.from_string(pick["arch"])
     network = network if network is not None else model[-1].config
+    cell = parse_arch(pick["arch"], network)
     if pick.get("figures") == "standalone":
         return load_standalone(Path(run_dir) / "standalone", cell, splits, network).model
     if model is None:
@@ -74,7 +75,8 @@ def computed_metrics(exported: nn.Sequential, splits: DatasetSplits, robustness:
     device = next(exported.parameters()).device
     val = evaluate_robustness(exported, splits.val, robustness, device)
     test = evaluate_robustness(exported, splits.test, robustness, device)
-    return {"arch": net.cell.to_string(), "flops": count_flops(net, shape), "params": count_params(net),
+    arch = family_of(net.config).arch_of(net)
+    return {"arch": arch.to_string(), "flops": count_flops(net, shape), "params": count_params(net),
             "memory_bytes": measure_peak_memory(net, shape), "latency_ms": measure_latency(exported, shape, device),
             "val_accuracy": val["clean_accuracy"], "val_pgd_accuracy": val["pgd_accuracy"],
             "accuracy": test["clean_accuracy"], "pgd_accuracy": test["pgd_accuracy"],
@@ -169,7 +171,8 @@ def export_model(exported: nn.Sequential, out: str | Path, metrics: dict, info: 
         # Each format's file under its own name too, unless it is the default export alone (model.pt).
         **({} if formats == DEFAULT_FORMATS else exports),
         "state_dict": atomic_write(out / "state_dict.pt", lambda tmp: torch.save(cpu.state_dict(), tmp)),
-        "arch": write_json(out / "arch.json", {"arch": net.cell.to_string(), "network": net.config.to_dict(),
+        "arch": write_json(out / "arch.json", {"arch": family_of(net.config).arch_of(net).to_string(),
+                                               "network": net.config.to_dict(),
                                                "input": "float images in [0, 1], shape (N, C, H, W); the model "
                                                         "normalises them itself", **info}),
         "metrics": write_json(out / "metrics.json", metrics),

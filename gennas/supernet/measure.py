@@ -30,11 +30,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from gennas.data import DatasetSplits
-from gennas.metrics.costs import cell_costs
 from gennas.metrics.latency import LatencyReading, latency_outliers, read_latency
 from gennas.space.cell import Cell
+from gennas.supernet.family import arch_costs, parse_arch
 from gennas.supernet.model import Supernet, blocks_used
-from gennas.supernet.subnets import ENUMERATION_LIMIT, SubnetSpace
+from gennas.supernet.subnets import SubnetSpace
 from gennas.train import RobustnessConfig, TrainConfig, evaluate_robustness, train_model
 from gennas.train.trainer import dataset_tensors
 
@@ -100,7 +100,7 @@ def choose_subnets(space: SubnetSpace, network, limit: int, seed: int = 0) -> li
     pinned.setdefault(space.largest(), "largest")
     pinned.setdefault(space.smallest(network), "smallest")
     rng = np.random.default_rng(seed)
-    if space.configurations <= ENUMERATION_LIMIT:
+    if space.listable:
         pool, listed = list(space.enumerate()), True
     else:  # too many to list: sample a pool
         pool, listed = list(dict.fromkeys(space.sample(rng) for _ in range(20 * limit))), False
@@ -112,7 +112,7 @@ def choose_subnets(space: SubnetSpace, network, limit: int, seed: int = 0) -> li
         chosen += rest
         reasons.update({canonical: "reachable (all measured)" for canonical in rest})
     elif rest and limit > len(chosen):
-        flops = np.array([cell_costs(classes[k][0], network)["flops"] for k in rest])
+        flops = np.array([arch_costs(classes[k][0], network)["flops"] for k in rest])
         order = np.argsort(flops, kind="stable")
         for stratum in np.array_split(order, min(limit - len(chosen), len(rest))):
             canonical = rest[int(rng.choice(stratum))]
@@ -128,7 +128,7 @@ def _function_classes(cells: Sequence[Cell], network) -> dict[str, list[Cell]]:
         classes.setdefault(cell.canonical, []).append(cell)
     for members in classes.values():
         if len(members) > 1:
-            members.sort(key=lambda c: (*(cell_costs(c, network)[k] for k in ("flops", "memory_bytes")), c.ops))
+            members.sort(key=lambda c: (*(arch_costs(c, network)[k] for k in ("flops", "memory_bytes")), c.ops))
     return classes
 
 
@@ -185,7 +185,7 @@ class SubnetMeasurer:
         latency = self.latency(cell)
         return {
             "arch": cell.to_string(), "selected_because": reason, "blocks_on": blocks_used(cell),
-            **cell_costs(cell, net),
+            **arch_costs(cell, net),
             "latency_ms": latency.median_ms, "latency_spread_ms": latency.spread_ms,
             "val_accuracy": val["clean_accuracy"], "val_pgd_accuracy": val["pgd_accuracy"],
             "accuracy": test["clean_accuracy"], "pgd_accuracy": test["pgd_accuracy"],
@@ -259,7 +259,7 @@ def remeasure_latency_outliers(measurer: SubnetMeasurer, rows: list[dict], tries
     """
     flagged = latency_outliers([r["latency_ms"] for r in rows], [r["flops"] for r in rows])
     for i in flagged:
-        cell = Cell.from_string(rows[i]["arch"])
+        cell = parse_arch(rows[i]["arch"], measurer.supernet.config)
         for _ in range(tries):
             reading = measurer.latency(cell)
             if reading.median_ms < rows[i]["latency_ms"]:

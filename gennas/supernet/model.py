@@ -51,6 +51,11 @@ class Supernet(CellNetwork, SubnetSwitch):
         self.active = space.largest()
 
     @property
+    def subnets(self) -> SubnetSpace:
+        """The subnets this supernet can become (what training samples from; the DARTS one has the same)."""
+        return self.space
+
+    @property
     def super_cells(self) -> list[SuperCell]:
         return [m for m in self.layers if isinstance(m, SuperCell)]
 

@@ -2,7 +2,9 @@
 train it once, measure every subnet, verify the finalists standalone, prune to example thresholds,
 export, report. `gennas run` calls :func:`run_pipeline`.
 
-Round 0 trains a few probe cells on the user's data and adapts the NB201 prior to it; each
+Round 0 trains a few probe cells on the user's data and adapts the NB201 prior to it (on a
+space without a prior, ``--space darts``, it trains the predictor from them alone; the run's
+space is :mod:`gennas.supernet.family`'s business); each
 of ``rounds`` rounds then generates with the adapted predictor, trains one supernet from
 the chosen cells, measures its subnets and retrains the finalists standalone; what a round
 measured (the supernet's readings calibrated on the finalists) teaches the next round's
@@ -34,15 +36,14 @@ from gennas.nn.network import NetworkConfig
 from gennas.objectives import parse_objectives
 from gennas.provenance import provenance
 from gennas.search.backends import SerialBackend
-from gennas.space.space import nb201_space
-from gennas.supernet.adapt import adapt_predictor, held_out_tau
+from gennas.supernet.adapt import adapt_predictor, fit_own_predictor, held_out_tau
 from gennas.supernet.calibration import fitted_calibrations
 from gennas.supernet.direct import REASON
 from gennas.supernet.export import computed_metrics, deployable, export_subnet
+from gennas.supernet.family import run_family
 from gennas.supernet.prune import make_thresholds, select, verified_view
 from gennas.supernet.report import write_report
-from gennas.supernet.rounds import (RoundOutcome, RunContext, check_stage_files, measure_probes, run_round,
-                                    zero_shot_prior)
+from gennas.supernet.rounds import RoundOutcome, RunContext, check_stage_files, measure_probes, run_round
 from gennas.supernet.budget import settle_budget
 from gennas.supernet.run_settings import RunSettings, adopt_planned, check_resumable
 from gennas.supernet.stages import timed
@@ -53,7 +54,7 @@ __all__ = ["RunSettings", "check_resumable", "example_thresholds", "run_pipeline
 
 
 def _network(settings: RunSettings, splits) -> NetworkConfig:
-    return NetworkConfig.for_data(splits, settings.channels, settings.cells_per_stage)
+    return run_family(settings.space).network(splits, settings)
 
 
 def example_thresholds(rows: list[dict]) -> dict[str, float]:
@@ -80,9 +81,15 @@ def _say(progress: bool, text: str) -> None:
         tqdm.write(text, file=sys.stderr)
 
 
-def guidance(prior, dataset: str, measured: list[dict], goals) -> tuple[object, list[str]]:
-    """The predictor a round generates with: the prior adapted on everything measured so far, and why."""
+def guidance(prior, dataset: str, measured: list[dict], goals, space=None) -> tuple[object, list[str]]:
+    """The predictor a round generates with: the prior adapted on everything measured so far, and why.
+
+    Without a prior (``prior`` None: a space with no accuracy table, e.g. darts) the predictor is
+    trained from the run's own measurements only (None until two cells are measured).
+    """
     metrics = {g.metric for g in goals}
+    if prior is None:
+        return fit_own_predictor(space, dataset, measured, sorted(metrics & {"accuracy", "pgd_accuracy"}))
     predictor, notes = adapt_predictor(prior, dataset, measured, sorted(metrics & {"accuracy", "pgd_accuracy"}))
     if task_name("accuracy", dataset) in predictor.tasks and not any(n.startswith("accuracy") for n in notes):
         notes.insert(0, f"accuracy is guided by the NB201 transfer prior (pretrained on the CIFAR-10/100 tables) "
@@ -99,7 +106,7 @@ def _user_measurements(settings: RunSettings) -> list[dict]:
         return []
     from predictors.measurements import read_measurements
 
-    cells, values = read_measurements(settings.robustness_data, nb201_space())
+    cells, values = read_measurements(settings.robustness_data, run_family(settings.space).space)
     return [{"arch": c.to_string(), "standalone_val_pgd_accuracy": float(v)} for c, v in zip(cells, values)]
 
 
@@ -122,7 +129,8 @@ def run_pipeline(settings: RunSettings, out: str | Path, *, device: str = "auto"
     """
     started = time.perf_counter()
     settings.check()
-    with latency_table_scope(settings.latency_table, nb201_space().name):  # a bad table fails before any work
+    space = run_family(settings.space).space.name
+    with latency_table_scope(settings.latency_table, space):  # a bad table fails before any work
         return _run_pipeline(settings, Path(out), started, device=device, data_root=data_root, progress=progress,
                              wandb=wandb, backend=backend)
 
@@ -142,7 +150,11 @@ def _run_pipeline(settings: RunSettings, out: Path, started: float, *, device: s
     context = functools.partial(RunContext, splits=splits, network=network, out=out, device=device,
                                 progress=progress, say=say, rank=rank, world=world, data_root=data_root,
                                 backend=backend or SerialBackend())
-    prior = zero_shot_prior(splits.name)
+    family = run_family(settings.space)
+    prior = family.prior(splits.name)
+    if not family.has_prior:
+        say(f"predictor: space {family.name} has no accuracy table, so no transfer prior: the predictor is trained "
+            "from this run's own measured probes only")
     settings, budget = settle_budget(saved, settings, context(settings, logger=RunLogger(False)), prior, started)
     if rank == 0:
         write_json_checked(saved, {"settings": asdict(settings), "budget": budget, "provenance": provenance(),
@@ -186,7 +198,8 @@ def _run_rounds(ctx: RunContext, prior, measured: list[dict], goals) -> tuple[li
     rounds: list[dict] = []
     outcome = None
     for index in range(1, ctx.settings.rounds + 1):
-        predictor, notes = guidance(prior, ctx.splits.name, measured, goals) if ctx.rank == 0 else (prior, [])
+        predictor, notes = guidance(prior, ctx.splits.name, measured, goals, ctx.family.space) if ctx.rank == 0 \
+            else (prior, [])
         outcome = run_round(ctx, index, predictor, notes)
         if outcome is None:
             return rounds, None
@@ -277,7 +290,9 @@ def _round_record(outcome: RoundOutcome, predictor, prior, dataset: str) -> dict
 def _results(settings, splits, network, final: RoundOutcome, rounds, measured, thresholds, metrics, paths,
              seconds, budget: dict | None) -> dict:
     space = final.space
-    return {"provenance": provenance(), "settings": asdict(settings), "dataset": splits.name,
+    family = run_family(settings.space)
+    return {"provenance": provenance(), "settings": asdict(settings), "dataset": splits.name, "space": family.name,
+            "transfer_prior": family.has_prior,
             "data_notes": list(splits.notes), "network": network.to_dict(), "skeleton": network.describe(),
             "generation": {k: v for k, v in final.generated.items() if k != "candidates"},
             "probes": [r for r in measured if r.get("selected_because") == "probe"],
@@ -299,7 +314,9 @@ def _summary_text(out: Path, payload: dict, final: RoundOutcome, thresholds, met
     equivalent = sum(1 for r in rows if r["equivalent"])
     verified = sum(1 for r in verified_view(rows) if r["figures"] == "standalone")
     probes = len(payload["probes"])
-    adapted = f"trained {probes} probe cells standalone, adapted the predictor; " if probes else ""
+    taught = "adapted the predictor" if payload["transfer_prior"] else \
+        f"trained the predictor on them (space {payload['space']} has no transfer prior)"
+    adapted = f"trained {probes} probe cells standalone, {taught}; " if probes else ""
     if final.model is None:
         work = (f"{adapted}generated {len(final.generated['candidates'])} cells and, without a supernet, trained "
                 f"{len(rows)} of them along the predicted front standalone on {payload['dataset']}")

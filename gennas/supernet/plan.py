@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from gennas.data import DatasetSplits
-from gennas.metrics.costs import cell_costs
 from gennas.space.cell import Cell
+from gennas.supernet.family import arch_costs
 from gennas.supernet.measure import SubnetMeasurer
 from gennas.supernet.train import SupernetTrainConfig, time_training_step
 from gennas.train.trainer import steps_per_epoch
@@ -107,7 +107,7 @@ def _typical(seconds: Sequence[float], span: Sequence[Cell], network, typical_fl
     """A subnet's seconds at ``typical_flops``: the line through the span's (FLOPs, seconds), else their mean."""
     if typical_flops is None or len(span) < 2:
         return float(np.mean(seconds))
-    flops = [cell_costs(c, network)["flops"] for c in span]
+    flops = [arch_costs(c, network)["flops"] for c in span]
     if max(flops) - min(flops) <= 0:
         return float(np.mean(seconds))
     slope, intercept = np.polyfit(flops, seconds, 1)

@@ -74,9 +74,15 @@ def _round_lines(payload: dict) -> list[str]:
     """Round 0's probes, then one row per round: what taught its predictor and how well it ranked unseen cells."""
     probes = payload["probes"]
     lines = ["## Rounds", ""]
-    lines.append(f"Round 0 trained {len(probes)} probe cells standalone on {payload['dataset']} (spread over the "
-                 "prior's ranking and the FLOPs range) and adapted the predictor to them." if probes else
-                 "Round 0 trained no probe cell (`--probe-cells 0`): the first round's predictor is the prior.")
+    if payload.get("transfer_prior", True):
+        lines.append(f"Round 0 trained {len(probes)} probe cells standalone on {payload['dataset']} (spread over the "
+                     "prior's ranking and the FLOPs range) and adapted the predictor to them." if probes else
+                     "Round 0 trained no probe cell (`--probe-cells 0`): the first round's predictor is the prior.")
+    else:
+        lines.append(f"Space {payload['space']} has no accuracy table, so no transfer prior: the predictor is trained "
+                     f"from this run's own measurements only. Round 0 trained {len(probes)} probe cells standalone on "
+                     f"{payload['dataset']} (spread over the FLOPs range) to train it"
+                     + ("." if len(probes) >= 2 else "; with fewer than two, accuracy is not guided."))
     lines += ["", "Held-out τ: the Kendall τ of the predictor the round generated with against the standalone "
                   "figures of that round's finalists, which it had not seen (the zero-shot prior's τ on the same "
                   "cells beside it).", "",

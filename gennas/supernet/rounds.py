@@ -24,13 +24,13 @@ from gennas.data import DatasetSplits
 from gennas.search.backends import EvaluationBackend, SerialBackend
 from gennas.errors import GennasError
 from gennas.io import read_json_checked, write_json, write_json_checked
-from gennas.metrics.costs import cell_costs
 from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
 from gennas.objectives import minimisation_matrix, parse_objectives
 from gennas.seeds import derive_seed
 from gennas.space.cell import Cell
 from gennas.supernet.adapt import choose_probes
+from gennas.supernet.family import SupernetFamily, run_family
 from gennas.supernet.measure import SubnetMeasurer, choose_subnets, measure_all, remeasure_latency_outliers
 from gennas.supernet.model import Supernet
 from gennas.supernet.plan import RunPlan, plan_run
@@ -76,6 +76,11 @@ class RunContext:
     def recipe(self) -> SupernetTrainConfig:
         return SupernetTrainConfig(**{"epochs": self.settings.epochs, "seed": self.settings.seed,
                                       "device": self.device, **self.settings.recipe})
+
+    @property
+    def family(self) -> SupernetFamily:
+        """The run's search space, and what the main job needs of it."""
+        return run_family(self.settings.space)
 
     @property
     def robustness(self) -> RobustnessConfig:
@@ -169,10 +174,14 @@ def measure_probes(ctx: RunContext, prior) -> list[dict]:
     count = ctx.settings.probe_cells
     if count == 0:
         return []
-    cells = choose_probes(prior, task_name("accuracy", ctx.splits.name), ctx.network, count, ctx.settings.seed)
+    family = ctx.family
+    cells = choose_probes(prior, task_name("accuracy", ctx.splits.name), ctx.network, count, ctx.settings.seed,
+                          family.probe_candidates(ctx.settings.seed))
+    spread = "the prior's ranking and the FLOPs range) to adapt the predictor" if prior is not None else \
+        f"the FLOPs range; {family.name} has no transfer prior) to train the predictor from them alone"
     ctx.say(f"round 0: training {len(cells)} probe cells standalone on {ctx.splits.name} ({ctx.settings.epochs} "
-            "epochs each, spread over the prior's ranking and the FLOPs range) to adapt the predictor")
-    rows = [{"arch": cell.to_string(), "selected_because": "probe", **cell_costs(cell, ctx.network), **figures}
+            f"epochs each, spread over {spread}")
+    rows = [{"arch": cell.to_string(), "selected_because": "probe", **family.costs(cell, ctx.network), **figures}
             for cell, figures in zip(cells, ctx.standalone_figures(cells, "round 0 probes"))]
     write_json(ctx.out / "probes.json", rows)
     return rows
@@ -186,7 +195,7 @@ class RoundOutcome:
     index: int
     directory: Path
     generated: dict
-    space: SubnetSpace
+    space: SubnetSpace  # or the run's family's subnet space (DartsSubnetSpace)
     model: torch.nn.Sequential | None  # None: a round without a supernet
     measurer: SubnetMeasurer | None
     rows: list[dict]
@@ -197,16 +206,15 @@ class RoundOutcome:
 
 def generate_cells(ctx: RunContext, predictor, notes: list[str], seed: int) -> dict:
     """Guided generation, then the ``n_cells`` most Pareto-near distinct cells (front by front)."""
-    from diffusion.commands import generator_path
     from diffusion.guidance import generate
     from diffusion.model import CellDiffusion
 
-    settings, name = ctx.settings, ctx.splits.name
+    settings, name, family = ctx.settings, ctx.splits.name, ctx.family
     goals = parse_objectives(settings.objectives)
-    guided = [g for g in goals if g.metric != "pgd_accuracy" or task_name("pgd_accuracy", name) in predictor.tasks]
-    diffusion = CellDiffusion.load(generator_path("nb201"))
+    guided = [g for g in goals if family.guides(g.metric, predictor, ctx.network, name)]
+    diffusion = CellDiffusion.load(family.generator_path())
     result = generate(diffusion, guided, [], settings.candidates, predictor, ctx.network, name, settings.guidance, seed)
-    rows = [r for r in result["cells"] if Cell.from_string(r["arch"]).is_connected()]
+    rows = [r for r in result["cells"] if family.parse(r["arch"]).is_connected()]
     if not rows:
         raise GennasError("the generator produced no connected cell; raise --candidates or change --seed")
     fronts = NonDominatedSorting().do(minimisation_matrix(rows, guided))
@@ -231,9 +239,9 @@ def run_round(ctx: RunContext, index: int, predictor, notes: list[str]) -> Round
         return run_direct_round(ctx, index, predictor, notes)
     directory, seconds = ctx.round_dir(index), {}
     generated = _generated(ctx, directory, index, predictor, notes, seconds)
-    space = SubnetSpace.from_cells([Cell.from_string(a) for a in generated["chosen"]])
+    space = ctx.family.subnet_space([ctx.family.parse(a) for a in generated["chosen"]])
     torch.manual_seed(ctx.settings.seed)
-    supernet = Supernet(space, ctx.network)
+    supernet = ctx.family.supernet(space, ctx.network)
     model = with_normalization(supernet, ctx.splits).to(resolve_device(ctx.device))
     measurer = ctx.measurer(supernet, model)
     subnets = choose_subnets(space, ctx.network, ctx.settings.max_subnets, ctx.settings.seed)
@@ -348,7 +356,7 @@ def _verify_finalists(ctx: RunContext, rows: list[dict]) -> list[str]:
         ctx.say(f"verifying {len(finalists)} finalist(s) along the front by standalone training with the run's "
                 f"recipe ({ctx.settings.epochs} epochs each, from scratch)")
     by_arch = {r["arch"]: r for r in rows}
-    figures = ctx.standalone_figures([Cell.from_string(a) for a in finalists], "standalone finalists")
+    figures = ctx.standalone_figures([ctx.family.parse(a) for a in finalists], "standalone finalists")
     for arch, measured in zip(finalists, figures):
         by_arch[arch].update(measured)
     return finalists
@@ -390,7 +398,8 @@ def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, 
             write_subnet_table(csv_path, rows)
             count -= 1  # choose again among the larger table
             continue
-        next(r for r in rows if r["arch"] == fresh[0]).update(ctx.train_standalone(Cell.from_string(fresh[0])).figures)
+        arch = run_family(ctx.settings.space).parse(fresh[0])
+        next(r for r in rows if r["arch"] == fresh[0]).update(ctx.train_standalone(arch).figures)
         extra += 1
         write_subnet_table(csv_path, rows)
     if extra:

@@ -34,7 +34,7 @@ class RunSettings:
     epochs: int = 32
     seed: int = 0
     channels: int = 16
-    cells_per_stage: int = 2
+    cells_per_stage: int | None = 2  # NB201's depth; None on a DARTS run (its depth is ``layers``)
     max_subnets: int = 40
     finalists: int = 3  # subnets along the measured front retrained standalone to verify them
     probe_cells: int = 8  # round 0: cells trained standalone to adapt the prior to the dataset
@@ -47,6 +47,8 @@ class RunSettings:
     budget_minutes: float | None = None  # wall clock for the whole run; plans the settings in ``planned``
     planned: tuple[str, ...] = ()  # settings --budget-minutes chose (not given by the user)
     supernet: str = "auto"  # one of SUPERNET_MODES
+    space: str = "nb201"  # the search space (gennas.supernet.family.FAMILIES)
+    layers: int | None = None  # cells of a DARTS skeleton (NB201's depth is cells_per_stage)
 
     @property
     def measurement_finetune(self) -> int:
@@ -56,8 +58,13 @@ class RunSettings:
         return max(1, round(self.epochs * FINETUNE_SHARE))
 
     def check(self) -> None:
+        from gennas.supernet.family import run_family
+
+        run_family(self.space)
+        if self.layers is not None and self.layers < 1:
+            raise GennasError(f"--layers must be at least 1, got {self.layers}")
         for name in ("n_cells", "candidates", "epochs", "channels", "cells_per_stage", "max_subnets", "rounds"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise GennasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name, zero in (("finalists", "verify nothing standalone"), ("probe_cells", "the prior zero-shot"),
                            ("finetune_epochs", "read the shared weights as they are")):
@@ -84,7 +91,7 @@ def check_resumable(saved: Path, settings: RunSettings) -> None:
     """A run directory may be resumed only with the settings that started it; name those that differ."""
     if not saved.exists():
         return
-    previous = saved_settings(saved)
+    previous = {"space": "nb201", **saved_settings(saved)}  # runs from before --space were NB201 runs
     current = json.loads(json.dumps(asdict(settings)))  # as run.json holds it (tuples are lists there)
     differ = [name for name in dict.fromkeys([*current, *previous]) if previous.get(name) != current.get(name)]
     if differ:

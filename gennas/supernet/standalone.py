@@ -22,9 +22,10 @@ from torch import nn
 from gennas.data import DatasetSplits
 from gennas.errors import GennasError
 from gennas.io import FileFormat
-from gennas.nn.network import NetworkConfig, build_network
+from gennas.nn.network import NetworkConfig
 from gennas.objectives import Objective, minimisation_matrix
 from gennas.space.cell import Cell
+from gennas.supernet.family import family_of
 from gennas.supernet.stages import Stage
 from gennas.train import RobustnessConfig, TrainConfig, evaluate_robustness, train_model, with_normalization
 
@@ -78,7 +79,7 @@ def _train(cell: Cell, splits: DatasetSplits, network: NetworkConfig, recipe: Tr
            robustness: RobustnessConfig, path: Path, progress: bool) -> Standalone:
     """Train ``cell`` from scratch (resuming its checkpoint beside ``path``), measure it, keep it at ``path``."""
     torch.manual_seed(recipe.seed)  # the initial weights depend on the seed alone
-    model = with_normalization(build_network(cell, network), splits)
+    model = with_normalization(family_of(network).build(cell, network), splits)
     checkpoint = path.with_suffix(".ckpt")
     trained = train_model(model, splits, recipe, checkpoint_path=checkpoint, progress=progress).model.eval()
     if not all(torch.isfinite(p).all() for p in trained.parameters()):
@@ -102,7 +103,7 @@ def load_standalone(directory: str | Path, cell: Cell, splits: DatasetSplits, ne
     payload = STANDALONE.load(path, "rerun: the cell is trained again", wrong)
     if payload.get("arch") != cell.to_string() or payload.get("network") != network.to_dict():
         raise GennasError(wrong)
-    model = with_normalization(build_network(cell, network), splits)
+    model = with_normalization(family_of(network).build(cell, network), splits)
     model.load_state_dict(payload["state"])
     return Standalone(model.eval(), dict(payload["figures"]))
 

@@ -8,9 +8,8 @@ from torch import nn
 
 from gennas.errors import GennasError
 from gennas.io import FileFormat
-from gennas.nn.network import NetworkConfig
+from gennas.supernet.family import family_of, run_family
 from gennas.supernet.model import Supernet
-from gennas.supernet.subnets import SubnetSpace
 from gennas.train import Normalize
 
 FORMAT = "gennas-supernet/1"
@@ -20,7 +19,8 @@ SUPERNET = FileFormat(FORMAT, "supernet")
 def save_supernet(path: str | Path, model: nn.Sequential, meta: dict) -> Path:
     """``model`` is Normalize + Supernet; ``meta`` holds the dataset spec and measurement settings."""
     supernet: Supernet = model[-1]
-    payload = {"space": supernet.space.to_dict(), "network": supernet.config.to_dict(),
+    payload = {"family": family_of(supernet.config).name, "space": supernet.subnets.to_dict(),
+               "network": supernet.config.to_dict(),
                "mean": model[0].mean.flatten().tolist(), "std": model[0].std.flatten().tolist(),
                "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta}
     return SUPERNET.save(path, payload)
@@ -35,9 +35,11 @@ def load_supernet(path: str | Path) -> tuple[nn.Sequential, dict]:
     # A flipped bit is an error, never a silently wrong figure.
     payload = SUPERNET.load(path, rebuild, f"{path} is not a gennas supernet ({FORMAT}); {again}")
     try:
-        supernet = Supernet(SubnetSpace.from_dict(payload["space"]), NetworkConfig(**payload["network"]))
+        family = run_family(payload.get("family", "nb201"))  # files from before --space hold NB201 supernets
+        supernet = family.supernet(family.subnet_space_from_dict(payload["space"]),
+                                   family.network_from_dict(payload["network"]))
         model = nn.Sequential(Normalize(payload["mean"], payload["std"]), supernet)
         model.load_state_dict(payload["state"])
         return model.eval(), payload["meta"]
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, GennasError) as exc:
         raise GennasError(f"supernet {path} is inconsistent ({type(exc).__name__}: {exc}); {again}") from None

@@ -69,6 +69,11 @@ class SubnetSpace:
         return [(e, op) for e, ops in enumerate(self.choices) for op in ops]
 
     @property
+    def listable(self) -> bool:
+        """Whether :meth:`enumerate` lists the subnets (else callers sample)."""
+        return self.configurations <= ENUMERATION_LIMIT
+
+    @property
     def configurations(self) -> int:
         """All on/off settings, well-formed or not: each edge picks one of its blocks or none."""
         return int(np.prod([len(ops) + 1 for ops in self.choices], dtype=object))

@@ -185,7 +185,7 @@ def train_supernet(
     x_train, y_train = (t.to(device) for t in dataset_tensors(splits.train))
     steps = steps_per_epoch(len(y_train), config.batch_size)
     amp_dtype = autocast_dtype(config.amp, device)
-    sampler = SubnetSampler(supernet.space, supernet.config, config)
+    sampler = SubnetSampler(supernet.subnets, supernet.config, config)
     step_loss = SandwichLoss(model, config.distill and config.largest, config.label_smoothing)
     if world > 1:
         step_loss = nn.parallel.DistributedDataParallel(
@@ -262,7 +262,7 @@ def time_training_step(model: nn.Sequential, splits: DatasetSplits, config: Supe
     with torch.random.fork_rng(devices=devices):
         probe = copy.deepcopy(model).to(device).train()
         supernet: Supernet = probe[-1]
-        sampler = SubnetSampler(supernet.space, supernet.config, config)
+        sampler = SubnetSampler(supernet.subnets, supernet.config, config)
         step_loss = SandwichLoss(probe, config.distill and config.largest, config.label_smoothing)
         x, y = dataset_tensors(splits.train)
         xb, yb = x[:config.batch_size].to(device), y[:config.batch_size].to(device)
