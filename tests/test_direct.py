@@ -87,3 +87,21 @@ def test_an_unknown_supernet_mode_exits_2(four_digits: Path, tmp_path: Path, cap
     assert main(_argv(four_digits, tmp_path / "run")[:-2] + ["--supernet", "sometimes"]) == 2
     err = capsys.readouterr().err
     assert "--supernet" in err and "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_a_darts_run_without_a_supernet_trains_generated_genotypes_and_prunes_them(tmp_path: Path, capsys) -> None:
+    from gennas.space import get_space
+
+    out = tmp_path / "darts"
+    assert main(["run", "--space", "darts", "--dataset", "digits", "--objectives", "accuracy:max,flops:min",
+                 "--candidates", "4", "--n-cells", "2", "--epochs", "1", "--channels", "4", "--layers", "3",
+                 "--probe-cells", "0", "--finalists", "2", "--supernet", "never", "--device", "cpu", "--out", str(out),
+                 "--json"]) == 0
+    rows = read_subnet_table(out / "subnets.csv")
+    assert len(rows) == 2 and all(is_verified(r) for r in rows)
+    for row in rows:
+        get_space("darts").parse(row["arch"])
+    capsys.readouterr()
+    assert main(["prune", str(out), "--maximize", "accuracy", "--out", str(tmp_path / "pick"), "--json"]) == 0
+    picked = json.loads(capsys.readouterr().out)
+    assert picked["cell"] in {r["arch"] for r in rows} and picked["chosen_on"] == "standalone"
