@@ -25,7 +25,7 @@ from gennas.nn.network import NetworkConfig
 from gennas.space.cell import Cell
 from gennas.space.space import nb201_space
 from gennas.supernet.calibration import Calibration, calibrate
-from gennas.supernet.family import arch_costs
+from gennas.supernet.family import arch_flops
 from gennas.supernet.table import figure
 
 #: The metrics a run adapts, as (predictor metric, standalone column, supernet column).
@@ -61,7 +61,7 @@ def choose_probes(predictor, task: str, network: NetworkConfig, count: int, seed
         return []
     cells = list(candidates) if candidates is not None else probe_candidates()
     count = min(count, len(cells))
-    flops = np.array([arch_costs(c, network)["flops"] for c in cells])
+    flops = np.array([arch_flops(c, network) for c in cells])
     columns = [flops] if predictor is None else [predictor.predict(cells, [task])[task].mean, flops]
     ranks = np.stack([rankdata(c) / len(cells) for c in columns], axis=1)
     targets = qmc.LatinHypercube(d=len(columns), seed=seed).random(count)

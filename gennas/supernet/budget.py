@@ -309,7 +309,7 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
         supernet = ctx.family.supernet(space, ctx.network)
         model = with_normalization(supernet, ctx.splits).to(device)
         measurer = ctx.measurer(supernet, model)
-        by_flops = sorted(cells, key=lambda c: ctx.family.costs(c, ctx.network)["flops"])
+        by_flops = sorted(cells, key=lambda c: ctx.family.flops(c, ctx.network))
         costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, [by_flops[0], by_flops[-1]],
                                    typical_flops=_mean_flops(ctx.network))
         generation = _time_generation(ctx, prior)
@@ -322,7 +322,7 @@ def _mean_flops(network) -> float:
 
     family = family_of(network)
     cells = family.probe_candidates(0)
-    return float(sum(family.costs(c, network)["flops"] for c in cells) / len(cells))
+    return float(sum(family.flops(c, network) for c in cells) / len(cells))
 
 
 #: Candidates the timing probe generates; a round's generation is scaled from it.

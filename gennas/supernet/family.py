@@ -45,6 +45,10 @@ class SupernetFamily:
     def costs(self, arch: Any, network) -> dict[str, float]:
         return self.space.costs(arch, network)
 
+    def flops(self, arch: Any, network) -> float:
+        """``costs(...)["flops"]`` alone: what spreading probes and costing a timing probe need of thousands of cells."""
+        return self.costs(arch, network)["flops"]
+
     def build(self, arch: Any, network):
         """The standalone network of ``arch`` on ``network``."""
         return self.space.build(arch, network)
@@ -118,6 +122,11 @@ class NB201Family(SupernetFamily):
         from gennas.metrics.costs import cell_costs
 
         return cell_costs(arch, network)
+
+    def flops(self, arch, network) -> float:
+        from gennas.metrics.flops import analytic_flops_params
+
+        return analytic_flops_params(arch, network)[0]  # without the peak-memory walk costs() also takes
 
     def build(self, arch, network):
         from gennas.nn.network import build_network
@@ -247,6 +256,11 @@ def family_of(network) -> SupernetFamily:
 def arch_costs(arch, network) -> dict[str, float]:
     """Exact free costs of ``arch`` on ``network``, by the space that skeleton belongs to."""
     return family_of(network).costs(arch, network)
+
+
+def arch_flops(arch, network) -> float:
+    """FLOPs (M) of ``arch`` on skeleton ``network``, whatever its space."""
+    return family_of(network).flops(arch, network)
 
 
 def parse_arch(text: str, network):
