@@ -25,7 +25,8 @@ by options, ``pool_source=guided refit_steps=0``):
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import replace
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -47,8 +48,34 @@ DEFAULT_REFIT_STEPS = 30
 DEFAULT_CACHED_POOL = 500
 
 
+def remembered(costs: Callable[[Cell], Result]) -> Callable[[Cell], Result]:
+    """``costs`` computed once per cell.
+
+    Every round prices all its candidates' free costs, and the cached pool and the best
+    cells' relatives come back round after round; computing a cell's costs took about as
+    long as predicting it (issue 16's profile).
+
+    Args:
+        costs: the context's exact cost function.
+
+    Returns:
+        The same function, remembering each cell's answer by its string.
+    """
+    known: dict[str, Result] = {}
+
+    def cached(cell: Cell) -> Result:
+        key = cell.to_string()
+        if key not in known:
+            known[key] = dict(costs(cell))
+        return dict(known[key])  # a copy: a caller may add to its row
+
+    return cached
+
+
 class GenerativeSearch(Searcher):
     def __init__(self, context: SearchContext) -> None:
+        if context.costs is not None:
+            context = replace(context, costs=remembered(context.costs))
         super().__init__(context)
         from diffusion.commands import generator_path
         from diffusion.model import CellDiffusion
