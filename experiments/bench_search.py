@@ -208,8 +208,8 @@ def speed_part(args: argparse.Namespace) -> None:
                 "stop_at_optimum": args.stop_at_optimum, "summary": summary, "load_at_start": round(load_start, 2),
                 "load_at_end": round(load_end, 2), **({"shared": args.shared} if args.shared else {})}
         write_json(path, results)
-    write_text(path.with_suffix(".md"), speed_markdown(results))
-    log(f"wrote {path} and {path.with_suffix('.md')}")
+        write_text(path.with_suffix(".md"), speed_markdown(results))  # each dataset as soon as it is done
+        log(f"wrote {path} and {path.with_suffix('.md')}")
 
 
 def speed_markdown(results: dict) -> str:
