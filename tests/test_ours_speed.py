@@ -15,7 +15,8 @@ FAST = {"n_init": 4, "fit_steps": 60, "refit_steps": 10, "cached_pool": 40, "gui
 def _searcher(options, seed=0):
     oracle = TabularOracle("cifar10")
     context = SearchContext(nb201_space(), parse_objectives("accuracy:max"), seed=seed, costs=oracle.cost,
-                            network=oracle.network, dataset="cifar10", options={**FAST, **options})
+                            network=oracle.network, dataset="cifar10",
+                            options={k: v for k, v in {**FAST, **options}.items() if v is not None})
     return make_searcher("ours", context), oracle
 
 
@@ -70,3 +71,14 @@ def test_same_seed_same_history_and_the_old_configuration_stays_reachable():
 def test_unknown_pool_source_is_refused():
     with pytest.raises(GennasError, match="pool_source"):
         check_options({"pool_source": "bogus"}, ["ours"])
+
+
+def test_fast_defaults_only_where_measured():
+    """One objective, no prior: cached pool and warm refits; several objectives keep the guided pool."""
+    one, _ = _searcher({"refit_steps": None})
+    assert (one.pool_source, one.refit_steps) == ("cached", 30)
+    oracle = TabularOracle("cifar10")
+    context = SearchContext(nb201_space(), parse_objectives("accuracy:max,flops:min"), costs=oracle.cost,
+                            network=oracle.network, dataset="cifar10")
+    several = make_searcher("ours", context)
+    assert (several.pool_source, several.refit_steps) == ("guided", 0)

@@ -1,26 +1,26 @@
-"""gennas' own searcher: a predictor steers the diffusion generator; what it measures teaches the predictor.
+"""gennas' own searcher: a predictor ranks what the diffusion generator proposes; what it measures teaches the predictor.
 
 One round:
-1. the predictor (the transfer prior adapted to the measured cells, or — with no prior —
-   a GNN ensemble trained on them) guides the diffusion generator towards the goal's
-   objectives, each sample under its own preference vector;
-2. the generated pool, plus one- and two-edge mutations of the best measured cells
+1. the generator's pool: by default with no prior and one objective (``pool_source=cached``,
+   where its quality was measured: experiments/results/search_speed_ours.md) one unguided sample of
+   ``cached_pool`` cells, kept for the whole search and drawn again only once all of it is
+   measured; with ``pool_source=guided`` the predictor guides the generator towards the
+   goal's objectives, each sample under its own preference vector, every
+   ``regenerate_every`` rounds (the default before issue 16; guided generation was most of
+   the searcher's time, see experiments/results/search_profile_ours.md);
+2. the pool, plus one- and two-edge mutations of the best measured cells
    (where a good cell's relatives usually are; with several objectives, of every cell
    on the measured front), is scored by an acquisition: one objective, optimistic
    (mean + kappa * spread); several, expected hypervolume improvement with the free
    costs exact (``acquisition=chebyshev`` keeps the random-scalarisation variant);
-3. the best unmeasured candidates are asked for; their answers adapt the predictor.
+3. the best unmeasured candidates are asked for; their answers adapt the predictor (the
+   transfer prior adapted to the measured cells, or, with no prior, a GNN ensemble).
 Without a prior the first cells are unguided samples, which match the space's own
-distribution, so the first fit sees an unbiased sample.
-
-Speed (issue 16). Refitting the ensemble from scratch after each batch and regenerating a
-guided pool were ~97 % of the searcher's time; by default now (the old way stays reachable
-by options, ``pool_source=guided refit_steps=0``):
-- the pool is a cached unguided sample of the generator (``pool_source=cached``, ``cached_pool``
-  cells), drawn once and redrawn only when every cell of it is measured; the predictor
-  re-scores it every round, which is where guidance would have steered the samples anyway;
-- after the first fit, each refit continues the last one for ``refit_steps`` steps, with a
-  fit from scratch every ``full_refit_every`` rounds (0: never).
+distribution, so the first fit sees an unbiased sample. The first fit is from scratch;
+each later one continues the last for ``refit_steps`` steps (it keeps what was learned from
+all but the newest cells), with a fit from scratch every ``full_refit_every`` rounds
+(0: never); ``refit_steps=0`` refits from scratch every round, the default before issue 16
+and still with several objectives.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def remembered(costs: Callable[[Cell], Result]) -> Callable[[Cell], Result]:
     """``costs`` computed once per cell.
 
     Every round prices all its candidates' free costs, and the cached pool and the best
-    cells' relatives come back round after round; computing a cell's costs took about as
-    long as predicting it (issue 16's profile).
+    cells' relatives come back round after round; pricing them again each round cost
+    about as much as predicting them (see experiments/results/search_profile_ours_new.md).
 
     Args:
         costs: the context's exact cost function.
@@ -90,9 +90,12 @@ class GenerativeSearch(Searcher):
         self.parents = int(options.get("parents", 10))
         self.regenerate_every = int(options.get("regenerate_every", 5 if self.transfer else 3))
         self.fit_steps = int(options.get("fit_steps", 400))
-        self.refit_steps = int(options.get("refit_steps", DEFAULT_REFIT_STEPS))
+        # The fast defaults where their quality was measured (no prior, one objective); the
+        # guided pool and fits from scratch elsewhere until measured there too.
+        fast = not self.transfer and len(self.objectives) == 1
+        self.refit_steps = int(options.get("refit_steps", DEFAULT_REFIT_STEPS if fast else 0))
         self.full_refit_every = int(options.get("full_refit_every", 0))
-        self.pool_source = str(options.get("pool_source", "cached"))
+        self.pool_source = str(options.get("pool_source", "cached" if fast else "guided"))
         if self.pool_source not in POOL_SOURCES:
             raise GennasError(f"unknown pool_source {self.pool_source!r}; choose {' or '.join(POOL_SOURCES)}")
         self.cached_pool = int(options.get("cached_pool", DEFAULT_CACHED_POOL))
