@@ -1,26 +1,26 @@
-"""gennas' own searcher: a predictor ranks what the diffusion generator proposes; what it measures teaches the predictor.
+"""gennas' own searcher: a predictor steers the diffusion generator; what it measures teaches the predictor.
 
 One round:
-1. the generator's pool: by default with no prior and one objective (``pool_source=cached``,
-   where its quality was measured: experiments/results/search_speed_ours.md) one unguided sample of
-   ``cached_pool`` cells, kept for the whole search and drawn again only once all of it is
-   measured; with ``pool_source=guided`` the predictor guides the generator towards the
-   goal's objectives, each sample under its own preference vector, every
-   ``regenerate_every`` rounds (the default before issue 16; guided generation was most of
-   the searcher's time, see experiments/results/search_profile_ours.md);
-2. the pool, plus one- and two-edge mutations of the best measured cells
+1. the predictor (the transfer prior adapted to the measured cells, or — with no prior —
+   a GNN ensemble trained on them) guides the diffusion generator towards the goal's
+   objectives, each sample under its own preference vector, every ``regenerate_every``
+   rounds; ``pool_source=cached`` instead keeps one unguided sample of ``cached_pool``
+   cells for the whole search (drawn again only once all of it is measured) and lets the
+   predictor re-score it each round, far cheaper (guided generation was a third of the
+   searcher's time, experiments/results/search_profile_ours.md);
+2. the generated pool, plus one- and two-edge mutations of the best measured cells
    (where a good cell's relatives usually are; with several objectives, of every cell
    on the measured front), is scored by an acquisition: one objective, optimistic
    (mean + kappa * spread); several, expected hypervolume improvement with the free
    costs exact (``acquisition=chebyshev`` keeps the random-scalarisation variant);
-3. the best unmeasured candidates are asked for; their answers adapt the predictor (the
-   transfer prior adapted to the measured cells, or, with no prior, a GNN ensemble).
+3. the best unmeasured candidates are asked for; their answers adapt the predictor.
 Without a prior the first cells are unguided samples, which match the space's own
-distribution, so the first fit sees an unbiased sample. The first fit is from scratch;
-each later one continues the last for ``refit_steps`` steps (it keeps what was learned from
-all but the newest cells), with a fit from scratch every ``full_refit_every`` rounds
-(0: never); ``refit_steps=0`` refits from scratch every round, the default before issue 16
-and still with several objectives.
+distribution, so the first fit sees an unbiased sample. The ensemble is refitted from
+scratch after each batch (``fit_steps`` steps), each time from new initial weights, which
+is what keeps the search exploring; ``refit_steps=N`` continues the last fit for N steps
+instead (with a fit from scratch every ``full_refit_every`` rounds), several times faster
+per query but slower to reach the optimum (experiments/results/search_speed_ours.md), so
+not the default.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from gennas.space.space import same_space
 #: Where the generated candidates come from: a guided sample redrawn every few rounds, or
 #: one unguided sample kept and re-scored by the predictor.
 POOL_SOURCES = ("cached", "guided")
-DEFAULT_REFIT_STEPS = 30
 DEFAULT_CACHED_POOL = 500
 
 
@@ -90,12 +89,11 @@ class GenerativeSearch(Searcher):
         self.parents = int(options.get("parents", 10))
         self.regenerate_every = int(options.get("regenerate_every", 5 if self.transfer else 3))
         self.fit_steps = int(options.get("fit_steps", 400))
-        # The fast defaults where their quality was measured (no prior, one objective); the
-        # guided pool and fits from scratch elsewhere until measured there too.
-        fast = not self.transfer and len(self.objectives) == 1
-        self.refit_steps = int(options.get("refit_steps", DEFAULT_REFIT_STEPS if fast else 0))
+        # Defaults keep the guided pool and fits from scratch: the fast options lose quality
+        # (experiments/results/search_speed_ours.md), so they are a choice, not the default.
+        self.refit_steps = int(options.get("refit_steps", 0))
         self.full_refit_every = int(options.get("full_refit_every", 0))
-        self.pool_source = str(options.get("pool_source", "cached" if fast else "guided"))
+        self.pool_source = str(options.get("pool_source", "guided"))
         if self.pool_source not in POOL_SOURCES:
             raise GennasError(f"unknown pool_source {self.pool_source!r}; choose {' or '.join(POOL_SOURCES)}")
         self.cached_pool = int(options.get("cached_pool", DEFAULT_CACHED_POOL))
