@@ -229,9 +229,10 @@ def speed_part(args: argparse.Namespace) -> None:
 
 def speed_markdown(results: dict) -> str:
     """The speed part's report: the common table, then wall and CPU seconds per query per configuration."""
-    lines = ["# Ours' time per query: old configuration against the new defaults (issue 16)\n",
-             "Both configurations in one command, same seeds, their runs interleaved over the same worker "
-             "processes, so both saw the same machine load. `ms/query` is wall time of ask + tell; CPU s/query "
+    lines = ["# Ours' time per query: its default configuration against the fast options (issue 16)\n",
+             "The configurations of one command share the seeds and their runs are interleaved over the same "
+             "worker processes, so they saw the same machine load (a configuration run by a later command says so "
+             "below). `ms/query` is wall time of ask + tell; CPU s/query "
              "is the worker process's CPU time over the run (one torch thread), which other work on the shared "
              "cores inflates far less.\n"]
     groups: dict[str, dict[str, dict]] = {}
