@@ -258,6 +258,12 @@ def speed_markdown(results: dict) -> str:
             lines.append(f"- {'; '.join(methods)}: `{command}` at commit `{commit}`, {date}; {jobs} worker processes; "
                          f"1-minute load average {start} at the start, {end} at the end"
                          + (f"; the cores were shared with {shared}" if shared else ""))
+        for key in ("code_note", "options_note"):  # what a run's record cannot say by itself
+            notes: dict[str, list[str]] = {}
+            for method, e in entries.items():
+                if e.get(key):
+                    notes.setdefault(e[key], []).append(method)
+            lines.extend(f"- {'; '.join(ms)}: {note}" for note, ms in notes.items())
         if first.get("stop_at_optimum"):
             lines.append("- each run ends at the round that measured the optimum (`--stop-at-optimum`); the columns "
                          "past that round are the full run's; per-query times are over the queries run")
