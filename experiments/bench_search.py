@@ -10,6 +10,10 @@ scores are computed from it after each run):
   timing    every method's time per query (ask + tell), side by side, from one process, so the
             methods share the same machine load (recorded): zero prior, accuracy and (accuracy,
             FLOPs), 3 seeds, budget 50.
+  speed     ours' old configuration (guided pool, refits from scratch) against its current
+            defaults (issue 16), same seeds, interleaved over --jobs processes so both see the
+            same machine load; adds the process CPU seconds per query, which shared cores
+            inflate far less than wall time. Writes search_speed_ours.json and .md.
 Each table also gives each method's own time per query (ask + tell) on this CPU.
 
 Peers (issue 16; `pip install 'gennas[peers]'`) run in every part beside our methods when
@@ -39,8 +43,13 @@ import argparse
 import json
 import os
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from multiprocessing import get_context
 from pathlib import Path
+
+import numpy as np
 
 from gennas.io import write_json, write_text
 from gennas.metrics.flops import FLOPS_CONVENTION
@@ -48,8 +57,9 @@ from gennas.provenance import provenance, provenance_markdown
 from gennas.search.commands import reference_for, run_methods
 from gennas.search.methods import METHODS
 from gennas.search.peers import EXTRA
-from gennas.search.report import markdown_table
-from gennas.search.runner import SearchSpec
+from gennas.search.journal import SearchRun
+from gennas.search.report import markdown_table, summarise
+from gennas.search.runner import SearchSpec, run_method
 from gennas.objectives import parse_objectives
 
 PARTS = {
@@ -61,6 +71,7 @@ PARTS = {
     # Time per query side by side: every method in one process under the same machine load
     # (the other parts' ms/query come from runs made at different times under different loads).
     "timing": {"objectives": ["accuracy:max", "accuracy:max,flops:min"], "prior": "none", "budget": 50, "seeds": 3},
+    "speed": {"objectives": ["accuracy:max"], "prior": "none", "budget": 100, "seeds": 10},
 }
 
 
@@ -86,7 +97,17 @@ def main() -> None:
     parser.add_argument("--shared", default=None,
                         help="what else ran on the machine's cores meanwhile (kept with each entry, shown in the Markdown)")
     parser.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; run nothing")
+    parser.add_argument("--jobs", type=int, default=2, help="speed part: processes the (configuration, seed) runs share")
+    parser.add_argument("--configs", type=lambda text: [int(i) for i in text.split(",")], default=None,
+                        help="speed part: which of SPEED_CONFIGS to run, by index (default all)")
     args = parser.parse_args()
+    if args.part == "speed":
+        if args.render_only:
+            path = Path(args.out) / "search_speed_ours.json"
+            write_text(path.with_suffix(".md"), speed_markdown(json.loads(path.read_text())))
+        else:
+            speed_part(args)
+        return
     part = PARTS[args.part]
     budget = args.budget or part["budget"]
     seeds = args.seeds or part.get("seeds", 20)
@@ -121,6 +142,133 @@ def main() -> None:
                 write_json(path, results)
     write_text(path.with_suffix(".md"), markdown(results))
     log(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+#: The speed part's configurations of ours (issue 16), as ``--option`` values: the defaults
+#: before the change (a guided pool redrawn every 3 rounds, every refit from scratch) and now.
+#: The second ran with options {} when those were the defaults (commit ffb0414); its journals
+#: carry that identity, so its options stay {} here. The third is the trade-off: the cached
+#: pool with fits from scratch of fewer steps.
+SPEED_CONFIGS: dict[str, dict[str, object]] = {
+    "ours (old: pool_source=guided, refit_steps=0)": {"pool_source": "guided", "refit_steps": 0},
+    "ours (fast: pool_source=cached, refit_steps=30; the defaults of ffb0414)": {},
+    "ours (trade-off: pool_source=cached, fit_steps=150, refit_steps=0)":
+        {"pool_source": "cached", "fit_steps": 150, "refit_steps": 0},
+}
+
+
+def _speed_run(task: tuple[SearchSpec, str, int, str]) -> tuple[str, SearchRun, float]:
+    """One seed of one configuration in a worker process.
+
+    Args:
+        task: the spec (its options are the configuration's), the configuration's label, the
+            seed, and the folder for its journal.
+
+    Returns:
+        The label, the run, and the process CPU seconds it took, the table already loaded and
+        the modules imported (kept beside the journal, so a resumed benchmark reports the
+        CPU time of the run that made the journal). Measuring (a table look-up) is inside it.
+    """
+    from gennas.threads import one_thread_per_worker
+
+    one_thread_per_worker()
+    spec, label, seed, work = task
+    cpu_file = Path(work) / "cpu_seconds.json"
+    import diffusion.guidance  # noqa: F401  (imports and the table outside the clock: the searcher's time only)
+
+    spec.make_oracle()
+    start = time.process_time()
+    run, = run_method(replace(spec, seed=seed, seeds=1), "ours", work)
+    if not cpu_file.exists():
+        write_json(cpu_file, {"cpu_seconds": time.process_time() - start})
+    return label, run, json.loads(cpu_file.read_text())["cpu_seconds"]
+
+
+def speed_part(args: argparse.Namespace) -> None:
+    """Ours' old configuration against the new, same seeds, interleaved over ``args.jobs`` processes.
+
+    Interleaving (old seed 0, new seed 0, old seed 1, ...) makes both configurations share
+    whatever else loads the machine; the 1-minute load average is kept at the start and end.
+
+    Args:
+        args: the command line (datasets, seeds, budget, stop-at-optimum, jobs, work, out).
+    """
+    part = PARTS["speed"]
+    budget, seeds = args.budget or part["budget"], args.seeds or part["seeds"]
+    path = Path(args.out) / "search_speed_ours.json"
+    results = json.loads(path.read_text()) if path.exists() else {"part": "speed", "entries": {}}
+    for dataset in args.datasets.split(","):
+        spec = SearchSpec(dataset=dataset, budget=budget, seeds=seeds, prior=part["prior"], objectives="accuracy:max")
+        if args.stop_at_optimum:
+            spec = replace(spec, stop_at=f"accuracy:{reference_for(spec).optimum!r}")
+        chosen = {label: options for i, (label, options) in enumerate(SPEED_CONFIGS.items())
+                  if args.configs is None or i in args.configs}
+        tasks = [(replace(spec, options=options), label, seed,
+                  str(Path(args.work) / "speed" / dataset / f"config_{i}" / f"seed_{seed}"))
+                 for seed in range(seeds) for i, (label, options) in enumerate(SPEED_CONFIGS.items())
+                 if label in chosen]
+        log(f"speed {dataset}: {len(chosen)} configurations x {seeds} seeds, budget {budget}, {args.jobs} jobs")
+        load_start = os.getloadavg()[0]
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            done = list(pool.map(_speed_run, tasks))
+        load_end = os.getloadavg()[0]
+        for label, options in chosen.items():
+            runs = [run for name, run, _ in done if name == label]
+            cpu = [seconds / len(run.history) for name, run, seconds in done if name == label]
+            summary = summarise(runs, spec.goal, reference_for(spec))
+            summary["cpu_seconds_per_query"] = [float(np.mean(cpu)), float(np.std(cpu))]
+            results["entries"][f"{dataset} | {label}"] = {
+                "provenance": provenance(), "dataset": dataset, "objectives": spec.objectives, "method": label,
+                "options": options, "prior": part["prior"], "budget": budget, "jobs": args.jobs,
+                "stop_at_optimum": args.stop_at_optimum, "summary": summary, "load_at_start": round(load_start, 2),
+                "load_at_end": round(load_end, 2), **({"shared": args.shared} if args.shared else {})}
+        write_json(path, results)
+        write_text(path.with_suffix(".md"), speed_markdown(results))  # each dataset as soon as it is done
+        log(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+def speed_markdown(results: dict) -> str:
+    """The speed part's report: the common table, then wall and CPU seconds per query per configuration."""
+    lines = ["# Ours' time per query: its default configuration against the fast options (issue 16)\n",
+             "The configurations of one command share the seeds and their runs are interleaved over the same "
+             "worker processes, so they saw the same machine load (a configuration run by a later command says so "
+             "below). `ms/query` is wall time of ask + tell; CPU s/query "
+             "is the worker process's CPU time over the run (one torch thread), which other work on the shared "
+             "cores inflates far less.\n"]
+    groups: dict[str, dict[str, dict]] = {}
+    for entry in results["entries"].values():
+        groups.setdefault(entry["dataset"], {})[entry["method"]] = entry
+    for dataset, entries in groups.items():
+        first = next(iter(entries.values()))
+        lines.append(f"## {dataset}: accuracy:max (prior none, budget {first['budget']}, "
+                     f"seeds {first['summary']['seeds']})\n")
+        lines.append(markdown_table({m: e["summary"] for m, e in entries.items()}, parse_objectives("accuracy:max")))
+        lines += ["| configuration | options | wall s/query | CPU s/query |", "|---|---|---|---|"]
+        for method, e in entries.items():
+            wall, cpu = e["summary"]["searcher_seconds_per_query"], e["summary"]["cpu_seconds_per_query"]
+            options = " ".join(f"{k}={v}" for k, v in e["options"].items()) or "(defaults)"
+            lines.append(f"| {method} | `{options}` | {wall[0]:.3f} ± {wall[1]:.3f} | {cpu[0]:.3f} ± {cpu[1]:.3f} |")
+        lines.append("")
+        runs: dict[tuple, list[str]] = {}  # one line per command (a configuration may be run later)
+        for method, e in entries.items():
+            p = e["provenance"]
+            runs.setdefault((p["command"], p["commit"], p["date"], e["jobs"], e["load_at_start"], e["load_at_end"],
+                             e.get("shared")), []).append(method)
+        for (command, commit, date, jobs, start, end, shared), methods in runs.items():
+            lines.append(f"- {'; '.join(methods)}: `{command}` at commit `{commit}`, {date}; {jobs} worker processes; "
+                         f"1-minute load average {start} at the start, {end} at the end"
+                         + (f"; the cores were shared with {shared}" if shared else ""))
+        for key in ("code_note", "options_note"):  # what a run's record cannot say by itself
+            notes: dict[str, list[str]] = {}
+            for method, e in entries.items():
+                if e.get(key):
+                    notes.setdefault(e[key], []).append(method)
+            lines.extend(f"- {'; '.join(ms)}: {note}" for note, ms in notes.items())
+        if first.get("stop_at_optimum"):
+            lines.append("- each run ends at the round that measured the optimum (`--stop-at-optimum`); the columns "
+                         "past that round are the full run's; per-query times are over the queries run")
+        lines.append(provenance_markdown(first["provenance"]).splitlines()[-1] + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def takes_goal(method: str, objectives: int) -> bool:

@@ -6,8 +6,10 @@ functions by cumulative time (where the time goes in the code we own, the search
 and tell among them) and every function by its own time (which kernels pay), and records the load average, since other work on the machine inflates every figure.
 
     python experiments/profile_search.py --method ours --budget 30 [--dataset cifar10] [--seed 0]
+        [--option KEY=VALUE ...] [--name STEM]
 
-Writes experiments/results/search_profile_<method>.json and .md.
+Writes experiments/results/search_profile_<method>.json and .md (``--name`` picks another
+stem, so a profile of other options keeps the earlier one beside it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from gennas.io import write_json, write_text
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search import make_searcher, run_search
+from gennas.search.options import parse_options
 from gennas.search.runner import SearchSpec
 
 #: Where the code we own lives; its functions are listed by cumulative time.
@@ -37,7 +40,8 @@ def profile(spec: SearchSpec, method: str, seed: int) -> tuple[dict, pstats.Stat
     load = os.getloadavg()[0]
     run = profiler.runcall(run_search, searcher, oracle, spec.budget, method=method, seed=seed)
     queries = len(run.history)
-    figures = {"method": method, "dataset": spec.dataset, "objectives": spec.objectives, "seed": seed,
+    figures = {"method": method, "options": dict(spec.options), "dataset": spec.dataset,
+               "objectives": spec.objectives, "seed": seed,
                "queries": queries, "searcher_seconds": round(run.searcher_seconds, 2),
                "seconds_per_query": round(run.searcher_seconds / queries, 3), "load_at_start": round(load, 2),
                "best_accuracy": max(r["accuracy"] for r in run.history)}
@@ -59,7 +63,8 @@ def rows(stats: pstats.Stats, key: str, own_only: bool) -> list[dict]:
 
 def markdown(payload: dict) -> str:
     f = payload["figures"]
-    lines = [f"# Profile of `{f['method']}`: time per query\n",
+    options = " ".join(f"{k}={v}" for k, v in f.get("options", {}).items()) or "its defaults"
+    lines = [f"# Profile of `{f['method']}` ({options}): time per query\n",
              f"One seed ({f['seed']}) on {f['dataset']}, {f['objectives']}, {f['queries']} queries, under cProfile "
              f"(which adds its own overhead). The searcher's own time: **{f['seconds_per_query']} s/query** "
              f"({f['searcher_seconds']} s in all); 1-minute load average at the start {f['load_at_start']} "
@@ -87,12 +92,15 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="experiments/results")
+    parser.add_argument("--option", action="append", default=[], help="KEY=VALUE, a searcher option (repeatable)")
+    parser.add_argument("--name", default=None, help="file stem (default search_profile_<method>)")
     args = parser.parse_args()
-    spec = SearchSpec(dataset=args.dataset, budget=args.budget, seeds=1, objectives=args.objectives)
+    spec = SearchSpec(dataset=args.dataset, budget=args.budget, seeds=1, objectives=args.objectives,
+                      options=parse_options(args.option))
     figures, stats = profile(spec, args.method, args.seed)
     payload = {"provenance": provenance(), "figures": figures, "own_code": rows(stats, "cumulative", True),
                "kernels": rows(stats, "own", False)}
-    path = Path(args.out) / f"search_profile_{args.method}.json"
+    path = Path(args.out) / f"{args.name or 'search_profile_' + args.method}.json"
     write_json(path, payload)
     write_text(path.with_suffix(".md"), markdown(payload))
     print(f"wrote {path} and {path.with_suffix('.md')}")

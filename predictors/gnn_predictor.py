@@ -62,6 +62,26 @@ class GNNConfig(DictConfig):
     device: str = "auto"  # CUDA when available; "cpu" to force the CPU
 
 
+def one_cycle(optimizer: torch.optim.Optimizer, lr: float, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """A one-cycle schedule (10 % warm-up) that also works for the short continuations of a warm refit.
+
+    ``OneCycleLR`` divides by the warm-up's length in steps minus one, so under 20 steps
+    (a warm refit of ours takes 30 or fewer) its 10 % warm-up is one step and it fails;
+    the warm-up is stretched to two steps there, and under 4 steps the rate stays constant.
+
+    Args:
+        optimizer: the optimizer whose rate it sets.
+        lr: the peak rate.
+        steps: the steps the fit will take.
+
+    Returns:
+        The scheduler, stepped once per training step.
+    """
+    if steps < 4:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=max(0.1, 2.0 / steps))
+
+
 class GNNPredictor:
     """Multi-task ensemble predictor over cells of one space."""
 
@@ -235,7 +255,7 @@ class GNNPredictor:
             value.requires_grad_(trainable(name))
         leaves = [v for v in params.values() if v.requires_grad]
         optimizer = torch.optim.AdamW(leaves, lr=lr, weight_decay=cfg.weight_decay, foreach=True)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+        scheduler = one_cycle(optimizer, lr, steps)
         m = len(self.members)
         for _ in tqdm(range(steps), desc="training predictor", disable=not progress, leave=False):
             # Each member draws its own rows: the ensemble's spread then reflects data order too.

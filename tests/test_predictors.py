@@ -165,3 +165,20 @@ def test_pretrain_command_regenerates_a_prior_on_a_tiny_budget(tmp_path, capsys)
     assert "accuracy@cifar100" not in report["tasks"]
     assert set(report["tasks"]) == {"accuracy@cifar10", "accuracy@ImageNet16-120", "flops", "params", "memory_bytes"}
     assert load_predictor(out).tasks == report["tasks"]
+
+
+def test_warm_refit_learns_the_new_cells_and_still_ranks_held_out_ones(nb201):
+    """A short continuation (ours' default refit, issue 16) must fit the newly labelled cells
+    and keep ranking cells it never saw; it is not a from-scratch fit in disguise."""
+    cells, acc, _ = nb201
+    first, new, held = slice(0, 40), slice(40, 80), slice(80, 600)
+    predictor = GNNPredictor(nb201_space(), ["accuracy@cifar10"], TINY).fit(cells[first], {"accuracy@cifar10": acc[first]})
+    before = [p.detach().clone() for p in predictor.members[0].parameters()]
+    error = lambda: np.abs(predictor.predict(cells[new])["accuracy@cifar10"].mean - acc[new]).mean()  # noqa: E731
+    error_before = error()
+    predictor.fit(cells[:80], {"accuracy@cifar10": acc[:80]}, warm_start=True, steps=30, seed=1)
+    # Continued, not restarted: a fresh member would not start from the first fit's weights.
+    moved = max(float((a - b).abs().max()) for a, b in zip(before, predictor.members[0].parameters()))
+    assert 0 < moved < 1.0
+    assert error() < error_before
+    assert kendalltau(predictor.predict(cells[held])["accuracy@cifar10"].mean, acc[held])[0] > 0.3

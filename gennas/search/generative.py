@@ -3,7 +3,11 @@
 One round:
 1. the predictor (the transfer prior adapted to the measured cells, or — with no prior —
    a GNN ensemble trained on them) guides the diffusion generator towards the goal's
-   objectives, each sample under its own preference vector;
+   objectives, each sample under its own preference vector, every ``regenerate_every``
+   rounds; ``pool_source=cached`` instead keeps one unguided sample of ``cached_pool``
+   cells for the whole search (drawn again only once all of it is measured) and lets the
+   predictor re-score it each round, far cheaper (guided generation was a third of the
+   searcher's time, experiments/results/search_profile_ours.md);
 2. the generated pool, plus one- and two-edge mutations of the best measured cells
    (where a good cell's relatives usually are; with several objectives, of every cell
    on the measured front), is scored by an acquisition: one objective, optimistic
@@ -12,13 +16,17 @@ One round:
 3. the best unmeasured candidates are asked for; their answers adapt the predictor.
 Without a prior the first cells are unguided samples, which match the space's own
 distribution, so the first fit sees an unbiased sample. The ensemble is refitted from
-scratch after each batch; ``refit_steps=N`` continues the last fit for N steps instead,
-faster per query but slower to reach the optimum, so not the default.
+scratch after each batch (``fit_steps`` steps), each time from new initial weights, which
+is what keeps the search exploring; ``refit_steps=N`` continues the last fit for N steps
+instead (with a fit from scratch every ``full_refit_every`` rounds), several times faster
+per query but slower to reach the optimum (experiments/results/search_speed_ours.md), so
+not the default.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import replace
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -33,8 +41,40 @@ from gennas.space.cell import Cell
 from gennas.space.space import same_space
 
 
+#: Where the generated candidates come from: a guided sample redrawn every few rounds, or
+#: one unguided sample kept and re-scored by the predictor.
+POOL_SOURCES = ("cached", "guided")
+DEFAULT_CACHED_POOL = 500
+
+
+def remembered(costs: Callable[[Cell], Result]) -> Callable[[Cell], Result]:
+    """``costs`` computed once per cell.
+
+    Every round prices all its candidates' free costs, and the cached pool and the best
+    cells' relatives come back round after round; pricing them again each round cost
+    about as much as predicting them (see experiments/results/search_profile_ours_new.md).
+
+    Args:
+        costs: the context's exact cost function.
+
+    Returns:
+        The same function, remembering each cell's answer by its string.
+    """
+    known: dict[str, Result] = {}
+
+    def cached(cell: Cell) -> Result:
+        key = cell.to_string()
+        if key not in known:
+            known[key] = dict(costs(cell))
+        return dict(known[key])  # a copy: a caller may add to its row
+
+    return cached
+
+
 class GenerativeSearch(Searcher):
     def __init__(self, context: SearchContext) -> None:
+        if context.costs is not None:
+            context = replace(context, costs=remembered(context.costs))
         super().__init__(context)
         from diffusion.commands import generator_path
         from diffusion.model import CellDiffusion
@@ -49,7 +89,14 @@ class GenerativeSearch(Searcher):
         self.parents = int(options.get("parents", 10))
         self.regenerate_every = int(options.get("regenerate_every", 5 if self.transfer else 3))
         self.fit_steps = int(options.get("fit_steps", 400))
+        # Defaults keep the guided pool and fits from scratch: the fast options lose quality
+        # (experiments/results/search_speed_ours.md), so they are a choice, not the default.
         self.refit_steps = int(options.get("refit_steps", 0))
+        self.full_refit_every = int(options.get("full_refit_every", 0))
+        self.pool_source = str(options.get("pool_source", "guided"))
+        if self.pool_source not in POOL_SOURCES:
+            raise GennasError(f"unknown pool_source {self.pool_source!r}; choose {' or '.join(POOL_SOURCES)}")
+        self.cached_pool = int(options.get("cached_pool", DEFAULT_CACHED_POOL))
         self.acquisition = str(options.get("acquisition", "ehvi" if len(self.objectives) > 1 else "ucb"))
         if self.acquisition not in ("ehvi", "ucb", "chebyshev"):
             raise GennasError(f"unknown acquisition {self.acquisition!r}; choose ehvi, ucb or chebyshev")
@@ -95,17 +142,43 @@ class GenerativeSearch(Searcher):
         from predictors.gnn_predictor import GNNConfig, GNNPredictor
 
         seed = derive_seed(self.context.seed, self.rounds)
-        if self.predictor is not None and self.refit_steps > 0:
+        if self._warm_refit():
             self.predictor.fit(cells, values, warm_start=True, steps=self.refit_steps, seed=seed)
             return
         config = GNNConfig(seed=seed, ensemble=3, steps=self.fit_steps)
         self.predictor = GNNPredictor(self.space, self.modelled, config).fit(cells, values)
 
+    def _warm_refit(self) -> bool:
+        """Whether this refit continues the last fit rather than starting from scratch.
+
+        A continuation keeps what the last fit learned from all but the newest cells, so a
+        few steps suffice; a periodic fit from scratch (``full_refit_every``) bounds how far
+        a chain of continuations can drift from what a fresh fit would learn.
+
+        Returns:
+            True for a warm continuation of ``refit_steps`` steps.
+        """
+        if self.predictor is None or self.refit_steps <= 0:
+            return False
+        return not (self.full_refit_every and self.rounds % self.full_refit_every == 0)
+
     # ------------------------------------------------------------- proposals
+    def _pool_stale(self) -> bool:
+        """Whether the generated pool must be drawn again before this round's proposals.
+
+        A guided pool follows the predictor, so it is redrawn every ``regenerate_every``
+        rounds; a cached unguided pool does not depend on it, so only once it is used up.
+        """
+        used_up = not any(self.unseen(c) for c in self.pool.values())
+        return used_up or (self.pool_source == "guided" and self.rounds % self.regenerate_every == 0)
+
     def _regenerate(self) -> None:
         from diffusion.guidance import generate
 
         seed = derive_seed(self.context.seed, self.rounds)
+        if self.pool_source == "cached":
+            self.pool = {c.to_string(): c for c in self.diffusion.sample(self.cached_pool, seed=seed)}
+            return
         # Guidance follows what it can differentiate: learned metrics and additive costs. A
         # cost like peak memory is not additive; it still counts exactly when candidates are picked.
         additive = self.space.soft_costs(self.context.network)
@@ -178,7 +251,7 @@ class GenerativeSearch(Searcher):
             unguided = self.diffusion.sample(self.n_init * 2, seed=self.context.seed)
             fresh = [c for c in unguided if self.unseen(c)]
             return (fresh or self.random_unseen(1))[: min(n, self.n_init - len(self.seen))]
-        if self.rounds % self.regenerate_every == 0 or not any(self.unseen(c) for c in self.pool.values()):
+        if self._pool_stale():
             self._regenerate()
         self.rounds += 1
         candidates = self.mutations_of(self._parents(), {k: c for k, c in self.pool.items() if self.unseen(c)})

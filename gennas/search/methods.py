@@ -253,6 +253,7 @@ def _knob_check(algorithm: str) -> Callable[[dict[str, Any]], None]:
 REGISTRY: dict[str, Method] = {m.name: m for m in (
     BlackBox("ours", {"batch": whole(), "n_init": whole(0), "pool": whole(), "guidance": real(), "kappa": real(),
                       "parents": whole(), "regenerate_every": whole(), "fit_steps": whole(), "refit_steps": whole(0),
+                      "full_refit_every": whole(0), "pool_source": choice("cached", "guided"), "cached_pool": whole(),
                       "acquisition": choice("ehvi", "ucb", "chebyshev"), "ehvi_samples": whole(),
                       "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0),
                       **WARM_OPTIONS},
