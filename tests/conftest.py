@@ -1,7 +1,19 @@
 """Shared fixtures. Tests write caches to a temp folder, never to the user's home."""
 
+import os
+
 import numpy as np
 import pytest
+
+
+def pytest_configure(config) -> None:
+    """One torch thread per test worker: the suite runs on pytest-xdist workers (pyproject's addopts), and
+    several processes each taking every core oversubscribe them (the same CLI call ran 2.7x slower)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the CLI subprocesses and Ray workers tests start
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
