@@ -91,6 +91,7 @@ CASES: list[tuple[list[str], str]] = [
     (["run", "--budget-minutes", "0", "--out", "{tmp}/bm"], "must be > 0"),
     (["run", "--budget-minutes", "soon", "--out", "{tmp}/bm"], "'soon' is not a number"),
     (["run", "--backend", "gpu", "--out", "{tmp}/be"], "invalid choice: 'gpu'"),
+    (["run", "--supernet", "sometimes", "--out", "{tmp}/sn"], "invalid choice: 'sometimes'"),
     (["run", "--config", "/nonexistent/run.yaml", "--out", "{tmp}/cf"], "no such file"),
     (["run", "--space", "nosuch", "--out", "{tmp}/sp"], "unknown --space 'nosuch' for gennas run"),
     (["run", "--space", "darts", "--cells-per-stage", "2", "--out", "{tmp}/sp"], "a darts run takes --layers"),

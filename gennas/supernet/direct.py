@@ -70,8 +70,7 @@ def run_direct_round(ctx, index: int, predictor, notes: list[str]):
     front = parse_objectives(",".join(generated["guided_objectives"]))
     csv_path = directory / "subnets.csv"
     rows = read_subnet_table(csv_path) if csv_path.exists() else []
-    known = {r["arch"] for r in rows}
-    rows += [r for r in _trained_before(ctx, index) if r["arch"] not in known]
+    rows += _trained_before(ctx, index, {r["arch"] for r in rows})
     DIRECT.save(directory / DIRECT_FILE, {"family": family.name, "network": ctx.network.to_dict(),
                                           "meta": _supernet_meta(ctx)})
     with timed(seconds, "verification"):
@@ -89,21 +88,24 @@ def run_direct_round(ctx, index: int, predictor, notes: list[str]):
     return RoundOutcome(index, directory, generated, space, None, None, rows, [], None, seconds)
 
 
-def _trained_before(ctx, index: int) -> list[dict]:
-    """The cells the run trained standalone before this round (round 0's probes, earlier direct rounds): they
-    are verified models too, so they join the round's table (``selected_because`` says where they come from)."""
+def _trained_before(ctx, index: int, listed: set[str]) -> list[dict]:
+    """The cells the run trained standalone before this round (round 0's probes, earlier direct rounds) and
+    not ``listed`` yet: they are verified models too, so they join the round's table (``selected_because``
+    says where they come from). A resumed round lists them already, and nothing is read again."""
     import json
 
     rows: dict[str, dict] = {}
     probes = ctx.out / "probes.json"
     for probe in json.loads(probes.read_text()) if probes.exists() else []:
+        if probe["arch"] in listed:
+            continue
         cell = ctx.family.parse(probe["arch"])
         rows[probe["arch"]] = {**direct_row(ctx, cell, {c: probe[c] for c in STANDALONE_COLUMNS}),
                                "selected_because": "probe"}
     for earlier in range(1, index):
         table = ctx.round_dir(earlier) / "subnets.csv"
         for row in read_subnet_table(table) if table.exists() else []:
-            if row["arch"] not in rows:
+            if row["arch"] not in rows and row["arch"] not in listed:
                 rows[row["arch"]] = {**row, "selected_because": row["selected_because"] if row["selected_because"] ==
                                      "probe" else f"round {earlier}"}
     return list(rows.values())
