@@ -36,8 +36,6 @@ FORMAT = "gennas-direct/1"
 DIRECT = FileFormat(FORMAT, "direct round", json=True)
 #: ``selected_because`` of a generated cell a direct round trained.
 REASON = "generated, trained directly"
-#: Seconds kept back at the deadline for the export, report and plots.
-EXPORT_RESERVE_SECONDS = 10.0
 
 
 def run_direct_round(ctx, index: int, predictor, notes: list[str]):
@@ -59,11 +57,11 @@ def run_direct_round(ctx, index: int, predictor, notes: list[str]):
         The round's :class:`gennas.supernet.rounds.RoundOutcome` (no supernet: ``model`` and
         ``measurer`` are None, ``space`` is the run's family's subnet space of the trained cells).
     """
-    from gennas.supernet.rounds import RoundOutcome, _generated, _supernet_meta
+    from gennas.supernet.rounds import RoundOutcome, prune_meta, round_generation
     from gennas.supernet.stages import timed
 
     directory, seconds = ctx.round_dir(index), {}
-    generated = _generated(ctx, directory, index, predictor, notes, seconds)
+    generated = round_generation(ctx, directory, index, predictor, notes, seconds)
     family = ctx.family
     candidates = [{**r, "flops": family.costs(family.parse(r["arch"]), ctx.network)["flops"]}
                   for r in generated["candidates"]]  # spread in FLOPs even when FLOPs is no objective
@@ -72,7 +70,7 @@ def run_direct_round(ctx, index: int, predictor, notes: list[str]):
     rows = read_subnet_table(csv_path) if csv_path.exists() else []
     rows += _trained_before(ctx, index, {r["arch"] for r in rows})
     DIRECT.save(directory / DIRECT_FILE, {"family": family.name, "network": ctx.network.to_dict(),
-                                          "meta": _supernet_meta(ctx)})
+                                          "meta": prune_meta(ctx)})
     with timed(seconds, "verification"):
         planned = choose_finalists(candidates, ctx.settings.finalists, front)
         ctx.say(f"round {index}: no supernet: training {len(planned)} generated cell(s) along the predicted front "
@@ -127,6 +125,8 @@ def _train_while_time_lasts(ctx, candidates: list[dict], front, rows: list[dict]
     A training is expected to take as long as the longest this call ran; none ran (all were
     read back) means no estimate, and nothing more is trained.
     """
+    from gennas.supernet.rounds import EXPORT_RESERVE_SECONDS  # what a supernet round keeps back too
+
     extra, count = 0, len(rows)
     while ctx.standalone_seconds and count < len(candidates):
         count += 1
