@@ -163,7 +163,10 @@ def _subnet_row(i: int, verified: bool) -> dict:
 def test_time_left_after_every_subnet_is_verified_measures_more_and_verifies_them(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from gennas.supernet.rounds import _verify_while_time_lasts
+    from gennas.supernet.rounds import RunContext, _verify_while_time_lasts
+
+    class Context(SimpleNamespace):  # what the loop reads of a run, with the run's own deadline rule
+        another_training_fits = RunContext.another_training_fits
 
     rows = [_subnet_row(i, verified=True) for i in range(3)]
     batches = [[_subnet_row(3, False), _subnet_row(4, False)], []]
@@ -173,12 +176,12 @@ def test_time_left_after_every_subnet_is_verified_measures_more_and_verifies_the
         trained.append(cell.to_string())
         return _Trained({c: 60.0 for c in STANDALONE_COLUMNS})
 
-    ctx = SimpleNamespace(settings=RunSettings(finalists=3), standalone_seconds=[1.0], deadline=time.monotonic() + 3600,
-                          train_standalone=train, say=lambda text: None)
+    ctx = Context(settings=RunSettings(finalists=3), standalone_seconds=[1.0], deadline=time.monotonic() + 3600,
+                  train_standalone=train, say=lambda text: None)
     _verify_while_time_lasts(ctx, rows, tmp_path / "subnets.csv", 0.1, lambda: batches.pop(0))
     assert len(rows) == 5 and not batches  # one batch measured, then none left
     assert sorted(trained) == sorted(r["arch"] for r in rows[3:])
-    soon = SimpleNamespace(**{**vars(ctx), "deadline": time.monotonic() + 5})  # another training would not fit
+    soon = Context(**{**vars(ctx), "deadline": time.monotonic() + 5})  # another training would not fit
     more = [[_subnet_row(5, False)]]
     _verify_while_time_lasts(soon, rows, tmp_path / "subnets.csv", 0.1, lambda: more.pop(0))
     assert more and len(rows) == 5

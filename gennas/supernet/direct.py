@@ -19,7 +19,6 @@ data and the skeleton, the role ``supernet.pt`` plays for a supernet round.
 from __future__ import annotations
 
 import math
-import time
 
 from gennas.errors import GennasError
 from gennas.io import FileFormat
@@ -122,11 +121,8 @@ def _train_into(ctx, archs: list[str], rows: list[dict], csv_path) -> None:
 def _train_while_time_lasts(ctx, candidates: list[dict], front, rows: list[dict], csv_path) -> None:
     """Keep training the next generated cell along the predicted front while one more training fits the budget.
 
-    A training is expected to take as long as the longest this call ran; none ran (all were
-    read back) means no estimate, and nothing more is trained.
+    Whether a training fits is :meth:`gennas.supernet.rounds.RunContext.another_training_fits`.
     """
-    from gennas.supernet.rounds import EXPORT_RESERVE_SECONDS  # what a supernet round keeps back too
-
     extra, count = 0, len(rows)
     while ctx.standalone_seconds and count < len(candidates):
         count += 1
@@ -134,7 +130,7 @@ def _train_while_time_lasts(ctx, candidates: list[dict], front, rows: list[dict]
         fresh = [a for a in choose_finalists(candidates, count, front) if a not in trained]
         if not fresh:
             continue
-        if time.monotonic() + max(ctx.standalone_seconds) + EXPORT_RESERVE_SECONDS > ctx.deadline:
+        if not ctx.another_training_fits():
             break
         _train_into(ctx, fresh[:1], rows, csv_path)
         extra += 1

@@ -109,6 +109,19 @@ class RunContext:
             self.standalone_seconds.append(time.perf_counter() - tic)
         return trained
 
+    def another_training_fits(self, more_seconds: float = 0.0) -> bool:
+        """Whether one more standalone training (plus ``more_seconds``) ends before the budget's deadline.
+
+        A training is expected to take as long as the longest this call ran, with
+        :data:`EXPORT_RESERVE_SECONDS` kept back for what follows; none ran (every one was
+        read back) means no estimate, and the answer is no. Without a budget it is no too:
+        only a budget's leftover time is spent on more trainings.
+        """
+        if self.deadline is None or not self.standalone_seconds:
+            return False
+        return time.monotonic() + max(self.standalone_seconds) + more_seconds + EXPORT_RESERVE_SECONDS \
+            <= self.deadline
+
     def standalone_figures(self, cells: list[Cell], desc: str) -> list[dict[str, float]]:
         """The standalone figures of ``cells``: one after another with a progress bar, or spread over the
         backend's workers (``--backend ray``); each cell's training is seeded alone, so both give the same."""
@@ -374,9 +387,8 @@ def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, 
     A budget's plan is an estimate; what it leaves at the end is spent on more verified
     points of the front (each one a model ``gennas prune`` can deploy on its own figures),
     not given back. When every measured subnet is verified, ``measure_more`` measures a few
-    more (it returns [] when the supernet has none left). A training is expected to take
-    as long as the longest this call ran; none ran (all were read back) means no estimate,
-    and nothing more is trained.
+    more (it returns [] when the supernet has none left). Whether a training fits is
+    :meth:`RunContext.another_training_fits`.
     """
     extra, measured, count = 0, 0, ctx.settings.finalists
     while ctx.standalone_seconds:
@@ -386,8 +398,7 @@ def _verify_while_time_lasts(ctx: RunContext, rows: list[dict], csv_path: Path, 
         needs_more = count > len(rows)
         if not fresh and not needs_more:
             continue
-        if time.monotonic() + max(ctx.standalone_seconds) + subnet_seconds * (1 + needs_more) \
-                + EXPORT_RESERVE_SECONDS > ctx.deadline:
+        if not ctx.another_training_fits(subnet_seconds * (1 + needs_more)):
             break
         if needs_more:
             more = measure_more()
