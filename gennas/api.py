@@ -115,14 +115,21 @@ def design(dataset: str = "digits", out: str | Path = "runs/digits", *, device: 
         device: ``auto``, ``cpu`` or ``cuda``.
         progress: show progress bars.
         settings: further :class:`~gennas.supernet.run_settings.RunSettings` fields (``epochs``, ``n_cells``,
-            ``latency_table`` to guide by a table's latency, ...).
+            ``latency_table`` to guide by a table's latency, ``space="darts"``, ...). The skeleton
+            (``channels``, ``cells_per_stage``, ``layers``) not given is the space's default, as
+            ``gennas run`` fills it in.
 
     Returns:
         The run's summary (``gennas run --json``).
     """
+    from gennas.supernet.family import run_family
     from gennas.supernet.pipeline import RunSettings, run_pipeline
 
-    return run_pipeline(RunSettings(dataset=dataset, **settings), out, device=device, progress=progress)
+    family = run_family(settings.pop("space", RunSettings.space))
+    skeleton = family.skeleton(settings.pop("channels", None), settings.pop("cells_per_stage", None),
+                               settings.pop("layers", None))
+    return run_pipeline(RunSettings(dataset=dataset, space=family.name, **skeleton, **settings), out, device=device,
+                        progress=progress)
 
 
 def prune(run_dir: str | Path, *, maximize: str | None = None, minimize: str | None = None,
