@@ -36,15 +36,23 @@ experiments/results/main_job_truth_<dataset>.csv):
           against M (target: within 20 %, and at most 24 minutes for M = 20 on digits28) and
           how many finalists were verified (target: at least 3).
 
+  signal  whether the dataset can rank architectures at all: K truth-strata cells trained
+          with the run's recipe at two seeds; Kendall τ between the seeds' rankings (the
+          ceiling any predictor or searcher meets), and the spread across cells beside the
+          spread across seeds, for accuracy and PGD accuracy. A dataset whose seeds disagree
+          (τ near 0) measures training noise, not the loop's worth. Cheap: 2K trainings.
+
   default `gennas run` with its defaults on the dataset (what `make run` does on digits), in a
           fresh directory, timed end to end: wall time, each stage's seconds beside the
           plan's estimate, the loop's held-out τ and the example pick.
 
 Datasets: ``digits`` (embedded), ``digits-low`` (derived from digits, harder: all ten
 classes with 150 training, 300 validation and 300 test images, so accuracy does not
-saturate as it does on digits) and ``digits28`` (5,000 28x28 images: digits upsampled,
-rotated, scaled and shifted at random; train, val and test from disjoint source digits).
-Any ``--dataset`` spec gennas accepts works too.
+saturate as it does on digits), ``digits28`` (5,000 28x28 images: digits upsampled,
+rotated, scaled and shifted at random; train, val and test from disjoint source digits) and
+``digits-mid`` (all ten classes with 600 training, 500 validation and 697 test images: every
+digit once, more data to learn from and larger evaluation sets than digits-low). Any
+``--dataset`` spec gennas accepts works too.
 
     python experiments/bench_main_job.py --part truth --dataset digits [--cells 150] [--seed 0]
     python experiments/bench_main_job.py --part adapt --dataset digits [--probes 4,8,16] [--seeds 5]
@@ -69,7 +77,9 @@ import numpy as np
 from gennas.io import write_json, write_text
 from gennas.provenance import provenance
 
-DERIVED = ("digits-low", "digits28")
+DERIVED = ("digits-low", "digits-mid", "digits28")
+#: The derived datasets cut from one fixed permutation of digits: (train, val, test) image counts.
+DIGITS_CUTS = {"digits-low": (150, 300, 300), "digits-mid": (600, 500, 697)}
 #: digits28: 28x28 images, train/val/test drawn from disjoint source digits (no augmented copy of a
 #: test digit is trained on), each a randomly rotated, scaled and shifted upsampled digit.
 DIGITS28_SIZES = {"train": (1300, 3750), "val": (200, 500), "test": (297, 750)}  # (source digits, images)
@@ -94,9 +104,12 @@ def dataset_spec(name: str, work: Path) -> str:
         order = np.random.default_rng(20261201).permutation(len(digits.target))
         x = np.clip(digits.images[order] * 255 / 16, 0, 255).astype(np.uint8)
         y = digits.target[order].astype(np.int64)
+        train, val, test = DIGITS_CUTS[name]
+        cuts = {"train": slice(0, train), "val": slice(train, train + val),
+                "test": slice(train + val, train + val + test)}
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, x_train=x[:150], y_train=y[:150], x_val=x[150:450], y_val=y[150:450],
-                 x_test=x[450:750], y_test=y[450:750])
+        np.savez(path, **{f"{a}_{split}": arrays[part] for split, part in cuts.items()
+                          for a, arrays in (("x", x), ("y", y))})
     return f"npz:{path}"
 
 
@@ -183,6 +196,63 @@ def run_truth(args, work: Path) -> Path:
         "network": network.to_dict(), "recipe": recipe.to_dict(), "robustness": robustness.to_dict(),
         "cells": len(rows), "seconds_per_cell_trained_in_this_call": float(np.mean(measured)) if measured else None})
     return out
+
+
+def run_signal(args, work: Path) -> dict:
+    """Architecture signal against training noise: ``args.cells`` truth-strata cells at seeds 0 and 1."""
+    from scipy.stats import kendalltau
+
+    from gennas.data import load_dataset
+    from gennas.nn.network import NetworkConfig
+    from gennas.supernet.pipeline import RunSettings
+    from gennas.supernet.standalone import standalone_recipe, train_standalone
+    from gennas.supernet.train import SupernetTrainConfig
+    from gennas.train import RobustnessConfig
+
+    settings = RunSettings(dataset=dataset_spec(args.dataset, work))
+    splits = load_dataset(settings.dataset)
+    network = NetworkConfig.for_data(splits, settings.channels, settings.cells_per_stage)
+    cells = truth_cells(network, args.cells, args.seed)
+    figures: dict[int, list[dict]] = {}
+    tic = time.perf_counter()
+    for seed in (0, 1):
+        recipe = standalone_recipe(SupernetTrainConfig(epochs=settings.epochs, seed=seed, device=args.device))
+        directory = work / f"signal_{args.dataset}_s{seed}"
+        figures[seed] = []
+        for i, cell in enumerate(cells):
+            figures[seed].append(train_standalone(cell, splits, network, recipe, RobustnessConfig(seed=seed),
+                                                  directory).figures)
+            log(f"signal {args.dataset} seed {seed}: {i + 1}/{len(cells)}")
+    metrics = {}
+    for metric in ("standalone_val_accuracy", "standalone_val_pgd_accuracy"):
+        values = np.array([[f[metric] for f in figures[seed]] for seed in (0, 1)])  # (seeds, cells)
+        metrics[metric] = {"seed_tau": float(kendalltau(values[0], values[1]).statistic),
+                           "across_cells_std": float(values.mean(axis=0).std()),
+                           "across_seeds_std": float(np.sqrt(((values[0] - values[1]) ** 2 / 2).mean())),
+                           "mean": float(values.mean())}
+    return {"provenance": provenance(), "command": " ".join(sys.argv), "dataset": args.dataset,
+            "cells": [c.to_string() for c in cells], "images": {k: len(getattr(splits, k))
+                                                               for k in ("train", "val", "test")},
+            "metrics": metrics, "seconds": time.perf_counter() - tic, "figures": figures}
+
+
+def render_signal(result: dict) -> str:
+    from gennas.provenance import provenance_markdown
+
+    lines = [f"# Can {result['dataset']} rank architectures? Seed against seed on {len(result['cells'])} cells", "",
+             provenance_markdown(result["provenance"]), "",
+             *([f"Note: {result['note']}", ""] if result.get("note") else []),
+             f"Images: {result['images']}. The cells are one per FLOPs stratum of the NB201 functions (as the truth "
+             "part picks them), each trained with the run's recipe at seed 0 and at seed 1 (the seed sets the weights, "
+             "the batches and the attack). Kendall τ between the two seeds' rankings is the ceiling of any ranking "
+             "measured on this data; a spread across cells no larger than the spread across seeds means "
+             "the figures measure training noise.", "",
+             "| metric (validation) | mean | τ seed 0 vs seed 1 | std across cells | std across seeds |",
+             "|---|---|---|---|---|"]
+    for metric, m in result["metrics"].items():
+        lines.append(f"| {metric.replace('standalone_val_', '')} | {m['mean']:.2f} | {m['seed_tau']:.3f} | "
+                     f"{m['across_cells_std']:.2f} | {m['across_seeds_std']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _run_or_explain(command: list[str], env: dict | None = None) -> None:
@@ -689,7 +759,8 @@ def main() -> None:
 
     one_thread_per_worker()  # benchmarks time processes side by side: one core each
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "loop", "budget", "baseline"))
+    parser.add_argument("--part", default="truth", choices=("truth", "adapt", "default", "side", "loop", "budget", "baseline",
+                                                      "signal"))
     parser.add_argument("--workers", type=int, default=2, help="loop: runs at a time")
     parser.add_argument("--configs", default="", help=f"loop: which of {', '.join(LOOP_CONFIGS)} (default all)")
     parser.add_argument("--run-flags", default="", help="loop: `gennas run` flags every configuration adds, e.g. "
@@ -716,7 +787,7 @@ def main() -> None:
         return
     run, render = {"adapt": (run_adapt, render_adapt), "default": (run_default, render_default),
                    "side": (run_side, render_side), "loop": (run_loop, render_loop),
-                   "budget": (run_budget, render_budget)}[args.part]
+                   "budget": (run_budget, render_budget), "signal": (run_signal, render_signal)}[args.part]
     path = Path(args.out) / f"main_job_{args.part}_{args.dataset}.json"
     if args.render_only:
         if args.part not in ("side", "loop"):
