@@ -176,12 +176,20 @@ def run_truth(args, work: Path) -> Path:
     robustness = RobustnessConfig(seed=settings.seed)
     directory = work / f"truth_{args.dataset}_s{args.seed}"
     out = Path(args.out) / f"main_job_truth_{args.dataset}.csv"
+    index, shards = args.shard
+    if shards > 1:  # a worker: trains its share into the shared directory; a plain call writes the CSV
+        out = directory / f"shard_{index}_of_{shards}.csv"
     rows = []
-    for i, cell in enumerate(truth_cells(network, args.cells, args.seed)):
-        fresh = not weights_path(directory, cell).exists()
+    cells = truth_cells(network, args.cells, args.seed)
+    for i, cell in list(enumerate(cells))[index::shards]:
+        weights = weights_path(directory, cell)
+        timing = weights.with_suffix(".seconds")  # how long its training took, whichever call trained it
+        fresh = not weights.exists()
         tic = time.perf_counter()
         trained = train_standalone(cell, splits, network, recipe, robustness, directory)
-        seconds = time.perf_counter() - tic if fresh else float("nan")
+        if fresh:
+            write_text(timing, f"{time.perf_counter() - tic:.3f}\n")
+        seconds = float(timing.read_text()) if timing.exists() else float("nan")
         rows.append({"arch": cell.to_string(), **cell_costs(cell, network), **trained.figures, "seconds": seconds})
         log(f"{i + 1}/{args.cells} {cell}: val {trained.figures['standalone_val_accuracy']:.2f} "
             f"PGD {trained.figures['standalone_val_pgd_accuracy']:.2f} ({seconds:.1f} s)")
@@ -194,7 +202,7 @@ def run_truth(args, work: Path) -> Path:
     write_json(out.with_suffix(".json"), {
         "provenance": provenance(), "command": " ".join(sys.argv), "dataset": settings.dataset,
         "network": network.to_dict(), "recipe": recipe.to_dict(), "robustness": robustness.to_dict(),
-        "cells": len(rows), "seconds_per_cell_trained_in_this_call": float(np.mean(measured)) if measured else None})
+        "cells": len(rows), "seconds_per_cell": float(np.mean(measured)) if measured else None})
     return out
 
 
@@ -771,6 +779,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--cells", type=int, default=150)
+    parser.add_argument("--shard", type=lambda text: tuple(int(v) for v in text.split("/")), default=(0, 1),
+                        metavar="I/N", help="truth: train every N-th cell from the I-th (0-based), so N processes "
+                                            "share the work; a call without --shard then writes the CSV")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--work", default="runs/bench_main_job")
