@@ -90,8 +90,33 @@ class SourceScores:
         out[rows >= 0] = self.z[rows[rows >= 0]] @ self._weights(weights)
         return out
 
-    def top(self, k: int, weights: dict[str, float] | None = None, exclude: set[str] | None = None) -> list[str]:
-        """The ``k`` best-scoring table cells (NB201 strings) not in ``exclude``."""
-        order = np.argsort(-(self.z @ self._weights(weights)), kind="stable")
+    def disagreement(self, cells: list[Cell], weights: dict[str, float] | None = None) -> np.ndarray:
+        """Weighted standard deviation of the sources' z-scores per cell; NaN where no table holds it.
+
+        Sources that disagree on a cell leave its target accuracy uncertain whatever their
+        mean: with two sources weighted alike, mean + 1 x this is the larger z-score, so
+        an optimistic acquisition tries each source's own best cells, not only those the
+        sources agree on.
+        """
+        rows = np.array([self.row.get(c.to_string(), -1) for c in cells], dtype=int)
+        out = np.full(len(cells), np.nan)
+        out[rows >= 0] = self._spread(self.z[rows[rows >= 0]], self._weights(weights))
+        return out
+
+    @staticmethod
+    def _spread(z: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """(cells, sources) z-scores, source weights summing to 1 -> (cells,) weighted std."""
+        mean = z @ w
+        return np.sqrt(np.maximum(((z - mean[:, None]) ** 2) @ w, 0.0))
+
+    def top(self, k: int, weights: dict[str, float] | None = None, exclude: set[str] | None = None,
+            optimism: float = 0.0) -> list[str]:
+        """The ``k`` best-scoring table cells (NB201 strings) not in ``exclude``.
+
+        ``optimism`` ranks by mean + optimism x :meth:`disagreement` instead of the mean.
+        """
+        w = self._weights(weights)
+        score = self.z @ w + (optimism * self._spread(self.z, w) if optimism else 0.0)
+        order = np.argsort(-score, kind="stable")
         exclude = exclude or set()
         return [self.archs[i] for i in order if self.archs[i] not in exclude][:k]

@@ -71,3 +71,9 @@ def test_source_scores_are_the_mean_z_score_of_the_tables_that_hold_a_cell():
     assert np.isnan(scores.score([outsider])[0])
     best = cells[int(np.argmax(za + zb))].to_string()
     assert scores.top(1) == [best] and best not in scores.top(3, exclude={best})
+    # Disagreement: with two sources weighted alike, mean + 1 x disagreement is the larger z-score,
+    # so the optimistic top is the best cell of whichever source rates its own best highest.
+    assert scores.disagreement(cells[:3]) == pytest.approx((np.abs(za - zb) / 2)[:3])
+    assert scores.disagreement(cells[:3], {"a": 1.0, "b": 0.0}) == pytest.approx(np.zeros(3), abs=1e-9)
+    assert np.isnan(scores.disagreement([outsider])[0])
+    assert scores.top(1, optimism=1.0) == [cells[int(np.argmax(np.maximum(za, zb)))].to_string()]

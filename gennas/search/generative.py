@@ -113,6 +113,7 @@ class GenerativeSearch(Searcher):
         self.rounds = 0
         self.sources = None
         self.table_candidates = int(options.get("table_candidates", 20))
+        self.source_spread = int(options.get("source_spread", 0))
         if self.transfer:
             self._load_prior()
             if int(options.get("source_tables", 1)):
@@ -197,6 +198,8 @@ class GenerativeSearch(Searcher):
                 spreads[metric] = predictions[self._task(metric)].std
         if self.sources is not None and "accuracy" in means:
             means["accuracy"] = self._with_source_tables(candidates, means["accuracy"])
+            if self.source_spread:
+                spreads["accuracy"] = self._source_disagreement(candidates, spreads["accuracy"])
         zero = {o.metric: np.zeros(len(candidates)) for o in self.objectives}
         return self.candidate_rows(candidates, means), self.candidate_rows(candidates, {**zero, **spreads})
 
@@ -210,6 +213,12 @@ class GenerativeSearch(Searcher):
         z = self.sources.score(cells, self._source_weights())
         centre, spread = self.predictor.normalization[self._task("accuracy")]
         return np.where(np.isnan(z), predicted, centre + spread * z)
+
+    def _source_disagreement(self, cells: list[Cell], predicted: np.ndarray) -> np.ndarray:
+        """``source_spread=1``: a table cell's spread is how much the sources disagree on it (in accuracy
+        units), since its mean comes from the tables, not from the ensemble that ``predicted`` spreads."""
+        spread = self.sources.disagreement(cells, self._source_weights())
+        return np.where(np.isnan(spread), predicted, self.predictor.normalization[self._task("accuracy")][1] * spread)
 
     def _pick_scalarised(self, mean: list[Result], spread: list[Result], n: int) -> list[int]:
         """Optimistic rows (mean + kappa * spread towards better), one random Chebyshev weight per pick."""
@@ -256,7 +265,8 @@ class GenerativeSearch(Searcher):
         self.rounds += 1
         candidates = self.mutations_of(self._parents(), {k: c for k, c in self.pool.items() if self.unseen(c)})
         if self.sources is not None:  # the cells the source tables rate best are candidates too
-            for arch in self.sources.top(self.table_candidates, self._source_weights(), set(self.seen)):
+            for arch in self.sources.top(self.table_candidates, self._source_weights(), set(self.seen),
+                                         optimism=self.kappa if self.source_spread else 0.0):
                 candidates.setdefault(arch, self.space.parse(arch))
         if not candidates:
             return self.random_unseen(n)
