@@ -140,6 +140,14 @@ def digits28_arrays(seed: int = 20261201) -> dict[str, np.ndarray]:
     return arrays
 
 
+def report_head(title: str, result: dict) -> list[str]:
+    """A results file's first lines: the title, the provenance (command, commit, machine), the note if any."""
+    from gennas.provenance import provenance_markdown
+
+    return [f"# {title}", "", provenance_markdown(result["provenance"]), "",
+            *([f"Note: {result['note']}", ""] if result.get("note") else [])]
+
+
 def truth_cells(network, count: int, seed: int) -> list:
     """``count`` distinct connected NB201 cells, one per FLOPs stratum (seeded)."""
     from gennas.metrics.costs import cell_costs
@@ -245,11 +253,7 @@ def run_signal(args, work: Path) -> dict:
 
 
 def render_signal(result: dict) -> str:
-    from gennas.provenance import provenance_markdown
-
-    lines = [f"# Can {result['dataset']} rank architectures? Seed against seed on {len(result['cells'])} cells", "",
-             provenance_markdown(result["provenance"]), "",
-             *([f"Note: {result['note']}", ""] if result.get("note") else []),
+    lines = [*report_head(f"Can {result['dataset']} rank architectures? Seed against seed on {len(result['cells'])} cells", result),
              f"Images: {result['images']}. The cells are one per FLOPs stratum of the NB201 functions (as the truth "
              "part picks them), each trained with the run's recipe at seed 0 and at seed 1 (the seed sets the weights, "
              "the batches and the attack). Kendall τ between the two seeds' rankings is the ceiling of any ranking "
@@ -345,10 +349,7 @@ def run_adapt(args, work: Path) -> dict:
 
 
 def render_adapt(result: dict) -> str:
-    from gennas.provenance import provenance_markdown
-
-    lines = [f"# Round 0's worth on {result['dataset']}: Kendall τ on held-out ground truth", "",
-             provenance_markdown(result["provenance"]),
+    lines = [*report_head(f"Round 0's worth on {result['dataset']}: Kendall τ on held-out ground truth", result),
              f"Ground truth: {result['truth_cells']} cells trained standalone with the run's recipe "
              f"(`main_job_truth_{result['dataset']}.csv`). K probes chosen from them as `gennas run` chooses; τ on "
              "the remaining cells (validation accuracy and validation PGD accuracy). Mean ± std over seeds.", "",
@@ -386,13 +387,9 @@ def run_default(args, work: Path) -> dict:
 
 
 def render_default(result: dict) -> str:
-    from gennas.provenance import provenance_markdown
-
     estimated = result["plan"]["estimated"]
     actual = result["plan"]["seconds_this_call"]
-    lines = [f"# `gennas run` with its defaults on {result['settings']['dataset']}", "",
-             provenance_markdown(result["provenance"]),
-             *([f"Note: {result['note']}", ""] if result.get("note") else []),
+    lines = [*report_head(f"`gennas run` with its defaults on {result['settings']['dataset']}", result),
              f"- runs: `gennas {result['run_command'].split('gennas.cli ', 1)[1]}`",
              "",
              f"Wall time end to end: **{result['wall_seconds']:.0f} s** (target: at most 10 minutes).", "",
@@ -574,11 +571,7 @@ def run_loop(args, work: Path) -> dict:
 
 
 def render_loop(result: dict) -> str:
-    from gennas.provenance import provenance_markdown
-
-    lines = [f"# The loop's worth on {result['dataset']}: {' vs '.join(result['configs'])}", "",
-             provenance_markdown(result["provenance"]), "",
-             *([f"Note: {result['note']}", ""] if result.get("note") else []),
+    lines = [*report_head(f"The loop's worth on {result['dataset']}: {' vs '.join(result['configs'])}", result),
              f"Seeds {result['seeds']}, the same for every configuration; runs two at a time, one torch thread each. "
              "HV ratio: the last round's verified finalists (standalone-trained, chosen on validation figures, "
              "scored on test figures) against the ground-truth front. τ: the last round's predictor on its own "
@@ -622,15 +615,11 @@ def run_budget(args, work: Path) -> dict:
 
 
 def render_budget(result: dict) -> str:
-    from gennas.provenance import provenance_markdown
-
     budget, took = result["plan"]["budget"], result["plan"]["seconds_this_call"]
     minutes, wall = result["minutes"], result["wall_seconds"]
     estimate = budget["estimate"]
     chosen = ", ".join(f"`--{k.replace('_', '-')} {v}`" for k, v in budget["chosen"].items())
-    lines = [f"# `gennas run --budget-minutes {minutes:g}` on {result['dataset']}", "",
-             provenance_markdown(result["provenance"]), "",
-             *([f"Note: {result['note']}", ""] if result.get("note") else []),
+    lines = [*report_head(f"`gennas run --budget-minutes {minutes:g}` on {result['dataset']}", result),
              f"Wall time end to end: **{wall / 60:.1f} min** for a budget of {minutes:g} min "
              f"({100 * (wall / 60 - minutes) / minutes:+.0f} %; target within ±20 %). The plan chose {chosen}; "
              f"{result['verified_finalists']} subnet(s) verified standalone of {result['measured_subnets']} measured.",
@@ -721,11 +710,7 @@ def run_side(args, work: Path) -> dict:
 
 
 def render_side(result: dict) -> str:
-    from gennas.provenance import provenance_markdown
-
-    lines = [f"# Side by side at equal wall-clock on {result['dataset']}: gennas run vs searches with real training",
-             "", provenance_markdown(result["provenance"]), "",
-             *([f"Note: {result['note']}", ""] if result.get("note") else []),
+    lines = [*report_head(f"Side by side at equal wall-clock on {result['dataset']}: gennas run vs searches with real training", result),
              f"Each method {result['minutes']:g} minutes per seed, all started together (one torch thread "
              f"each); seeds {result['seeds']}. HV ratio of the front chosen on validation figures among the cells "
              f"the method trained standalone, scored on their test figures, against the front of "
