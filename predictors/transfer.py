@@ -83,12 +83,16 @@ class SourceScores:
         w = np.array([weights.get(d, 0.0) for d in self.datasets])
         return w / w.sum() if w.sum() > 0 else np.full(len(self.datasets), 1.0 / len(self.datasets))
 
-    def score(self, cells: list[Cell], weights: dict[str, float] | None = None) -> np.ndarray:
-        """Weighted mean z-score per cell; NaN for a cell no source table holds."""
+    def _on_cells(self, cells: list[Cell], per_row: np.ndarray) -> np.ndarray:
+        """A value per table row (arch) read for ``cells``; NaN for a cell no source table holds."""
         rows = np.array([self.row.get(c.to_string(), -1) for c in cells], dtype=int)
         out = np.full(len(cells), np.nan)
-        out[rows >= 0] = self.z[rows[rows >= 0]] @ self._weights(weights)
+        out[rows >= 0] = per_row[rows[rows >= 0]]
         return out
+
+    def score(self, cells: list[Cell], weights: dict[str, float] | None = None) -> np.ndarray:
+        """Weighted mean z-score per cell; NaN for a cell no source table holds."""
+        return self._on_cells(cells, self.z @ self._weights(weights))
 
     def disagreement(self, cells: list[Cell], weights: dict[str, float] | None = None) -> np.ndarray:
         """Weighted standard deviation of the sources' z-scores per cell; NaN where no table holds it.
@@ -98,10 +102,7 @@ class SourceScores:
         an optimistic acquisition tries each source's own best cells, not only those the
         sources agree on.
         """
-        rows = np.array([self.row.get(c.to_string(), -1) for c in cells], dtype=int)
-        out = np.full(len(cells), np.nan)
-        out[rows >= 0] = self._spread(self.z[rows[rows >= 0]], self._weights(weights))
-        return out
+        return self._on_cells(cells, self._spread(self.z, self._weights(weights)))
 
     @staticmethod
     def _spread(z: np.ndarray, w: np.ndarray) -> np.ndarray:
