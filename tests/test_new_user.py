@@ -214,6 +214,28 @@ def test_the_run_says_what_it_plans_and_what_it_carved(derived_run) -> None:
     assert "## Rounds" in report and "Network skeleton: C=4, N=1" in report and (out / "rounds.png").is_file()
 
 
+def test_each_round_keeps_the_predictor_it_generated_with(derived_run) -> None:
+    from gennas.supernet.adapt import held_out_tau
+    from gennas.supernet.table import read_subnet_table
+    from predictors.checkpoint import load_predictor
+
+    out, _ = derived_run
+    results = json.loads((out / "results.json").read_text())
+    dataset = load_dataset(results["dataset"]).name
+    first, last = load_predictor(out / "round_1" / "predictor.pt"), load_predictor(out / "predictor.pt")
+    for predictor in (first, last):  # the probes taught both metrics on the run's own data
+        assert {f"accuracy@{dataset}", f"pgd_accuracy@{dataset}"} <= set(predictor.tasks)
+    rows = read_subnet_table(out / "subnets.csv")
+    for metric in ("accuracy", "pgd_accuracy"):  # the file is the predictor the report scored
+        tau, cells = held_out_tau(last, f"{metric}@{dataset}", rows, f"standalone_val_{metric}")
+        recorded = results["rounds"][-1]["held_out"][metric]
+        assert cells == recorded["cells"] and (tau == pytest.approx(recorded["kendall_tau"])
+                                               or np.isnan(tau) and np.isnan(recorded["kendall_tau"]))
+    cells = [last.space.parse(r["arch"]) for r in rows]
+    task = f"pgd_accuracy@{dataset}"  # round 2 also learnt round 1's subnets: another predictor
+    assert not np.allclose(first.predict(cells, [task])[task].mean, last.predict(cells, [task])[task].mean)
+
+
 def test_the_console_names_an_objective_it_cannot_guide(derived_npz: Path, tmp_path: Path) -> None:
     out = tmp_path / "zero_shot"
     console = _console_of_run(_run_argv(derived_npz, out, probe_cells=0, rounds=1, finalists=0, max_subnets=2))

@@ -49,6 +49,7 @@ from gennas.supernet.run_settings import RunSettings, adopt_planned, check_resum
 from gennas.supernet.stages import timed
 from gennas.supernet.train import rank_and_world
 from gennas.tracking import RunLogger
+from predictors.checkpoint import save_predictor
 
 __all__ = ["RunSettings", "check_resumable", "example_thresholds", "run_pipeline"]
 
@@ -79,6 +80,11 @@ def _say(progress: bool, text: str) -> None:
         from tqdm.auto import tqdm
 
         tqdm.write(text, file=sys.stderr)
+
+
+#: Each round keeps the predictor it generated with: the run's dataset learnt, for `gennas predictor
+#: predict` and for measuring it on cells the run never trained.
+GUIDING_PREDICTOR = "predictor.pt"
 
 
 def guidance(prior, dataset: str, measured: list[dict], goals, space=None) -> tuple[object, list[str]]:
@@ -200,6 +206,8 @@ def _run_rounds(ctx: RunContext, prior, measured: list[dict], goals) -> tuple[li
     for index in range(1, ctx.settings.rounds + 1):
         predictor, notes = guidance(prior, ctx.splits.name, measured, goals, ctx.family.space) if ctx.rank == 0 \
             else (prior, [])
+        if ctx.rank == 0 and predictor is not None:
+            save_predictor(predictor, ctx.round_dir(index) / GUIDING_PREDICTOR)
         outcome = run_round(ctx, index, predictor, notes)
         if outcome is None:
             return rounds, None
