@@ -477,6 +477,48 @@ def _front_score(rows: list[dict], reference, metric: str, val_column: str) -> d
     return {"hv_ratio": reference.hv_ratio(front), "front": [r["arch"] for r in front]}
 
 
+def _measured_functions(run_dir: Path) -> set[str]:
+    """Canonical forms of every cell a run measured in any round (probes, subnets, verified finalists)."""
+    from gennas.space.cell import Cell
+    from gennas.supernet.table import read_subnet_table
+
+    probes = run_dir / "probes.json"
+    rows = json.loads(probes.read_text()) if probes.exists() else []
+    for table in [run_dir / "subnets.csv", *sorted(run_dir.glob("round_*/subnets.csv"))]:
+        rows += read_subnet_table(table) if table.exists() else []
+    return {Cell.from_string(r["arch"]).canonical for r in rows}
+
+
+def truth_tau(run_dir: Path, truth: list[dict], dataset: str) -> dict:
+    """Kendall τ of the predictor that guided a run's last round on the truth cells the run never measured.
+
+    The finalists a run verifies sit within a point of each other, so τ on them says little; the
+    truth cells span the cost range and none taught the predictor. Scored on test figures (the
+    predictor learnt validation ones).
+
+    Returns:
+        {"accuracy": τ or None, "pgd_accuracy": τ or None (no such task: not guided), "cells": n}.
+    """
+    from scipy.stats import kendalltau
+
+    from gennas.space.cell import Cell
+    from predictors.checkpoint import load_predictor
+
+    path = run_dir / "predictor.pt"
+    if not path.exists():  # a run from before rounds kept their predictor
+        return {"accuracy": None, "pgd_accuracy": None, "cells": 0}
+    predictor = load_predictor(path, device="cpu")
+    seen = _measured_functions(run_dir)
+    held = [r for r in truth if Cell.from_string(r["arch"]).canonical not in seen]
+    cells = [Cell.from_string(r["arch"]) for r in held]
+    taus = {"cells": len(held)}
+    for metric in ("accuracy", "pgd_accuracy"):
+        task = next((t for t in predictor.tasks if t == f"{metric}@{dataset}"), None)
+        taus[metric] = None if task is None else float(kendalltau(
+            predictor.predict(cells, [task])[task].mean, [r[f"standalone_{metric}"] for r in held]).statistic)
+    return taus
+
+
 #: The configurations of the loop part: extra `gennas run` flags.
 LOOP_CONFIGS = {"zero-shot": ["--probe-cells", "0"], "round 0": [], "loop (2 rounds)": ["--rounds", "2"]}
 
@@ -525,6 +567,8 @@ def run_loop(args, work: Path) -> dict:
     import shlex
     from concurrent.futures import ThreadPoolExecutor
 
+    from gennas.data import load_dataset
+
     truth = read_truth(args, work)
     references = _references(truth)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
@@ -554,17 +598,22 @@ def run_loop(args, work: Path) -> dict:
         finalists = _verified_rows(run_dir)
         rows.append({"config": config, "seed": seed, "wall_seconds": results["plan"].get("wall_seconds_this_call", wall),
                      "held_out": [r["held_out"] for r in results["rounds"]],
+                     "truth_tau": truth_tau(run_dir, truth, load_dataset(results["dataset"]).name),
                      **{name: _front_score(finalists, references[name], *SIDE_FRONTS[name])["hv_ratio"]
                         for name in SIDE_FRONTS}})
     summary = {}
     for config in configs:
         mine = [r for r in rows if r["config"] == config]
         last_tau = {m: [r["held_out"][-1][m]["kendall_tau"] for r in mine] for m in ("accuracy", "pgd_accuracy")}
+        on_truth = {m: [r["truth_tau"][m] for r in mine if r["truth_tau"][m] is not None]
+                    for m in ("accuracy", "pgd_accuracy")}
         summary[config] = {"wall_seconds": float(np.mean([r["wall_seconds"] for r in mine])),
                            **{name: {"mean": float(np.mean([r[name] for r in mine])),
                                      "std": float(np.std([r[name] for r in mine]))} for name in SIDE_FRONTS},
                            "last_round_tau": {m: float(np.nanmean(v)) if np.isfinite(v).any() else None
-                                              for m, v in last_tau.items()}}
+                                              for m, v in last_tau.items()},
+                           "truth_tau": {m: {"mean": float(np.mean(v)), "std": float(np.std(v))} if v else None
+                                         for m, v in on_truth.items()}}
     return {"provenance": provenance(), "command": " ".join(sys.argv), "dataset": args.dataset, "seeds": seeds,
             "configs": configs, "summary": summary, "truth_cells": len(truth), "exhaustive": exhaustive_scores(truth, references),
             "runs": rows}
@@ -574,19 +623,26 @@ def render_loop(result: dict) -> str:
     lines = [*report_head(f"The loop's worth on {result['dataset']}: {' vs '.join(result['configs'])}", result),
              f"Seeds {result['seeds']}, the same for every configuration; runs two at a time, one torch thread each. "
              "HV ratio: the last round's verified finalists (standalone-trained, chosen on validation figures, "
-             "scored on test figures) against the ground-truth front. τ: the last round's predictor on its own "
-             "finalists (unseen by it), standalone validation figures.", "",
-             "| configuration | flags | wall (s) | HV (accuracy, FLOPs) | HV (PGD, FLOPs) | τ accuracy | τ PGD |",
-             "|---|---|---|---|---|---|---|"]
+             "scored on test figures) against the ground-truth front. τ on finalists: the last round's predictor on "
+             "its own finalists (unseen by it), standalone validation figures. τ on truth: the same predictor "
+             "(`RUN_DIR/predictor.pt`) on every ground-truth cell the run never measured, test figures "
+             "(– : the metric was not guided).", "",
+             "| configuration | flags | wall (s) | HV (accuracy, FLOPs) | HV (PGD, FLOPs) | τ accuracy on finalists | "
+             "τ PGD on finalists | τ accuracy on truth | τ PGD on truth |",
+             "|---|---|---|---|---|---|---|---|---|"]
 
     def number(value) -> str:
         return "–" if value is None else f"{value:.2f}"
+
+    def spread(value) -> str:
+        return "–" if value is None else f"{value['mean']:.3f} ± {value['std']:.3f}"
 
     for config, s in result["summary"].items():
         flags = " ".join(result["configs"][config]) or "(defaults)"
         lines.append(f"| {config} | `{flags}` | {s['wall_seconds']:.0f} | {s['accuracy_flops']['mean']:.3f} ± "
                      f"{s['accuracy_flops']['std']:.3f} | {s['pgd_flops']['mean']:.3f} ± {s['pgd_flops']['std']:.3f} | "
-                     f"{number(s['last_round_tau']['accuracy'])} | {number(s['last_round_tau']['pgd_accuracy'])} |")
+                     f"{number(s['last_round_tau']['accuracy'])} | {number(s['last_round_tau']['pgd_accuracy'])} | "
+                     f"{spread(s.get('truth_tau', {}).get('accuracy'))} | {spread(s.get('truth_tau', {}).get('pgd_accuracy'))} |")
     if result.get("exhaustive"):
         lines += ["", exhaustive_sentence(result["exhaustive"], result["truth_cells"])]
     return "\n".join(lines) + "\n"
