@@ -435,11 +435,20 @@ def run_baseline(args, work: Path) -> dict:
                             cache=work / "oracle_cache", use_cache=False, progress=False)
     context = SearchContext(space=oracle.space, objectives=parse_objectives(settings.objectives), seed=args.seed,
                             costs=oracle.cost, network=oracle.network, dataset=oracle.splits.name)
-    deadline = time.monotonic() + args.minutes * 60
+    # the clock runs from the parent's launch, as a `gennas run`'s budget does from its start
+    launched = args.launched if args.launched is not None else time.time()
+    deadline = time.monotonic() + launched + args.minutes * 60 - time.time()
+    query = oracle.query
+
+    def stamped(cell):  # when each training ended, on the deadline's clock
+        return {**query(cell), "finished_monotonic": time.monotonic()}
+
+    oracle.query = stamped
     run = run_search(make_searcher(args.method, context), oracle, 100_000, method=args.method, seed=args.seed,
                      deadline=deadline)
-    return {"method": args.method, "seed": args.seed, "minutes": args.minutes, "history": run.history,
-            "stopped": run.stopped}
+    in_time = [r for r in run.history if r["finished_monotonic"] <= deadline]
+    return {"method": args.method, "seed": args.seed, "minutes": args.minutes, "history": in_time,
+            "finished_late": len(run.history) - len(in_time), "stopped": run.stopped}
 
 
 def _as_standalone(rows: list[dict]) -> list[dict]:
@@ -715,13 +724,15 @@ def run_side(args, work: Path) -> dict:
                     for name, flags in SIDE_GENNAS.items()}
         for method in SIDE_BASELINES:
             launches[method] = [sys.executable, __file__, "--part", "baseline", "--method", method, "--seed", str(seed),
+                                "--launched", "{launched}",
                                 "--dataset", args.dataset, "--minutes", f"{args.minutes:g}", "--work", str(work),
                                 "--device", args.device, "--out", str(folder / f"{method}.json")]
         todo = {m: c for m, c in launches.items() if not any(p.exists() for p in (
             [run_dirs[m] / "results.json", run_dirs[m] / "refused.json"] if m in run_dirs else [folder / f"{m}.json"]))}
         log(f"seed {seed}: starting {', '.join(todo) or 'nothing (all done)'} together, {args.minutes:g} min each")
-        procs = {m: (subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
-                     time.perf_counter()) for m, c in todo.items()}
+        launched = f"{time.time():.3f}"
+        procs = {m: (subprocess.Popen([a.format(launched=launched) for a in c], env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True), time.perf_counter()) for m, c in todo.items()}
         walls = {}
         for method, (proc, tic) in procs.items():
             _, err = proc.communicate()
@@ -745,7 +756,7 @@ def run_side(args, work: Path) -> dict:
                          "mode": results["plan"]["budget"].get("mode", "supernet")}
             else:
                 saved = json.loads((folder / f"{method}.json").read_text())
-                rows, extra = saved["history"], {"stopped": saved["stopped"]}
+                rows, extra = saved["history"], {"stopped": saved["stopped"], "finished_late": saved.get("finished_late")}
                 extra["wall_seconds"] = walls.get(method)
             outcome["methods"][method] = {
                 "cells_trained": len(rows), **extra,
@@ -768,7 +779,11 @@ def run_side(args, work: Path) -> dict:
 def render_side(result: dict) -> str:
     lines = [*report_head(f"Side by side at equal wall-clock on {result['dataset']}: gennas run vs searches with real training", result),
              f"Each method {result['minutes']:g} minutes per seed, all started together (one torch thread "
-             f"each); seeds {result['seeds']}. HV ratio of the front chosen on validation figures among the cells "
+             f"each); seeds {result['seeds']}. The clock runs from the launch for every method: a baseline's cell "
+             "counts when its training ended within those minutes (a budgeted `gennas run` ends within them)"
+             + (f"; {late} baseline cell(s) ended later and do not count" if (late := sum(
+                 o.get("finished_late") or 0 for seed in result["per_seed"] for o in seed["methods"].values())) else "")
+             + f". HV ratio of the front chosen on validation figures among the cells "
              f"the method trained standalone, scored on their test figures, against the front of "
              f"{result['truth_cells']} ground-truth cells (reference point: best − 10 points, 1.05 × largest "
              "FLOPs). Target: gennas ≥ every baseline on both, and ≥ 0.97.", "",
@@ -816,6 +831,9 @@ def main() -> None:
                                                         "'--finalists 6' to score each run on more verified cells")
     parser.add_argument("--minutes", type=float, default=5.0, help="side: wall clock per method and seed")
     parser.add_argument("--method", default="random", help="baseline: the searcher")
+    parser.add_argument("--launched", type=float, default=None,
+                        help="baseline: the time.time() its clock starts from (the side part's launch; default now): "
+                             "cells whose training ends after --minutes from it do not count")
     parser.add_argument("--probes", default="4,8,16")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--dataset", default="digits")
