@@ -85,7 +85,8 @@ def _round_lines(payload: dict) -> list[str]:
                      + ("." if len(probes) >= 2 else "; with fewer than two, accuracy is not guided."))
     lines += ["", "Held-out τ: the Kendall τ of the predictor the round generated with against the standalone "
                   "figures of that round's finalists, which it had not seen (the zero-shot prior's τ on the same "
-                  "cells beside it).", "",
+                  "cells beside it). That predictor is kept as `predictor.pt` in the round's directory "
+                  "(`gennas predictor predict predictor.pt --cells FILE`).", "",
               "| round | guided | subnets measured | held-out τ accuracy (zero-shot) | held-out τ PGD | cells |",
               "|---|---|---|---|---|---|"]
     for r in payload["rounds"]:
