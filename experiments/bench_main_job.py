@@ -528,6 +528,27 @@ def truth_tau(run_dir: Path, truth: list[dict], dataset: str) -> dict:
     return taus
 
 
+def truth_tau_references(truth: list[dict]) -> dict:
+    """What :func:`truth_tau` reads beside: two rankings of the truth cells' test figures that need no predictor.
+
+    ``validation``: each cell's own validation figure, what training every cell would give a
+    ranking (the sets are small, so it sits well below 1). ``flops``: FLOPs alone, the floor a
+    learnt ranking has to clear to be worth having.
+
+    Returns:
+        {"validation": {metric: τ}, "flops": {metric: τ}}.
+    """
+    from scipy.stats import kendalltau
+
+    def tau(a, b) -> float:
+        return float(kendalltau(a, b).statistic)
+
+    metrics = ("accuracy", "pgd_accuracy")
+    return {"validation": {m: tau([r[f"standalone_val_{m}"] for r in truth], [r[f"standalone_{m}"] for r in truth])
+                           for m in metrics},
+            "flops": {m: tau([r["flops"] for r in truth], [r[f"standalone_{m}"] for r in truth]) for m in metrics}}
+
+
 #: The configurations of the loop part: extra `gennas run` flags.
 LOOP_CONFIGS = {"zero-shot": ["--probe-cells", "0"], "round 0": [], "loop (2 rounds)": ["--rounds", "2"]}
 
@@ -658,6 +679,7 @@ def run_loop(args, work: Path) -> dict:
                                          for m, v in on_truth.items()}}
     return {"provenance": provenance(), "command": " ".join(sys.argv), "dataset": args.dataset, "seeds": seeds,
             "configs": configs, "summary": summary, "truth_cells": len(truth), "exhaustive": exhaustive_scores(truth, references),
+            "truth_tau_references": truth_tau_references(truth),
             "runs": rows}
 
 
@@ -685,6 +707,12 @@ def render_loop(result: dict) -> str:
                      f"{s['accuracy_flops']['std']:.3f} | {s['pgd_flops']['mean']:.3f} ± {s['pgd_flops']['std']:.3f} | "
                      f"{number(s['last_round_tau']['accuracy'])} | {number(s['last_round_tau']['pgd_accuracy'])} | "
                      f"{spread(s.get('truth_tau', {}).get('accuracy'))} | {spread(s.get('truth_tau', {}).get('pgd_accuracy'))} |")
+    if result.get("truth_tau_references"):
+        ref = result["truth_tau_references"]
+        lines += ["", "τ on truth reads beside two rankings that need no predictor, on the same test figures: each "
+                  f"truth cell's own validation figure ranks them at τ {ref['validation']['accuracy']:.3f} (accuracy) / "
+                  f"{ref['validation']['pgd_accuracy']:.3f} (PGD), what training every cell and reading its "
+                  f"validation figure gives; FLOPs alone at {ref['flops']['accuracy']:.3f} / {ref['flops']['pgd_accuracy']:.3f}."]
     if result.get("exhaustive"):
         lines += ["", exhaustive_sentence(result["exhaustive"], result["truth_cells"])]
     return "\n".join(lines) + "\n"
@@ -914,6 +942,8 @@ def main() -> None:
         result, truth = json.loads(path.read_text()), read_truth(args, work)
         result.setdefault("truth_cells", len(truth))
         result.setdefault("exhaustive", exhaustive_scores(truth, _references(truth)))
+        if args.part == "loop":
+            result.setdefault("truth_tau_references", truth_tau_references(truth))
         if args.part == "side":
             result.setdefault("at_random", at_random_by_method(result, truth, _references(truth)))
             if any(o.get("finished_late") is not None for seed in result["per_seed"] for o in seed["methods"].values()):
