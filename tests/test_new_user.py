@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from pathlib import Path
 
@@ -192,11 +193,27 @@ def _console_of_run(argv: list[str]) -> str:
     return err.getvalue()
 
 
+#: Every file the derived run opened (an audit hook's "open" events), for the test that none is a benchmark's.
+OPENED_BY_DERIVED_RUN: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def derived_run(derived_npz: Path, tmp_path_factory) -> tuple[Path, str]:
     """`gennas run` on the README's derived dataset: probes, two rounds, robustness guided by the probes."""
+    import sys
+
     out = tmp_path_factory.mktemp("derived") / "run"
-    return out, _console_of_run(_run_argv(derived_npz, out))
+    recording = [True]
+
+    def record(event: str, args: tuple) -> None:  # audit hooks stay for the process: this one goes quiet after
+        if recording[0] and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+            OPENED_BY_DERIVED_RUN.append(os.path.abspath(os.fsdecode(args[0])))
+
+    sys.addaudithook(record)
+    try:
+        return out, _console_of_run(_run_argv(derived_npz, out))
+    finally:
+        recording[0] = False
 
 
 def test_the_run_says_what_it_plans_and_what_it_carved(derived_run) -> None:
@@ -234,6 +251,14 @@ def test_each_round_keeps_the_predictor_it_generated_with(derived_run) -> None:
     cells = [last.space.parse(r["arch"]) for r in rows]
     task = f"pgd_accuracy@{dataset}"  # round 2 also learnt round 1's subnets: another predictor
     assert not np.allclose(first.predict(cells, [task])[task].mean, last.predict(cells, [task])[task].mean)
+
+
+def test_a_run_opens_nothing_under_experiments(derived_run) -> None:
+    """The run learns the dataset from its own measurements: no benchmark file is read (issue 15)."""
+    experiments = str(Path(__file__).resolve().parent.parent / "experiments")
+    assert len(OPENED_BY_DERIVED_RUN) > 10  # the hook saw the run's files (data, weights, its own outputs)
+    assert any("nb201_prior" in p for p in OPENED_BY_DERIVED_RUN)  # torch.load's opens are seen too
+    assert not [p for p in OPENED_BY_DERIVED_RUN if p.startswith(experiments + os.sep)]
 
 
 def test_the_console_names_an_objective_it_cannot_guide(derived_npz: Path, tmp_path: Path) -> None:

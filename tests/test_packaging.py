@@ -82,3 +82,25 @@ def test_provenance_asks_git_only_about_a_checkout(tmp_path: Path, monkeypatch, 
 
 class _Done:
     stdout = "abc1234\n"
+
+
+def _code_strings(path: Path) -> list[str]:
+    """Every string literal of a module that is not a docstring (docstrings may cite results files)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_no_library_module_names_a_path_under_experiments() -> None:
+    """Library code must not read the benchmarks' files: a wheel does not carry them, and a run on a new
+    dataset must learn from that dataset's own measurements (issue 15). The run itself is checked by
+    ``test_new_user.py::test_a_run_opens_nothing_under_experiments``."""
+    offenders = [f"{path.relative_to(ROOT)}: {text!r}" for package in PACKAGES
+                 for path in sorted((ROOT / package).rglob("*.py"))
+                 for text in _code_strings(path) if "experiments" in text]
+    assert not offenders, offenders
