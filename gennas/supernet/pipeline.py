@@ -49,7 +49,6 @@ from gennas.supernet.run_settings import RunSettings, adopt_planned, check_resum
 from gennas.supernet.stages import timed
 from gennas.supernet.train import rank_and_world
 from gennas.tracking import RunLogger
-from predictors.checkpoint import save_predictor
 
 __all__ = ["RunSettings", "check_resumable", "example_thresholds", "run_pipeline"]
 
@@ -201,6 +200,8 @@ def _run_rounds(ctx: RunContext, prior, measured: list[dict], goals) -> tuple[li
         (each round's record, the last round's outcome); the outcome is None on the other
         ranks of a torchrun launch once training is done.
     """
+    from predictors.checkpoint import save_predictor  # here: importing the pipeline (prune, report) needs no predictor
+
     rounds: list[dict] = []
     outcome = None
     for index in range(1, ctx.settings.rounds + 1):
