@@ -508,9 +508,8 @@ def truth_tau(run_dir: Path, truth: list[dict], dataset: str) -> dict:
     Returns:
         {"accuracy": τ or None, "pgd_accuracy": τ or None (no such task: not guided), "cells": n}.
     """
-    from scipy.stats import kendalltau
-
     from gennas.space.cell import Cell
+    from gennas.supernet.adapt import held_out_tau
     from predictors.checkpoint import load_predictor
 
     path = run_dir / "predictor.pt"
@@ -519,12 +518,10 @@ def truth_tau(run_dir: Path, truth: list[dict], dataset: str) -> dict:
     predictor = load_predictor(path, device="cpu")
     seen = _measured_functions(run_dir)
     held = [r for r in truth if Cell.from_string(r["arch"]).canonical not in seen]
-    cells = [Cell.from_string(r["arch"]) for r in held]
     taus = {"cells": len(held)}
-    for metric in ("accuracy", "pgd_accuracy"):
-        task = next((t for t in predictor.tasks if t == f"{metric}@{dataset}"), None)
-        taus[metric] = None if task is None else float(kendalltau(
-            predictor.predict(cells, [task])[task].mean, [r[f"standalone_{metric}"] for r in held]).statistic)
+    for metric in ("accuracy", "pgd_accuracy"):  # NaN where the predictor lacks the task: not guided
+        tau, _ = held_out_tau(predictor, f"{metric}@{dataset}", held, f"standalone_{metric}")
+        taus[metric] = float(tau) if np.isfinite(tau) else None
     return taus
 
 
@@ -838,19 +835,22 @@ def run_side(args, work: Path) -> dict:
     return {**result, "at_random": at_random_by_method(result, truth, references)}
 
 
+def _clock_sentence(result: dict) -> str:
+    """How the side part's baselines were timed: from the launch (``baseline_clock``), or as before it."""
+    if result.get("baseline_clock") != "launch":
+        return ("A baseline's clock started after its data loaded and its last cell counted when it ended past the "
+                "minutes (a budgeted `gennas run` ends within them, startup included).")
+    late = sum(o.get("finished_late") or 0 for seed in result["per_seed"] for o in seed["methods"].values())
+    return ("The clock runs from the launch for every method: a baseline's cell counts when its training ended "
+            "within those minutes (a budgeted `gennas run` ends within them)"
+            + (f"; {late} baseline cell(s) ended later and do not count" if late else "") + ".")
+
+
 def render_side(result: dict) -> str:
     lines = [*report_head(f"Side by side at equal wall-clock on {result['dataset']}: gennas run vs searches with real training", result),
              f"Each method {result['minutes']:g} minutes per seed, all started together (one torch thread "
-             f"each); seeds {result['seeds']}. "
-             + ("The clock runs from the launch for every method: a baseline's cell counts when its training ended "
-                "within those minutes (a budgeted `gennas run` ends within them)"
-                + (f"; {late} baseline cell(s) ended later and do not count" if (late := sum(
-                    o.get("finished_late") or 0 for seed in result["per_seed"] for o in seed["methods"].values()))
-                   else "") + ". "
-                if result.get("baseline_clock") == "launch" else
-                "A baseline's clock started after its data loaded and its last cell counted when it ended past the "
-                "minutes (a budgeted `gennas run` ends within them, startup included). ")
-             + f"HV ratio of the front chosen on validation figures among the cells "
+             f"each); seeds {result['seeds']}. {_clock_sentence(result)} "
+             f"HV ratio of the front chosen on validation figures among the cells "
              f"the method trained standalone, scored on their test figures, against the front of "
              f"{result['truth_cells']} ground-truth cells (reference point: best − 10 points, 1.05 × largest "
              "FLOPs). Target: gennas ≥ every baseline on both, and ≥ 0.97.", "",
@@ -940,12 +940,13 @@ def main() -> None:
         if args.part not in ("side", "loop"):
             parser.error("--render-only is for --part side or loop")
         result, truth = json.loads(path.read_text()), read_truth(args, work)
+        references = _references(truth)
         result.setdefault("truth_cells", len(truth))
-        result.setdefault("exhaustive", exhaustive_scores(truth, _references(truth)))
+        result.setdefault("exhaustive", exhaustive_scores(truth, references))
         if args.part == "loop":
             result.setdefault("truth_tau_references", truth_tau_references(truth))
         if args.part == "side":
-            result.setdefault("at_random", at_random_by_method(result, truth, _references(truth)))
+            result.setdefault("at_random", at_random_by_method(result, truth, references))
             if any(o.get("finished_late") is not None for seed in result["per_seed"] for o in seed["methods"].values()):
                 result.setdefault("baseline_clock", "launch")  # only the launch clock counts late cells
         write_json(path, result)
