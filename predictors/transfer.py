@@ -110,6 +110,11 @@ class SourceScores:
         mean = z @ w
         return np.sqrt(np.maximum(((z - mean[:, None]) ** 2) @ w, 0.0))
 
+    def leader(self, source: int, exclude: set[str]) -> str | None:
+        """Source ``source``'s own best table cell not in ``exclude`` (None once it has none left)."""
+        order = np.argsort(-self.z[:, source], kind="stable")
+        return next((self.archs[i] for i in order if self.archs[i] not in exclude), None)
+
     def top(self, k: int, weights: dict[str, float] | None = None, exclude: set[str] | None = None,
             optimism: float = 0.0) -> list[str]:
         """The ``k`` best-scoring table cells (NB201 strings) not in ``exclude``.

@@ -92,6 +92,23 @@ def test_transfer_prior_hides_the_target_and_ours_uses_it():
     assert max(r["accuracy"] for r in run.history) >= accuracy[int(0.99 * len(accuracy))]
 
 
+def test_source_portfolio_opens_with_each_source_tables_leaders_in_turn():
+    oracle = CountingOracle("cifar10")
+    prior = oracle.prior()
+    context = SearchContext(nb201_space(), parse_objectives("accuracy:max"), seed=0, costs=oracle.cost,
+                            network=oracle.network, dataset="cifar10", prior=prior,
+                            options={"source_portfolio": 4})
+    run = run_search(make_searcher("ours", context), oracle, 5, method="ours", seed=0)
+    sources = list(prior.accuracy)  # the order SourceScores keeps
+    expected, taken = [], set()
+    for query in range(4):
+        column = np.asarray(prior.accuracy[sources[query % 2]])
+        expected.append(next(prior.archs[i] for i in np.argsort(-column, kind="stable") if prior.archs[i] not in taken))
+        taken.add(expected[-1])
+    assert [r["arch"] for r in run.history[:4]] == expected
+    assert run.history[4]["arch"] not in taken and len(oracle.measured) == 5  # then the model picks, counted as ever
+
+
 class Interrupt(Exception):
     pass
 

@@ -14,6 +14,8 @@ One round:
    (mean + kappa * spread); several, expected hypervolume improvement with the free
    costs exact (``acquisition=chebyshev`` keeps the random-scalarisation variant);
 3. the best unmeasured candidates are asked for; their answers adapt the predictor.
+With a transfer prior and accuracy as the one goal, the first ``source_portfolio`` queries
+instead take each source table's best unmeasured cell in turn (see :meth:`_portfolio`).
 Without a prior the first cells are unguided samples, which match the space's own
 distribution, so the first fit sees an unbiased sample. The ensemble is refitted from
 scratch after each batch (``fit_steps`` steps), each time from new initial weights, which
@@ -45,6 +47,9 @@ from gennas.space.space import same_space
 #: one unguided sample kept and re-scored by the predictor.
 POOL_SOURCES = ("cached", "guided")
 DEFAULT_CACHED_POOL = 500
+#: Transfer queries that take the source tables' leaders in turn before the model picks
+#: (three per source with NB201's two; experiments/results/search_transfer.md).
+DEFAULT_SOURCE_PORTFOLIO = 6
 
 
 def remembered(costs: Callable[[Cell], Result]) -> Callable[[Cell], Result]:
@@ -114,6 +119,7 @@ class GenerativeSearch(Searcher):
         self.sources = None
         self.table_candidates = int(options.get("table_candidates", 20))
         self.source_spread = int(options.get("source_spread", 0))
+        self.source_portfolio = int(options.get("source_portfolio", DEFAULT_SOURCE_PORTFOLIO))
         if self.transfer:
             self._load_prior()
             if int(options.get("source_tables", 1)):
@@ -255,7 +261,35 @@ class GenerativeSearch(Searcher):
         front = [self.order[i] for i in pareto_indices(self.measured_points())]
         return list({c.to_string(): c for c in front + best}.values())
 
+    def _portfolio(self, n: int) -> list[Cell]:
+        """``source_portfolio=k``: the first k transfer queries take each source table's own best cell in turn.
+
+        A target's best cells are often near the top of *one* source's table and far down the
+        other's, so a weighted mean of the sources (what the acquisition scores) ranks them
+        late; and a handful of measurements cannot yet tell which source the target follows.
+        Trying each source's leaders in turn (the source-wise warm start of transfer HPO)
+        bounds the wait by the optimum's rank in its best source times the number of sources.
+        Only for a goal of accuracy alone: a source's accuracy leaders span one end of a front.
+
+        Returns:
+            Up to ``n`` cells; empty once the portfolio is spent (or without one).
+        """
+        if self.sources is None or len(self.objectives) > 1:
+            return []
+        picked: list[Cell] = []
+        exclude = set(self.seen)
+        for query in range(len(self.seen), min(self.source_portfolio, len(self.seen) + n)):
+            arch = self.sources.leader(query % len(self.sources.datasets), exclude)
+            if arch is None:
+                break
+            exclude.add(arch)
+            picked.append(self.space.parse(arch))
+        return picked
+
     def ask(self, n: int) -> list[Cell]:
+        portfolio = self._portfolio(n)
+        if portfolio:
+            return portfolio
         if len(self.seen) < self.n_init:
             unguided = self.diffusion.sample(self.n_init * 2, seed=self.context.seed)
             fresh = [c for c in unguided if self.unseen(c)]

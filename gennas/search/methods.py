@@ -256,7 +256,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
                       "full_refit_every": whole(0), "pool_source": choice("cached", "guided"), "cached_pool": whole(),
                       "acquisition": choice("ehvi", "ucb", "chebyshev"), "ehvi_samples": whole(),
                       "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0),
-                      "source_spread": whole(0), **WARM_OPTIONS},
+                      "source_spread": whole(0), "source_portfolio": whole(0), **WARM_OPTIONS},
              searcher=GenerativeSearch),
     BlackBox("random", searcher=RandomSearch),
     BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1), **WARM_OPTIONS}, _tournament_fits,
