@@ -88,6 +88,9 @@ def main() -> None:
     parser.add_argument("--datasets", default="cifar10,cifar100,ImageNet16-120")
     parser.add_argument("--methods", default="random,rea,reinforce,bo,ls,nsga2,ours")
     parser.add_argument("--seeds", type=int, default=None, help="default: 20 (3 for timing)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds FIRST .. FIRST+SEEDS-1: processes that split the seeds share --work, then a run "
+                             "over all of them reuses their journals and writes the summary")
     parser.add_argument("--budget", type=int, default=None, help="default: 200 single, 20 transfer, 100 multi, 20 multi_transfer")
     parser.add_argument("--objectives", default=None, help="only this goal of the part (e.g. accuracy:max,flops:min)")
     parser.add_argument("--work", default="runs/bench_search", help="journals (resume) and plots")
@@ -120,7 +123,8 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         for objectives in [args.objectives] if args.objectives else part["objectives"]:
             # One spec for every method of this goal: the optimum is read from the table once.
-            spec = SearchSpec(dataset=dataset, budget=budget, seeds=seeds, prior=part["prior"], objectives=objectives)
+            spec = SearchSpec(dataset=dataset, budget=budget, seeds=seeds, seed=args.first_seed, prior=part["prior"],
+                              objectives=objectives)
             if args.stop_at_optimum:
                 if len(spec.goal) > 1:
                     parser.error("--stop-at-optimum needs a single objective (a front has no one optimum)")
