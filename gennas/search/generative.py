@@ -274,7 +274,7 @@ class GenerativeSearch(Searcher):
         Returns:
             Up to ``n`` cells; empty once the portfolio is spent (or without one).
         """
-        if self.sources is None or len(self.objectives) > 1:
+        if not self._in_portfolio():
             return []
         picked: list[Cell] = []
         exclude = set(self.seen)
@@ -286,10 +286,16 @@ class GenerativeSearch(Searcher):
             picked.append(self.space.parse(arch))
         return picked
 
+    def _in_portfolio(self) -> bool:
+        """Whether the next query is still one of the source portfolio's (then no fit is needed for it)."""
+        return self.sources is not None and len(self.objectives) == 1 and len(self.seen) < self.source_portfolio
+
     def ask(self, n: int) -> list[Cell]:
         portfolio = self._portfolio(n)
         if portfolio:
             return portfolio
+        if self._in_portfolio():  # the tables ran out of leaders: fit on what the portfolio measured
+            self._adapt()
         if len(self.seen) < self.n_init:
             unguided = self.diffusion.sample(self.n_init * 2, seed=self.context.seed)
             fresh = [c for c in unguided if self.unseen(c)]
@@ -311,5 +317,7 @@ class GenerativeSearch(Searcher):
 
     def tell(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:
         super().tell(cells, results)
-        if self.modelled and len(self.seen) >= max(self.n_init, 1):
+        # Portfolio queries use no model, and a few-shot fit starts from the prior each time,
+        # so the fit waits until the portfolio is spent: the same model, several fits fewer.
+        if self.modelled and len(self.seen) >= max(self.n_init, 1) and not self._in_portfolio():
             self._adapt()
