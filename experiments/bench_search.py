@@ -270,16 +270,21 @@ def speed_markdown(results: dict) -> str:
                          f"1-minute load average {start} at the start, {end} at the end"
                          + (f"; the cores were shared with {shared}" if shared else ""))
         for key in ("code_note", "options_note"):  # what a run's record cannot say by itself
-            notes: dict[str, list[str]] = {}
-            for method, e in entries.items():
-                if e.get(key):
-                    notes.setdefault(e[key], []).append(method)
-            lines.extend(f"- {'; '.join(ms)}: {note}" for note, ms in notes.items())
+            lines.extend(f"- {'; '.join(ms)}: {note}" for note, ms in methods_by_note(entries, key).items())
         if first.get("stop_at_optimum"):
             lines.append("- each run ends at the round that measured the optimum (`--stop-at-optimum`); the columns "
                          "past that round are the full run's; per-query times are over the queries run")
         lines.append(provenance_markdown(first["provenance"]).splitlines()[-1] + "\n")
     return "\n".join(lines) + "\n"
+
+
+def methods_by_note(entries: dict[str, dict], key: str) -> dict[str, list[str]]:
+    """The methods whose entries carry each distinct text under ``key`` (a note the run's record cannot make)."""
+    notes: dict[str, list[str]] = {}
+    for method, e in entries.items():
+        if e.get(key):
+            notes.setdefault(e[key], []).append(method)
+    return notes
 
 
 def takes_goal(method: str, objectives: int) -> bool:
@@ -384,11 +389,9 @@ def markdown(results: dict) -> str:
             lines.append(f"- {', '.join(older)}: run when FLOPs counted conv and linear layers only (pooling free), "
                          "before the NAS-Bench-201 API convention (issue 21); searched and scored against the front "
                          "of that count, so their figures do not compare with rows of the API's count")
-        shared: dict[str, list[str]] = {}
-        for method, e in entries.items():
-            if e.get("shared"):
-                shared.setdefault(e["shared"], []).append(method)
-        lines.extend(f"- {', '.join(ms)}: the cores were shared with {text}" for text, ms in shared.items())
+        lines.extend(f"- {', '.join(ms)}: the cores were shared with {text}"
+                     for text, ms in methods_by_note(entries, "shared").items())
+        lines.extend(f"- {', '.join(ms)}: {text}" for text, ms in methods_by_note(entries, "code_note").items())
         loads = [f"{m} {e['load_at_start']}" for m, e in entries.items() if "load_at_start" in e]
         if loads:
             lines.append(f"- 1-minute load average when each method started: {', '.join(loads)}")
