@@ -97,7 +97,7 @@ def test_source_portfolio_opens_with_each_source_tables_leaders_in_turn():
     prior = oracle.prior()
     context = SearchContext(nb201_space(), parse_objectives("accuracy:max"), seed=0, costs=oracle.cost,
                             network=oracle.network, dataset="cifar10", prior=prior,
-                            options={"source_portfolio": 4})
+                            options={**FAST, "source_portfolio": 4})
     run = run_search(make_searcher("ours", context), oracle, 5, method="ours", seed=0)
     sources = list(prior.accuracy)  # the order SourceScores keeps
     expected, taken = [], set()
