@@ -96,13 +96,33 @@ class MultiHeadNet(nn.Module):
         self.embeddings[task_key(task)] = nn.Parameter(init.detach().clone().to(next(self.encoder.parameters()).device))
 
     def forward(self, x, adjacency, alive, t, tasks: list[str]) -> torch.Tensor:
-        z = self.encoder(x, adjacency, alive, t)
-        outs = []
-        for task in tasks:
-            e = self.embeddings[task_key(task)]
-            head = self.heads[task_key(metric_of(task))]
-            outs.append(head(torch.cat([z, e.expand(z.shape[0], -1)], dim=-1)))
-        return torch.cat(outs, dim=1)
+        return decode_tasks(self.heads, self.embeddings, self.encoder(x, adjacency, alive, t), tasks)
+
+
+class TaskHeads(nn.Module):
+    """A :class:`MultiHeadNet`'s heads and task embeddings alone, under the same weight names.
+
+    A fit on a frozen encoder encodes its cells once and trains these on the encodings:
+    a functional call of this module swaps in the heads' weights only, not the encoder's.
+    """
+
+    def __init__(self, net: MultiHeadNet) -> None:
+        super().__init__()
+        self.heads, self.embeddings = net.heads, net.embeddings
+
+    def forward(self, z: torch.Tensor, tasks: list[str]) -> torch.Tensor:
+        """Outputs (B, T) from cell encodings ``z`` (B, H)."""
+        return decode_tasks(self.heads, self.embeddings, z, tasks)
+
+
+def decode_tasks(heads: nn.ModuleDict, embeddings: nn.ParameterDict, z: torch.Tensor, tasks: list[str]) -> torch.Tensor:
+    """Each task's output (B, T): its metric's head on the cell encoding (B, H) joined to the task's embedding."""
+    outs = []
+    for task in tasks:
+        e = embeddings[task_key(task)]
+        head = heads[task_key(metric_of(task))]
+        outs.append(head(torch.cat([z, e.expand(z.shape[0], -1)], dim=-1)))
+    return torch.cat(outs, dim=1)
 
 
 def task_key(task: str) -> str:

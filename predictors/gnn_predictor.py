@@ -35,12 +35,17 @@ from gennas.space.noise import OpNoiseSchedule
 from gennas.space.protocol import ArchSpace
 from predictors.base import Prediction, target_matrix
 from predictors.encoding import in_features, line_graph, node_inputs, none_index, num_values, one_hot_ops, uniform_prior
-from predictors.gnn import MultiHeadNet, task_key
+from predictors.gnn import MultiHeadNet, TaskHeads, task_key
 
 
 #: Up to this many measured cells, a new dataset is fitted as a mix of the known ones.
 MIXTURE_MAX_CELLS = 50
 MIXTURE_PRIOR = 0.05
+
+#: Steps whose noised rows a frozen-encoder fit encodes in one call (their encodings held at once).
+ENCODED_BLOCK = 100
+#: Prefix of the encoder's weights in a member's state (the rest are heads and task embeddings).
+ENCODER = "encoder."
 
 
 @dataclass
@@ -191,21 +196,22 @@ class GNNPredictor:
         are fitted, under a Gaussian prior that pulls them to the uniform mix: enough freedom
         to lean towards the most similar dataset, too little to overfit five points.
         """
-        params, buffers, forward = self._stacked([task])
+        stacked = self._stacked([task])
+        params, buffers = stacked.params, stacked.buffers
         name = f"embeddings.{task_key(task)}"
         known = torch.stack([params[f"embeddings.{task_key(s)}"].detach() for s in siblings], dim=1)  # (M, S, D)
         for value in params.values():
             value.requires_grad_(False)
         mean, std = self.normalization[task]
         target = ((torch.from_numpy(y).float().to(self.device) - mean) / std).expand(len(self.members), -1, -1)
-        batch = ops.expand(len(self.members), *ops.shape)
-        t = torch.zeros(len(self.members), ops.shape[0], device=self.device)
+        t = torch.zeros(ops.shape[0], device=self.device)
+        z = stacked.encode_all(ops, t)  # the encoder is frozen: each cell is encoded once, not every step
         logits = torch.zeros(len(siblings), device=self.device, requires_grad=True)
         optimizer = torch.optim.Adam([logits], lr=0.1)
         for _ in range(steps):
             params[name] = torch.einsum("s,msd->md", torch.softmax(logits, 0), known)
             # Ranking only: the new dataset's scale is unknown until calibrated below.
-            loss = self._loss(forward(params, buffers, batch, t), target, mse_weight=0.0) / len(self.members)
+            loss = self._loss(stacked.decode(params, buffers, z), target, mse_weight=0.0) / len(self.members)
             loss = loss + MIXTURE_PRIOR * (logits ** 2).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -229,16 +235,11 @@ class GNNPredictor:
             std = float(col.std()) if len(col) > 1 else 1.0
             self.normalization[task] = (float(col.mean()), std if std > 1e-12 else 1.0)
 
-    def _stacked(self, tasks: list[str]):
-        """The ensemble as one function of stacked weights, so a step trains all members at once."""
+    def _stacked(self, tasks: list[str]) -> "StackedEnsemble":
+        """The ensemble as functions of stacked weights, so a step trains all members at once."""
         params, buffers = stack_module_state(self.members)
-        template = copy.deepcopy(self.members[0]).to("meta")
-
-        def one(p, b, ops, t):
-            x, alive = node_inputs(ops, self.none_index, self.positional)
-            return functional_call(template, (p, b), (x, self.adjacency, alive, t, tasks))
-
-        return params, buffers, vmap(one)
+        return StackedEnsemble(params, buffers, copy.deepcopy(self.members[0]).to("meta"), tasks,
+                               self.adjacency, self.none_index, self.positional)
 
     def _train(self, ops: torch.Tensor, y: np.ndarray, tasks: list[str], trainable, seed: int,
                steps: int | None = None, lr: float | None = None, progress: bool = False) -> None:
@@ -250,29 +251,55 @@ class GNNPredictor:
         std = torch.tensor([self.normalization[t][1] for t in tasks], device=self.device)
         target = (torch.from_numpy(y).float().to(self.device) - mean) / std
         labelled = [torch.from_numpy(np.flatnonzero(~np.isnan(y[:, j]))) for j in range(len(tasks))]
-        params, buffers, forward = self._stacked(tasks)
+        stacked = self._stacked(tasks)
+        params, buffers = stacked.params, stacked.buffers
         for name, value in params.items():
             value.requires_grad_(trainable(name))
+        # A fit of heads or embeddings alone (the encoder frozen) encodes every clean cell once,
+        # and the noised rows of a block of steps in one call; its steps then run the heads only.
+        frozen = not any(v.requires_grad for n, v in params.items() if n.startswith(ENCODER))
+        clean = stacked.encode_all(ops, torch.zeros(ops.shape[0], device=self.device)) if frozen else None
         leaves = [v for v in params.values() if v.requires_grad]
         optimizer = torch.optim.AdamW(leaves, lr=lr, weight_decay=cfg.weight_decay, foreach=True)
         scheduler = one_cycle(optimizer, lr, steps)
         m = len(self.members)
-        for _ in tqdm(range(steps), desc="training predictor", disable=not progress, leave=False):
-            # Each member draws its own rows: the ensemble's spread then reflects data order too.
-            rows = torch.stack([
-                torch.cat([idx[torch.randint(len(idx), (min(cfg.batch_per_task, len(idx)),), generator=gen)]
-                           for idx in labelled]) for _ in range(m)])
-            batch, t = self._noised(ops[rows.flatten()], gen)
-            pred = forward(params, buffers, batch.view(m, -1, *batch.shape[1:]), t.view(m, -1))
-            loss = self._loss(pred, target[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+        bar = tqdm(total=steps, desc="training predictor", disable=not progress, leave=False)
+        block = ENCODED_BLOCK if frozen else 1
+        for start in range(0, steps, block):
+            # Batches are drawn in step order whatever the block, so the stream is the same either way.
+            drawn = [self._draw(ops, labelled, m, gen) for _ in range(min(block, steps - start))]
+            if frozen:
+                encoded = stacked.encode_rows(clean, *(torch.cat(parts, dim=1) for parts in zip(*drawn)))
+                inputs = encoded.split(drawn[0][0].shape[1], dim=1)  # one (M, B, H) tensor per step
+            for i, (rows, batch, t) in enumerate(drawn):
+                pred = (stacked.decode(params, buffers, inputs[i]) if frozen
+                        else stacked.forward(params, buffers, batch, t))
+                loss = self._loss(pred, target[rows])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                bar.update()
+        bar.close()
         with torch.no_grad():
             for i, member in enumerate(self.members):
                 for name, value in params.items():
                     member.get_parameter(name).copy_(value[i])
+
+    def _draw(self, ops: torch.Tensor, labelled: list[torch.Tensor], m: int,
+              gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One training step's batch: rows (M, B) drawn per task for each member, noised as :meth:`_noised` does.
+
+        Each member draws its own rows: the ensemble's spread then reflects data order too.
+
+        Returns:
+            rows (M, B) into the cells, their noised one-hots (M, B, V, K), times (M, B).
+        """
+        rows = torch.stack([
+            torch.cat([idx[torch.randint(len(idx), (min(self.config.batch_per_task, len(idx)),), generator=gen)]
+                       for idx in labelled]) for _ in range(m)])
+        batch, t = self._noised(ops[rows.flatten()], gen)
+        return rows, batch.view(m, -1, *batch.shape[1:]), t.view(m, -1)
 
     def _noised(self, clean: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise a random ``noise_fraction`` of the batch: half hard draws, half soft marginals."""
@@ -353,3 +380,82 @@ class GNNPredictor:
 
     def copy(self) -> "GNNPredictor":
         return copy.deepcopy(self)
+
+
+class StackedEnsemble:
+    """An ensemble's weights stacked along a leading member axis (M), and the functions that use them.
+
+    ``torch.func.vmap`` over one meta-device template runs every member in one call. The
+    encoder and the heads are separate functions too, so a fit on a frozen encoder can
+    encode its cells once and train the heads on the stored encodings: clean cells'
+    encodings never change while only heads or embeddings learn.
+    """
+
+    def __init__(self, params: dict, buffers: dict, template: MultiHeadNet, tasks: list[str],
+                 adjacency: torch.Tensor, none_index: int | None, positional: bool) -> None:
+        self.params, self.buffers, self.tasks = params, buffers, tasks
+        self.template, self.adjacency = template, adjacency
+        self.none_index, self.positional = none_index, positional
+
+        def whole(p, b, ops, t):
+            x, alive = node_inputs(ops, self.none_index, self.positional)
+            return functional_call(template, (p, b), (x, adjacency, alive, t, tasks))
+
+        def encoder(p, b, ops, t):
+            x, alive = node_inputs(ops, self.none_index, self.positional)
+            return functional_call(template.encoder, (p, b), (x, adjacency, alive, t))
+
+        decoder = TaskHeads(template)
+
+        def heads(p, b, z):
+            return functional_call(decoder, (p, b), (z, tasks))
+
+        self._whole, self._encoder, self._heads = vmap(whole), vmap(encoder), vmap(heads)
+        self._encoder_all = vmap(encoder, in_dims=(0, 0, None, None))
+        # Each part is called with its own weights only: swapping the rest in costs more than a head's step.
+        self._encoder_weights = tuple({k[len(ENCODER):]: v for k, v in d.items() if k.startswith(ENCODER)}
+                                      for d in (params, buffers))
+
+    def forward(self, params: dict, buffers: dict, ops: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Standardised outputs (M, B, T) of each member on its own rows.
+
+        Shapes: ``ops`` (M, B, V, K) one-hot or soft op choices, ``t`` (M, B) diffusion times.
+        """
+        return self._whole(params, buffers, ops, t)
+
+    def encode_all(self, ops: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Every member's encodings (M, N, H) of the same cells, without gradients.
+
+        Shapes: ``ops`` (N, V, K), ``t`` (N,).
+        """
+        with torch.no_grad():
+            return self._encoder_all(*self._encoder_weights, ops, t)
+
+    def encode_rows(self, clean: torch.Tensor, rows: torch.Tensor, ops: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Encodings (M, B, H) of a batch: stored ones for clean rows, the frozen encoder's for noised rows.
+
+        A row at ``t == 0`` is its clean cell (noising at time 0 changes nothing), so only rows
+        with ``t > 0`` are encoded. Members noise different numbers of rows; each member's
+        noised rows are moved to the front and the batch is cut at the largest count.
+
+        Shapes: ``clean`` (M, N, H) from :meth:`encode_all`, ``rows`` (M, B) indices into its
+        cells, ``ops`` (M, B, V, K) the batch as noised, ``t`` (M, B).
+        """
+        members = torch.arange(rows.shape[0], device=rows.device).unsqueeze(1)
+        z = clean[members, rows]
+        noisy = t > 0
+        counts = noisy.sum(dim=1, keepdim=True)
+        k = int(counts.max())
+        if k == 0:
+            return z
+        front = torch.argsort((~noisy).to(torch.int8), dim=1, stable=True)[:, :k]  # noised rows first
+        with torch.no_grad():
+            encoded = self._encoder(*self._encoder_weights, ops[members, front], t[members, front])
+        m, j = (torch.arange(k, device=rows.device) < counts).nonzero(as_tuple=True)
+        z[m, front[m, j]] = encoded[m, j]
+        return z
+
+    def decode(self, params: dict, buffers: dict, z: torch.Tensor) -> torch.Tensor:
+        """Standardised outputs (M, B, T) of each member's heads on encodings ``z`` (M, B, H)."""
+        outside = [{k: v for k, v in d.items() if not k.startswith(ENCODER)} for d in (params, buffers)]
+        return self._heads(*outside, z)

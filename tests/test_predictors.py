@@ -73,6 +73,26 @@ def test_new_metric_head_leaves_other_predictions_unchanged(nb201, fitted, tmp_p
         assert np.allclose(loaded[task].mean, after[task].mean, atol=1e-6)
 
 
+def test_frozen_encoder_fits_read_stored_encodings_as_the_network_would_compute_them(nb201, fitted):
+    """Head-only fits encode clean cells once and noised rows each step: the outputs must be the whole network's."""
+    from predictors.encoding import one_hot_ops
+
+    cells = nb201[0][:40]
+    stacked = fitted._stacked(["accuracy@cifar10", "flops"])
+    ops = one_hot_ops(fitted.space, cells)
+    clean = stacked.encode_all(ops, torch.zeros(len(cells)))
+    gen = torch.Generator().manual_seed(3)
+    rows = torch.randint(len(cells), (len(fitted.members), 16), generator=gen)
+    batch, t = fitted._noised(ops[rows.flatten()], gen)
+    batch, t = batch.view(*rows.shape, *batch.shape[1:]), t.view(rows.shape)
+    counts = (t > 0).sum(dim=1).tolist()
+    assert 0 < sum(counts) < t.numel() and len(set(counts)) > 1  # both kinds of rows; members noise unequal counts
+    whole = stacked.forward(stacked.params, stacked.buffers, batch, t)
+    parts = stacked.decode(stacked.params, stacked.buffers, stacked.encode_rows(clean, rows, batch, t))
+    assert whole.shape == (len(fitted.members), 16, 2)
+    assert torch.allclose(parts, whole, atol=1e-5)
+
+
 def test_few_shot_transfer_mixes_known_datasets(nb201):
     table = load_table()
     cells = nb201[0]

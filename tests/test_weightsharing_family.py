@@ -8,7 +8,6 @@ soft samples, pathwise Dirichlet gradients, PGD ascent, pruning, perturbation se
 single-path training, REINFORCE, BinaryConnect gates), then the CLI.
 """
 
-import json
 
 import numpy as np
 import pytest
@@ -378,11 +377,13 @@ def test_registry_and_cli_names():
     assert set(REGISTRY["sdarts-adv"].options) == {"epsilon", "adv_steps"}
 
 
-def test_compare_runs_every_new_method_with_real_retrained_figures(capsys, tmp_path):
-    budget = ["--budget-minutes", "0.03", "--epochs", "1", "--device", "cpu", "--dataset", "digits"]
-    assert main(["compare", "--methods", ",".join(NEW), *budget, "--json", "--out", str(tmp_path / "cmp"),
-                 "--option", "candidates=4", "--option", "adv_steps=2"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+def test_compare_runs_every_new_method_with_real_retrained_figures(tmp_path):
+    """The wall-clock comparison (the CLI form is tested in test_compare_wallclock.py) on a small skeleton."""
+    from gennas.search.wallclock import WallClockSpec, run_wallclock
+
+    spec = WallClockSpec(dataset="digits", minutes=0.03, epochs=1, device="cpu", channels=4, cells_per_stage=1,
+                         max_train=600, options={"candidates": 4, "adv_steps": 2})
+    rows = run_wallclock(spec, list(NEW), tmp_path / "cmp")["rows"]
     assert [r["method"] for r in rows] == list(NEW)
     for row in rows:
         assert set(CONTRACT_KEYS) <= set(row) and row["epochs"] >= 1 and row["label"] == row["method"]
