@@ -8,7 +8,6 @@ soft samples, pathwise Dirichlet gradients, PGD ascent, pruning, perturbation se
 single-path training, REINFORCE, BinaryConnect gates), then the CLI.
 """
 
-
 import numpy as np
 import pytest
 import torch

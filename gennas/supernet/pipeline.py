@@ -12,7 +12,8 @@ predictor. Everything lands in one run directory (``RUN_DIR``), which ``gennas p
 reads later: ``run.json`` (settings), ``probes.json``, ``standalone/`` (every standalone
 training), ``generated.json`` (the candidates and chosen cells), ``supernet.ckpt`` and
 ``supernet.pt``, ``subnets.csv`` (one row per measured subnet), ``pareto.png``,
-``rounds.png``, ``report.md``, ``results.json`` and ``export/`` (the example pruned model);
+``rounds.png``, ``report.md``, ``results.json``, ``export/`` (the example pruned model) and
+``predictor.pt`` with ``guidance.json`` (the adapted predictor the round generated with);
 earlier rounds keep theirs under ``round_<r>/``. See :mod:`gennas.supernet.rounds` for resume.
 """
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from gennas.data import load_dataset
 from gennas.errors import GennasError
-from gennas.io import read_json_checked, write_json, write_json_checked
+from gennas.io import content_digest, read_json_checked, write_json, write_json_checked
 from gennas.metrics.lut import LatencyTable, latency_table_scope, table_in_use
 from gennas.metrics.task import task_name
 from gennas.nn.network import NetworkConfig
@@ -200,21 +201,64 @@ def _run_rounds(ctx: RunContext, prior, measured: list[dict], goals) -> tuple[li
         (each round's record, the last round's outcome); the outcome is None on the other
         ranks of a torchrun launch once training is done.
     """
-    from predictors.checkpoint import save_predictor  # here: importing the pipeline (prune, report) needs no predictor
-
     rounds: list[dict] = []
     outcome = None
     for index in range(1, ctx.settings.rounds + 1):
-        predictor, notes = guidance(prior, ctx.splits.name, measured, goals, ctx.family.space) if ctx.rank == 0 \
-            else (prior, [])
-        if ctx.rank == 0 and predictor is not None:
-            save_predictor(predictor, ctx.round_dir(index) / GUIDING_PREDICTOR)
+        predictor, notes = _round_guidance(ctx, index, prior, measured, goals) if ctx.rank == 0 else (prior, [])
         outcome = run_round(ctx, index, predictor, notes)
         if outcome is None:
             return rounds, None
         rounds.append(_round_record(outcome, predictor, prior, ctx.splits.name))
         measured += outcome.rows
     return rounds, outcome
+
+
+#: Beside a round's predictor: what it was adapted from (a digest) and the notes saying how.
+GUIDANCE_RECORD = "guidance.json"
+
+
+def _round_guidance(ctx: RunContext, index: int, prior, measured: list[dict], goals) -> tuple[object, list[str]]:
+    """:func:`guidance` for round ``index``, read back when the round kept it for the same inputs.
+
+    Adapting the prior (its cross-validated choice of how accuracy transfers) is the one
+    stage of a round without an output file of its own: a resumed run would redo it. The
+    round's ``predictor.pt`` is reused when ``guidance.json`` beside it records the same
+    prior, dataset, goals and measurements; anything else adapts again.
+    """
+    from predictors.checkpoint import load_predictor, save_predictor  # importing the pipeline needs no predictor
+
+    directory = ctx.round_dir(index)
+    weights, record = directory / GUIDING_PREDICTOR, directory / GUIDANCE_RECORD
+    members = [m.state_dict() for m in prior.members] if prior is not None else None
+    key = content_digest({"prior": members, "normalization": getattr(prior, "normalization", None),
+                          "dataset": ctx.splits.name, "space": ctx.family.space.name,
+                          "goals": sorted(g.metric for g in goals), "measured": [_comparable(r) for r in measured]})
+    if weights.is_file() and record.is_file():
+        try:
+            saved = read_json_checked(record, "round guidance")
+            if saved.get("key") == key:
+                ctx.say(f"round {index}: guidance read back from {weights} (adapted on the same measurements)")
+                return load_predictor(weights), list(saved["notes"])
+        except GennasError:
+            pass  # unreadable: adapt again and overwrite it
+    predictor, notes = guidance(prior, ctx.splits.name, measured, goals, ctx.family.space)
+    if predictor is not None:
+        save_predictor(predictor, weights)
+        write_json_checked(record, {"key": key, "notes": notes})
+    return predictor, notes
+
+
+def _comparable(row: dict) -> dict:
+    """A measured row as a resumed run reads it back from its tables: numbers as floats, no missing figures.
+
+    A table lists every column for every row (NaN where a figure is missing); a row measured
+    in this process holds only the figures it has.
+    """
+    def number(v) -> bool:
+        return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+    return {k: float(v) if number(v) else v for k, v in row.items()
+            if v is not None and not (number(v) and math.isnan(float(v)))}
 
 
 def _check_launch(settings: RunSettings, world: int) -> None:
