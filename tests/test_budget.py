@@ -18,7 +18,8 @@ from gennas.supernet.standalone import STANDALONE_COLUMNS
 
 #: Unit costs of a mid-sized dataset on a slow CPU (one supernet epoch 30 s, one subnet 20 s).
 COSTS = UnitCosts(steps_per_epoch=50, subnets_per_step=4, step_seconds=0.5, epoch_check_seconds=5.0,
-                  subnet_seconds=20.0, standalone_epoch_seconds=7.0, standalone_eval_seconds=15.0)
+                  subnet_seconds=20.0, standalone_epoch_seconds=7.0, standalone_eval_seconds=15.0,
+                  predictor_fit_seconds=3.0)
 FREE = set(KNOBS)
 
 
@@ -39,11 +40,26 @@ def test_the_estimate_is_the_sum_of_counts_times_unit_costs() -> None:
     settings = RunSettings(epochs=4, probe_cells=2, max_subnets=10, finalists=3, rounds=2, n_cells=6, candidates=32,
                            finetune_epochs=2)
     standalone = 4 * 7.0 + 15.0
-    expected = {"probes": 2 * standalone, "generation": 2 * 32 * 0.5, "training": 2 * 4 * (50 * 0.5 + 5.0),
+    # Adaptation: round 1 fits accuracy and robustness once each on the 2 probes; round 2 has the probes and
+    # round 1's 10 measured subnets, enough to cross-validate accuracy (2 fits a fold, 4 folds, then the fit).
+    fits = 2 + (2 * 4 + 1) + 1
+    expected = {"probes": 2 * standalone, "adaptation": fits * 3.0, "generation": 2 * 32 * 0.5,
+                "training": 2 * 4 * (50 * 0.5 + 5.0),
                 "measurement": 2 * 11 * (20.0 + 2 * 7.0),  # each subnet: its fine-tune, then its measurement
                 "verification": 2 * 3 * standalone}
     estimate = estimate_seconds(settings, COSTS, 0.5)
     assert estimate == pytest.approx({**expected, "total": sum(expected.values())})
+
+
+def test_adaptation_counts_the_predictor_fits_each_round_makes() -> None:
+    from gennas.supernet.budget import predictor_fits
+
+    accuracy_only = RunSettings(objectives="accuracy:max,flops:min", probe_cells=8, rounds=1)
+    assert predictor_fits(accuracy_only) == 2 * 4 + 1  # 8 probes: the cross-validated choice, then the fit
+    assert predictor_fits(replace(accuracy_only, probe_cells=1)) == 0  # too few cells: the zero-shot prior
+    assert predictor_fits(replace(accuracy_only, probe_cells=0, rounds=2)) == 2 * 4 + 1  # round 2 learns round 1
+    assert predictor_fits(replace(accuracy_only, space="darts", rounds=3)) == 3  # no prior: one own fit a round
+    assert predictor_fits(replace(accuracy_only, objectives="flops:min,memory:min")) == 0  # nothing learned
 
 
 def test_the_plan_fills_the_budget_without_passing_it_and_grows_with_it() -> None:
@@ -139,7 +155,7 @@ def test_a_budgeted_run_plans_says_so_keeps_the_plan_and_resumes_it(small_npz: P
     assert (verified > settings["finalists"]) == ("more subnet(s) along the front were verified" in first.err)
     assert main(argv) == 0  # every stage's output exists: the rerun resumes the same plan
     second = capsys.readouterr()
-    assert "resuming the plan for --budget-minutes 1" in second.err
+    assert "resuming the plan for --budget-minutes 1" in second.err and "round 1: guidance read back" in second.err
     assert json.loads((out / "results.json").read_text())["settings"] == settings
 
 

@@ -2,11 +2,12 @@
 
 A run's time is a sum of counts times unit costs: ``probe_cells`` and ``finalists``
 standalone trainings of ``epochs`` epochs each, ``epochs`` supernet epochs, ``max_subnets``
-subnet measurements (each after its fine-tune) and one guided generation of ``candidates`` cells
-per round. The unit costs are timed on this
-machine before any work starts (:func:`gennas.supernet.plan.measure_unit_costs` on a
-supernet of cells spread over the cost range, and a short generation), so the plan fits
-the data, the skeleton and the hardware the run actually has.
+subnet measurements (each after its fine-tune), the predictor fits that adapt the prior
+(:func:`predictor_fits`) and one guided generation of ``candidates`` cells per round. The
+unit costs are timed on this machine before any work starts
+(:func:`gennas.supernet.plan.measure_unit_costs` on a supernet of cells spread over the
+cost range, two short predictor fits and a short generation), so the plan fits the data,
+the skeleton and the hardware the run actually has.
 
 The settings the user left free move together along one scale ``λ``: at 0 each takes its
 smallest value that still delivers a verified front (epochs enough for
@@ -30,11 +31,15 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gennas.errors import GennasError
 from gennas.io import read_json_checked
 from gennas.metrics.task import task_name
+from gennas.objectives import parse_objectives
+from gennas.supernet.adapt import CV_FOLDS, HEAD_STEPS, MIN_CELLS_TO_CHOOSE, OWN_PREDICTOR
+from gennas.supernet.family import run_family
 from gennas.supernet.plan import UnitCosts, measure_unit_costs, minutes_text
 from gennas.supernet.run_settings import RunSettings
 
@@ -95,10 +100,11 @@ def estimate_seconds(settings: RunSettings, costs: UnitCosts, candidate_seconds:
             their ``finalists`` are the generated cells trained standalone).
 
     Returns:
-        Seconds per stage (probes, generation, training, measurement, verification) and ``total``.
+        Seconds per stage (probes, adaptation, generation, training, measurement, verification) and ``total``.
     """
     rounds, epochs = settings.rounds, settings.epochs
     stages = {"probes": settings.probe_cells * costs.standalone_seconds(epochs),
+              "adaptation": predictor_fits(settings, mode) * costs.predictor_fit_seconds,
               "generation": rounds * settings.candidates * candidate_seconds}
     if mode == "supernet":
         subnets = measured_subnets(settings)
@@ -106,6 +112,31 @@ def estimate_seconds(settings: RunSettings, costs: UnitCosts, candidate_seconds:
                       measurement=rounds * (subnets + 1) * costs.measurement_seconds(settings.measurement_finetune))
     stages["verification"] = rounds * settings.finalists * costs.standalone_seconds(epochs)
     return {**stages, "total": sum(stages.values())}
+
+
+def predictor_fits(settings: RunSettings, mode: str = "supernet") -> int:
+    """Fits of the guiding predictor a run makes before its rounds generate (:func:`gennas.supernet.adapt.adapt_predictor`).
+
+    Each round adapts on everything measured so far: the probes, then each round's measured
+    subnets (a direct round's trained cells). Accuracy takes one fit, or, from
+    ``MIN_CELLS_TO_CHOOSE`` cells on, two per cross-validation fold first (mix or own head);
+    robustness takes one. Under two cells a metric is not fitted. A space without a prior
+    (darts) trains one predictor of every metric a round instead.
+    """
+    metrics = {o.metric for o in parse_objectives(settings.objectives)} & {"accuracy", "pgd_accuracy"}
+    per_round = measured_subnets(settings) if mode == "supernet" else settings.finalists
+    fits = 0
+    for round_index in range(settings.rounds):
+        cells = settings.probe_cells + round_index * per_round
+        if cells < 2 or not metrics:
+            continue
+        if not run_family(settings.space).has_prior:
+            fits += 1
+            continue
+        if "accuracy" in metrics:
+            fits += 2 * CV_FOLDS + 1 if cells >= MIN_CELLS_TO_CHOOSE else 1
+        fits += "pgd_accuracy" in metrics
+    return fits
 
 
 def measured_subnets(settings: RunSettings) -> int:
@@ -312,6 +343,7 @@ def time_unit_costs(ctx, prior) -> tuple[UnitCosts, float]:
         by_flops = sorted(cells, key=lambda c: ctx.family.flops(c, ctx.network))
         costs = measure_unit_costs(model, ctx.splits, ctx.recipe, measurer, [by_flops[0], by_flops[-1]],
                                    typical_flops=_mean_flops(ctx.network))
+        costs = replace(costs, predictor_fit_seconds=_time_predictor_fit(ctx, prior))
         generation = _time_generation(ctx, prior)
     return costs, generation
 
@@ -323,6 +355,45 @@ def _mean_flops(network) -> float:
     family = family_of(network)
     cells = family.probe_candidates(0)
     return float(sum(family.flops(c, network) for c in cells) / len(cells))
+
+
+#: Steps of the shorter of the two timed predictor fits (the longer takes twice as many): a head's
+#: steps are cheap and noisy to time, a whole predictor's dear.
+TIMED_HEAD_STEPS, TIMED_FIT_STEPS = 25, 10
+
+
+def _time_predictor_fit(ctx, prior) -> float:
+    """Seconds of one fit of the guiding predictor, from two short fits.
+
+    A fit costs a fixed part (copying the predictor, encoding its cells) plus its steps;
+    two short fits, the second twice as long, separate the two, and a whole fit is the
+    fixed part plus its steps. With a prior the fit timed is accuracy's own head on
+    the frozen encoder (dearer than the embedding mix, so adaptations are not
+    underestimated); without one, the run's own predictor. On a batch's worth of the probe
+    candidates with made-up targets (a fit's cost does not depend on the values), on copies.
+    """
+    cells = ctx.family.probe_candidates(ctx.settings.seed)[:64]
+    values = np.random.default_rng(0).normal(size=len(cells))
+    if prior is not None:
+        def fit(steps: int) -> None:
+            prior.copy().fit_task(task_name("accuracy", ctx.splits.name), cells, values, own_head=True, steps=steps)
+        whole, timed = HEAD_STEPS, TIMED_HEAD_STEPS
+    else:
+        from predictors.gnn_predictor import GNNConfig, GNNPredictor
+
+        def fit(steps: int) -> None:
+            config = GNNConfig(**{**OWN_PREDICTOR, "steps": steps}, seed=0)
+            GNNPredictor(ctx.family.space, ["accuracy"], config).fit(cells, {"accuracy": values})
+        whole, timed = OWN_PREDICTOR["steps"], TIMED_FIT_STEPS
+    short, long = (_seconds_of(fit, steps) for steps in (timed, 2 * timed))
+    per_step = max(long - short, 0.0) / timed
+    return max(short - per_step * timed, 0.0) + per_step * whole
+
+
+def _seconds_of(work, *args) -> float:
+    tic = time.perf_counter()
+    work(*args)
+    return time.perf_counter() - tic
 
 
 #: Candidates the timing probe generates; a round's generation is scaled from it.

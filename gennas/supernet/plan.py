@@ -43,6 +43,7 @@ class UnitCosts:
     subnet_seconds: float  # measuring one subnet (BN recalibration, every attack on val, latency)
     standalone_epoch_seconds: float  # one epoch of one cell trained on its own, with its val check
     standalone_eval_seconds: float  # a trained cell's attacks on val and test
+    predictor_fit_seconds: float = 0.0  # one fit of the guiding predictor on a run's measurements (0: not timed)
 
     def training_seconds(self, epochs: int) -> float:
         return epochs * (self.steps_per_epoch * self.step_seconds + self.epoch_check_seconds)
