@@ -393,16 +393,14 @@ class StackedEnsemble:
 
     def __init__(self, params: dict, buffers: dict, template: MultiHeadNet, tasks: list[str],
                  adjacency: torch.Tensor, none_index: int | None, positional: bool) -> None:
-        self.params, self.buffers, self.tasks = params, buffers, tasks
-        self.template, self.adjacency = template, adjacency
-        self.none_index, self.positional = none_index, positional
+        self.params, self.buffers = params, buffers
 
         def whole(p, b, ops, t):
-            x, alive = node_inputs(ops, self.none_index, self.positional)
+            x, alive = node_inputs(ops, none_index, positional)
             return functional_call(template, (p, b), (x, adjacency, alive, t, tasks))
 
         def encoder(p, b, ops, t):
-            x, alive = node_inputs(ops, self.none_index, self.positional)
+            x, alive = node_inputs(ops, none_index, positional)
             return functional_call(template.encoder, (p, b), (x, adjacency, alive, t))
 
         decoder = TaskHeads(template)
