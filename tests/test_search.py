@@ -61,7 +61,8 @@ def lock_table(monkeypatch):
 def test_budget_is_exact_and_table_only_reached_through_counted_queries(method, lock_table):
     oracle = CountingOracle("cifar10")
     lock_table()
-    budget = 12 if method == "ours" else 30
+    # BoTorch refits its GP on every query: 15 queries are 5 past its 10 initial cells.
+    budget = 12 if method == "ours" else 15 if method.startswith("botorch") else 30
     run, oracle = _run(method, budget, oracle=oracle)
     archs = [row["arch"] for row in run.history]
     assert len(archs) == budget == len(set(archs)) == oracle.queries
@@ -71,7 +72,7 @@ def test_budget_is_exact_and_table_only_reached_through_counted_queries(method, 
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_same_seed_same_history_other_seed_other_history(method):
-    budget = 8 if method == "ours" else 25
+    budget = 8 if method == "ours" else 14 if method.startswith("botorch") else 25
     first, _ = _run(method, budget, seed=3)
     again, _ = _run(method, budget, seed=3)
     other, _ = _run(method, budget, seed=4)
