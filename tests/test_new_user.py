@@ -289,9 +289,13 @@ def test_a_run_interrupted_mid_round_resumes_to_the_same_result(derived_run, der
     assert main(_run_argv(derived_npz, out) + ["--json"]) == 130  # interrupted
     assert len(read_subnet_table(out / "subnets.csv")) == 1 and (out / "round_1" / "subnets.csv").is_file()
     monkeypatch.undo()
+    # Both rounds had adapted their predictor before the interrupt: the resume reads round 2's back, and
+    # adapts round 1's again, its kept weights being damaged (as a disk filling up mid-write leaves them).
+    damaged = out / "round_1" / "predictor.pt"
+    damaged.write_bytes(damaged.read_bytes()[:100])
     console = _console_of_run(_run_argv(derived_npz, out))
-    # Both rounds had adapted their predictor before the interrupt: the resume reads them back.
-    assert "round 1: guidance read back" in console and "round 2: guidance read back" in console
+    assert "round 1: guidance read back" not in console and "round 2: guidance read back" in console
+    assert damaged.stat().st_size > 100  # rewritten by the new adaptation
     unstable = {"latency_ms", "latency_spread_ms"}  # wall-clock readings
 
     def stable(path: Path) -> list[dict]:

@@ -237,8 +237,9 @@ def _round_guidance(ctx: RunContext, index: int, prior, measured: list[dict], go
         try:
             saved = read_json_checked(record, "round guidance")
             if saved.get("key") == key:
+                predictor = load_predictor(weights)  # before saying so: a damaged file adapts again
                 ctx.say(f"round {index}: guidance read back from {weights} (adapted on the same measurements)")
-                return load_predictor(weights), list(saved["notes"])
+                return predictor, list(saved["notes"])
         except GennasError:
             pass  # unreadable: adapt again and overwrite it
     predictor, notes = guidance(prior, ctx.splits.name, measured, goals, ctx.family.space)
