@@ -9,7 +9,10 @@ top accuracy band (within ``--band`` points of the table's optimum): the share o
 shortfall that is an accuracy search problem rather than a front-coverage one.
 
     python experiments/analyse_front_gap.py --work runs/bench_multi_ours --datasets cifar100,ImageNet16-120 \\
-        [--method ours] [--objectives accuracy:max,flops:min] [--at 50] [--out experiments/results]
+        [--part multi|multi_transfer] [--method ours] \\
+        [--objectives accuracy:max,flops:min] [--at 50] [--out experiments/results]
+
+``--part multi_transfer`` reads the transfer prior's journals and writes ``front_gap_<method>_transfer``.
 """
 
 from __future__ import annotations
@@ -39,17 +42,17 @@ def seed_gap(reference: Reference, rows: list[dict], objectives) -> dict:
             "missing_front_cells": int((gains > 1e-9).sum())}
 
 
-def analyse(work: Path, dataset: str, method: str, goal: str, at: int, band: float) -> dict:
+def analyse(work: Path, part: str, dataset: str, method: str, goal: str, at: int, band: float) -> dict:
     objectives = parse_objectives(goal)
     reference = nb201_reference(dataset, objectives)
-    folder = work / "multi" / dataset / goal.replace(":", "-").replace(",", "_") / method
+    folder = work / part / dataset / goal.replace(":", "-").replace(",", "_") / method
     seeds = {}
     for path in sorted(folder.glob("seed_*.json"), key=lambda p: int(p.stem.split("_")[1])):
         history = json.loads(path.read_text())["run"]["history"]
         if len(history) >= at:
             seeds[path.stem] = seed_gap(reference, history[:at], objectives)
     in_band = [s for s in seeds.values() if s["largest_gain"]["accuracy"] >= reference.optimum - band]
-    return {"dataset": dataset, "goal": goal, "method": method, "at": at, "optimum": reference.optimum,
+    return {"part": part, "dataset": dataset, "goal": goal, "method": method, "at": at, "optimum": reference.optimum,
             "true_front_cells": len(reference.front), "seeds": seeds,
             "mean_hv_ratio": float(np.mean([s["hv_ratio"] for s in seeds.values()])) if seeds else None,
             "largest_gain_in_top_band": len(in_band), "band_points": band,
@@ -63,7 +66,8 @@ def markdown(payload: dict) -> str:
              "Per seed: the HV ratio at K queries, and the true-front cell that alone would raise it most. "
              "The top band is the cells within the stated points of the table's optimum.", ""]
     for entry in payload["entries"]:
-        lines += [f"## {entry['dataset']} | {entry['goal']} | {entry['method']} at {entry['at']} queries", "",
+        prior = " (transfer prior)" if entry.get("part") == "multi_transfer" else ""
+        lines += [f"## {entry['dataset']} | {entry['goal']} | {entry['method']}{prior} at {entry['at']} queries", "",
                   f"Optimum {entry['optimum']:.2f} %, {entry['true_front_cells']} cells on the true front; mean HV "
                   f"ratio {entry['mean_hv_ratio']:.3f} over {len(entry['seeds'])} seeds. The largest single gain "
                   f"is a top-band cell (at most {entry['band_points']:g} point(s) below the optimum) in "
@@ -82,6 +86,8 @@ def markdown(payload: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True, help="the --work folder of a bench_search.py multi run")
+    parser.add_argument("--part", choices=("multi", "multi_transfer"), default="multi",
+                        help="which part's journals (multi_transfer: the transfer prior's runs)")
     parser.add_argument("--datasets", default="cifar100,ImageNet16-120")
     parser.add_argument("--method", default="ours")
     parser.add_argument("--objectives", default="accuracy:max,flops:min")
@@ -89,9 +95,9 @@ def main() -> None:
     parser.add_argument("--band", type=float, default=1.0, help="points below the optimum counted as the top band")
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
     args = parser.parse_args()
-    entries = [analyse(args.work, d, args.method, args.objectives, args.at, args.band) for d in args.datasets.split(",")]
+    entries = [analyse(args.work, args.part, d, args.method, args.objectives, args.at, args.band) for d in args.datasets.split(",")]
     payload = {"provenance": provenance(), "entries": entries}
-    stem = f"front_gap_{args.method}"
+    stem = f"front_gap_{args.method}" + ("_transfer" if args.part == "multi_transfer" else "")
     write_json(args.out / f"{stem}.json", payload)
     write_text(args.out / f"{stem}.md", markdown(payload))
     print(markdown(payload))
