@@ -56,6 +56,7 @@ from gennas.metrics.flops import FLOPS_CONVENTION
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.commands import reference_for, run_methods
 from gennas.search.methods import METHODS
+from gennas.search.options import parse_options
 from gennas.search.peers import EXTRA
 from gennas.search.journal import SearchRun
 from gennas.search.report import markdown_table, summarise
@@ -99,6 +100,9 @@ def main() -> None:
                         help="single objective: end a run once it has measured the table's optimum")
     parser.add_argument("--shared", default=None,
                         help="what else ran on the machine's cores meanwhile (kept with each entry, shown in the Markdown)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a searcher option for every method named (as gennas search takes it); the rows are "
+                             "labelled 'METHOD (KEY=VALUE ...)', beside the methods' default rows")
     parser.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; run nothing")
     parser.add_argument("--jobs", type=int, default=2, help="speed part: processes the (configuration, seed) runs share")
     parser.add_argument("--configs", type=lambda text: [int(i) for i in text.split(",")], default=None,
@@ -120,11 +124,13 @@ def main() -> None:
         write_text(path.with_suffix(".md"), markdown(results))
         return
     methods = [m for m in args.methods.split(",") if m]
+    options = parse_options(args.option)
+    variant = " ".join(f"{k}={v}" for k, v in options.items())
     for dataset in args.datasets.split(","):
         for objectives in [args.objectives] if args.objectives else part["objectives"]:
             # One spec for every method of this goal: the optimum is read from the table once.
             spec = SearchSpec(dataset=dataset, budget=budget, seeds=seeds, seed=args.first_seed, prior=part["prior"],
-                              objectives=objectives)
+                              objectives=objectives, options=options)
             if args.stop_at_optimum:
                 if len(spec.goal) > 1:
                     parser.error("--stop-at-optimum needs a single objective (a front has no one optimum)")
@@ -134,12 +140,16 @@ def main() -> None:
                 if not takes_goal(method, len(spec.goal)):
                     log(f"{args.part} {dataset} {objectives} {method}: skipped, it takes another number of objectives")
                     continue
-                log(f"{args.part} {dataset} {objectives} {method}: {seeds} seeds, budget {budget}")
+                label = f"{method} ({variant})" if variant else method
+                log(f"{args.part} {dataset} {objectives} {label}: {seeds} seeds, budget {budget}")
                 load = os.getloadavg()[0]  # other work on the machine inflates ms/query
-                payload = run_methods(spec, [method], work)
-                key = f"{dataset} | {objectives} | {method}"
+                # A variant's journals live apart: a journal carries its run's options as its identity.
+                payload = run_methods(spec, [method], work / variant.replace("=", "-").replace(" ", "_") if variant
+                                      else work)
+                key = f"{dataset} | {objectives} | {label}"
                 results["entries"][key] = {"provenance": provenance(), "dataset": dataset, "objectives": objectives,
-                                           "method": method, "prior": part["prior"], "budget": budget,
+                                           "method": label, "prior": part["prior"], "budget": budget,
+                                           **({"options": options} if options else {}),
                                            "stop_at_optimum": args.stop_at_optimum, "flops_convention": FLOPS_CONVENTION,
                                            "summary": payload["summary"][method], "load_at_start": round(load, 2),
                                            **({"shared": args.shared} if args.shared else {})}

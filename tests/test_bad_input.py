@@ -236,6 +236,7 @@ CASES: list[tuple[list[str], str]] = [
     (["search", "--method", "ours", "--option", "source_spread=-1"], "source_spread must be at least 0"),
     (["search", "--method", "ours", "--option", "source_spread=yes"], "source_spread must be a whole number"),
     (["search", "--method", "ours", "--option", "source_portfolio=-2"], "source_portfolio must be at least 0"),
+    (["search", "--method", "ours", "--option", "front_portfolio=-1"], "front_portfolio must be at least 0"),
     (["search", "--method", "ours", "--option", "acquisition=foo"], "acquisition must be one of"),
     (["search", "--method", "ours", "--option", "guidance=-1"], "guidance must be at least 0"),
     (["search", "--method", "ours", "--option", "pool=0"], "pool must be at least 1"),

@@ -110,6 +110,23 @@ def test_source_portfolio_opens_with_each_source_tables_leaders_in_turn():
     assert run.history[4]["arch"] not in taken and len(oracle.measured) == 5  # then the model picks, counted as ever
 
 
+def test_front_portfolio_opens_a_transfer_front_search_with_the_same_leaders():
+    """With several objectives the portfolio is ``front_portfolio`` long (0, the default, keeps none)."""
+    prior = CountingOracle("cifar10").prior()
+    goal = parse_objectives("accuracy:max,flops:min")
+
+    def first_queries(options: dict) -> list[str]:
+        oracle = CountingOracle("cifar10")  # each run its own count
+        context = SearchContext(nb201_space(), goal, seed=0, costs=oracle.cost, network=oracle.network,
+                                dataset="cifar10", prior=prior, options={**FAST, **options})
+        return [r["arch"] for r in run_search(make_searcher("ours", context), oracle, 2, method="ours", seed=0).history]
+
+    sources = list(prior.accuracy)
+    leaders = [prior.archs[int(np.argmax(np.asarray(prior.accuracy[sources[q]])))] for q in range(2)]
+    assert first_queries({"front_portfolio": 2})[:2] == leaders
+    assert first_queries({})[:2] != leaders  # the default: expected hypervolume improvement picks from the start
+
+
 class Interrupt(Exception):
     pass
 
