@@ -9,7 +9,7 @@ top accuracy band (within ``--band`` points of the table's optimum): the share o
 shortfall that is an accuracy search problem rather than a front-coverage one.
 
     python experiments/analyse_front_gap.py --work runs/bench_multi_ours --datasets cifar100,ImageNet16-120 \\
-        [--part multi|multi_transfer] [--method ours] \\
+        [--part multi|multi_transfer] [--method ours] [--option KEY=VALUE] \\
         [--objectives accuracy:max,flops:min] [--at 50] [--out experiments/results]
 
 ``--part multi_transfer`` reads the transfer prior's journals and writes ``front_gap_<method>_transfer``.
@@ -42,17 +42,19 @@ def seed_gap(reference: Reference, rows: list[dict], objectives) -> dict:
             "missing_front_cells": int((gains > 1e-9).sum())}
 
 
-def analyse(work: Path, part: str, dataset: str, method: str, goal: str, at: int, band: float) -> dict:
+def analyse(work: Path, part: str, dataset: str, method: str, goal: str, at: int, band: float,
+            variant: str = "") -> dict:
     objectives = parse_objectives(goal)
     reference = nb201_reference(dataset, objectives)
-    folder = work / part / dataset / goal.replace(":", "-").replace(",", "_") / method
+    folder = work / part / dataset / goal.replace(":", "-").replace(",", "_") / variant.replace("=", "-") / method
     seeds = {}
     for path in sorted(folder.glob("seed_*.json"), key=lambda p: int(p.stem.split("_")[1])):
         history = json.loads(path.read_text())["run"]["history"]
         if len(history) >= at:
             seeds[path.stem] = seed_gap(reference, history[:at], objectives)
     in_band = [s for s in seeds.values() if s["largest_gain"]["accuracy"] >= reference.optimum - band]
-    return {"part": part, "dataset": dataset, "goal": goal, "method": method, "at": at, "optimum": reference.optimum,
+    return {"part": part, "dataset": dataset, "goal": goal, "method": f"{method} ({variant})" if variant else method,
+            "at": at, "optimum": reference.optimum,
             "true_front_cells": len(reference.front), "seeds": seeds,
             "mean_hv_ratio": float(np.mean([s["hv_ratio"] for s in seeds.values()])) if seeds else None,
             "largest_gain_in_top_band": len(in_band), "band_points": band,
@@ -90,14 +92,18 @@ def main() -> None:
                         help="which part's journals (multi_transfer: the transfer prior's runs)")
     parser.add_argument("--datasets", default="cifar100,ImageNet16-120")
     parser.add_argument("--method", default="ours")
+    parser.add_argument("--option", default="", metavar="KEY=VALUE",
+                        help="the journals of the method under this one option (bench_search --option)")
     parser.add_argument("--objectives", default="accuracy:max,flops:min")
     parser.add_argument("--at", type=int, default=50, help="queries K at which the front is read")
     parser.add_argument("--band", type=float, default=1.0, help="points below the optimum counted as the top band")
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
     args = parser.parse_args()
-    entries = [analyse(args.work, args.part, d, args.method, args.objectives, args.at, args.band) for d in args.datasets.split(",")]
+    entries = [analyse(args.work, args.part, d, args.method, args.objectives, args.at, args.band, args.option)
+               for d in args.datasets.split(",")]
     payload = {"provenance": provenance(), "entries": entries}
-    stem = f"front_gap_{args.method}" + ("_transfer" if args.part == "multi_transfer" else "")
+    stem = (f"front_gap_{args.method}" + ("_transfer" if args.part == "multi_transfer" else "")
+            + (f"_{args.option.replace('=', '')}" if args.option else ""))
     write_json(args.out / f"{stem}.json", payload)
     write_text(args.out / f"{stem}.md", markdown(payload))
     print(markdown(payload))
