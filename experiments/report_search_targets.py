@@ -101,9 +101,10 @@ WHY_TRANSFER_FRONT = (
     "1 point of the optimum (front_gap_ours_transfer.md); the single-objective transfer search takes the source "
     "tables' leaders first (source_portfolio), the multi-objective one did not")
 CLOSE_TRANSFER_FRONT = (
-    "`--option front_portfolio=6` takes them first (the column `ours with options`); what it leaves missing is "
-    "the cheap end of the front (a 15-25 MFLOPs cell in the CIFAR-100 seeds looked at), so the queries after the "
-    "portfolio need to spread along the front; it becomes the default once CIFAR-10 and ImageNet16-120 are measured")
+    "`--option front_portfolio=6` takes them first (the column `ours with options`; its HV ratio at 10 queries is "
+    "lower, the portfolio spending 6 of them on one end); what it leaves missing is the cheap end, a 16-47 MFLOPs "
+    "cell in every CIFAR-100 seed (front_gap_ours_transfer_front_portfolio6.md), so the queries after the portfolio "
+    "need to spread along the front; it becomes the default once CIFAR-10 and ImageNet16-120 are measured")
 WHY_TIME = (
     "refitting the predictor dominates: 3 members x 400 steps from scratch every round of 5 queries, plus a "
     "guided pool every 3 rounds; under the profiler, with these defaults, the fits are 62 % of the searcher's "
