@@ -49,7 +49,7 @@ def test_targets_are_judged_in_their_direction_with_the_gap_and_the_best_peer(tm
 
     queries = _row(report, "zero prior: median queries", "cifar10")
     assert queries["met"] and queries["gap"] is None  # 20 <= 25: fewer is better
-    assert queries["best_peer"] == ["optuna-gp", 26]  # the fewest queries among the peers
+    assert queries["best_peer"] == ["optuna-gp (20/20 seeds)", 26]  # the fewest queries among the peers
     best = _row(report, "zero prior: mean best accuracy", "cifar10")
     assert not best["met"] and abs(best["gap"] - 0.35) < 1e-9 and best["why"]
     assert best["best_peer"] == ["optuna-tpe", 94.2]
