@@ -46,7 +46,8 @@ def analyse(work: Path, part: str, dataset: str, method: str, goal: str, at: int
             variant: str = "") -> dict:
     objectives = parse_objectives(goal)
     reference = nb201_reference(dataset, objectives)
-    folder = work / part / dataset / goal.replace(":", "-").replace(",", "_") / variant.replace("=", "-").replace(" ", "_") / method
+    goal_folder = goal.replace(":", "-").replace(",", "_")
+    folder = work / part / dataset / goal_folder / variant.replace("=", "-").replace(" ", "_") / method
     seeds = {}
     for path in sorted(folder.glob("seed_*.json"), key=lambda p: int(p.stem.split("_")[1])):
         history = json.loads(path.read_text())["run"]["history"]

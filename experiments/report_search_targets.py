@@ -106,7 +106,8 @@ WHY_TRANSFER_FRONT = {
                       "a 14.7 MFLOPs one (front_gap_ours_transfer.md)",
 }
 CLOSE_TRANSFER_FRONT = (
-    "where the accuracy end is missing, `--option front_portfolio=6` takes the source leaders first (the column `ours with options`; its HV ratio at 10 queries is "
+    "where the accuracy end is missing, `--option front_portfolio=6` takes the source leaders first (the column "
+    "`ours with options`; its HV ratio at 10 queries is "
     "lower, the portfolio spending 6 of them on one end); what it leaves missing is the cheap end, a 16-47 MFLOPs "
     "cell in every CIFAR-100 seed (front_gap_ours_transfer_front_portfolio6.md), so the queries after the portfolio "
     "need to spread along the front; it becomes the default once CIFAR-10 and ImageNet16-120 are measured")
@@ -151,7 +152,8 @@ def predictor_target(results: Path) -> dict:
     row = {"name": "zero prior: predictor Kendall tau with 100 training cells", "dataset": "cifar10", "unit": ".3f",
            "source": path.name, "threshold": 0.80, "best_peer": None}
     if not path.exists() or "zero-prior" not in json.loads(path.read_text()):
-        return {**row, "value": None, "met": False, "why": "not run", "close": "run bench_predictor.py --parts zero-prior"}
+        return {**row, "value": None, "met": False, "why": "not run",
+                "close": "run bench_predictor.py --parts zero-prior"}
     part = json.loads(path.read_text())["zero-prior"]
     tau = part["results"]["100"]["gnn"]["kendall"]
     return {**row, "value": tau[0], "std": tau[1], "seeds": part["seeds"], "met": tau[0] >= 0.80,
@@ -185,7 +187,8 @@ def evaluate(target: Target, entries: dict) -> dict:
     if target.unit == "queries":
         row["found"] = ours["summary"]["queries_to_optimum"]["found"]
     return {**row, "value": value, "seeds": ours["summary"]["seeds"], "met": met, "gap": None if met else gap,
-            "best_peer": best_other, "ours_variants": variants, "why": "" if met else target.why, "close": "" if met else target.close}
+            "best_peer": best_other, "ours_variants": variants,
+            "why": "" if met else target.why, "close": "" if met else target.close}
 
 
 def coverage(results: Path) -> list[dict]:
@@ -248,7 +251,8 @@ def markdown(rows: list[dict], cover: list[dict], info: dict) -> str:
         variants = "; ".join(f"{label[len('ours ('):-1]}: {_figure(v, r['unit'])}"
                              for label, v in r.get("ours_variants", {}).items() if v is not None) or "-"
         found = f" ({r['found']}/{r['seeds']} seeds)" if "found" in r else ""
-        lines.append(f"| {r['name']} | {r['dataset']} | {_figure(r['value'], r['unit'])}{found} | {r.get('seeds', '-')} | "
+        lines.append(f"| {r['name']} | {r['dataset']} | {_figure(r['value'], r['unit'])}{found} | "
+                     f"{r.get('seeds', '-')} | "
                      f"{_figure(r['threshold'], r['unit'])} | {'yes' if r['met'] else '**no**'} | {gap} | {other} | "
                      f"{variants} |")
     lines.append("\n## Why the missed ones are missed, and what would close them\n")
