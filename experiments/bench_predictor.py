@@ -185,6 +185,8 @@ def markdown(results: dict) -> str:
              "Mean ± std over seeds; `top-1%` = share of the predictor's top 1% that is truly top 1%.", ""]
     for part in r:
         lines += [f"Part `{part}` ({results[part]['seeds']} seeds):", "", provenance_markdown(results[part]["provenance"])]
+        if results[part].get("shared"):  # fit seconds from shared cores run high
+            lines.insert(len(lines) - 1, f"- the cores were shared with {results[part]['shared']}")
     if "zero-prior" in r:
         lines += ["## Zero prior (trained on n target cells)", "",
                   "| n | method | Kendall τ | Spearman ρ | top-1% precision | fit seconds |", "|---|---|---|---|---|---|"]
