@@ -56,6 +56,8 @@ from gennas.metrics.flops import FLOPS_CONVENTION
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.commands import reference_for, run_methods
 from gennas.search.methods import METHODS
+from gennas.errors import GennasError
+from gennas.search.methods import check_options
 from gennas.search.options import parse_options
 from gennas.search.peers import EXTRA
 from gennas.search.journal import SearchRun
@@ -124,7 +126,11 @@ def main() -> None:
         write_text(path.with_suffix(".md"), markdown(results))
         return
     methods = [m for m in args.methods.split(",") if m]
-    options = parse_options(args.option)
+    try:
+        options = parse_options(args.option)
+        check_options(options, methods)
+    except GennasError as error:
+        parser.error(str(error))
     variant = " ".join(f"{k}={v}" for k, v in options.items())
     for dataset in args.datasets.split(","):
         for objectives in [args.objectives] if args.objectives else part["objectives"]:
