@@ -110,7 +110,8 @@ CLOSE_TRANSFER_FRONT = (
     "`ours with options`; its HV ratio at 10 queries is "
     "lower, the portfolio spending 6 of them on one end); what it leaves missing is the cheap end, a 16-47 MFLOPs "
     "cell in every CIFAR-100 seed (front_gap_ours_transfer_front_portfolio6.md), so the queries after the portfolio "
-    "need to spread along the front; it becomes the default once CIFAR-10 and ImageNet16-120 are measured")
+    "need to spread along the front; where the gap is the cheap end (ImageNet16-120) the portfolio costs HV, "
+    "so it stays an option (off)")
 WHY_TIME = (
     "refitting the predictor dominates: 3 members x 400 steps from scratch every round of 5 queries, plus a "
     "guided pool every 3 rounds; under the profiler, with these defaults, the fits are 62 % of the searcher's "

@@ -17,7 +17,8 @@ One round:
 With a transfer prior and accuracy as the one goal, the first ``source_portfolio`` queries
 instead take each source table's best unmeasured cell in turn (see :meth:`_portfolio`);
 with several objectives ``front_portfolio`` queries do (off by default: a source's accuracy
-leaders are one end of a front, so what they buy there is measured first).
+leaders are one end of a front, which helps where that end is what the search misses and costs
+where the gap is elsewhere; experiments/results/search_multi_transfer.md).
 Without a prior the first cells are unguided samples, which match the space's own
 distribution, so the first fit sees an unbiased sample. The ensemble is refitted from
 scratch after each batch (``fit_steps`` steps), each time from new initial weights, which
