@@ -55,9 +55,8 @@ from gennas.io import write_json, write_text
 from gennas.metrics.flops import FLOPS_CONVENTION
 from gennas.provenance import provenance, provenance_markdown
 from gennas.search.commands import reference_for, run_methods
-from gennas.search.methods import METHODS
 from gennas.errors import GennasError
-from gennas.search.methods import check_options
+from gennas.search.methods import check_options, is_peer, takes_goal
 from gennas.search.options import parse_options
 from gennas.search.peers import EXTRA
 from gennas.search.journal import SearchRun
@@ -303,15 +302,9 @@ def methods_by_note(entries: dict[str, dict], key: str) -> dict[str, list[str]]:
     return notes
 
 
-def takes_goal(method: str, objectives: int) -> bool:
-    """Whether ``method`` searches a goal of ``objectives`` objectives (botorch-qlogei one, botorch-qnehvi several)."""
-    arity = getattr(METHODS.get(method), "arity", None)
-    return arity is None or (arity == "several") == (objectives > 1)
-
-
 def peer_notes(entries: dict[str, dict], prior: str) -> list[str]:
     """Markdown lines on the peers of a group: which library runs them and, with a prior, how they take it."""
-    peers = [m for m in entries if getattr(METHODS.get(m), "__module__", "").endswith("_peers")]
+    peers = [m for m in entries if is_peer(m)]
     if not peers:
         return []
     lines = [f"- {', '.join(peers)}: peers, the libraries' own samplers through their ask/tell ({EXTRA}); "
@@ -332,7 +325,7 @@ def peer_verdicts(entries: dict[str, dict], multi: bool) -> list[str]:
     so "beats" never rests on a digit the reader cannot see; single objective, the median
     queries to the optimum are compared too (see :func:`_race`).
     """
-    peers = [m for m in entries if getattr(METHODS.get(m), "__module__", "").endswith("_peers")]
+    peers = [m for m in entries if is_peer(m)]
     if "ours" not in entries or not peers:
         return []
     key, label, digits = ("hv_ratio", "HV ratio", 4) if multi else ("best", "best accuracy", 2)

@@ -22,12 +22,12 @@ from typing import Callable
 
 from gennas.io import write_json, write_text
 from gennas.provenance import provenance, provenance_markdown
-from gennas.search.methods import METHODS
+from gennas.search.methods import METHODS, is_peer, takes_goal
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 TWO, THREE = "accuracy:max,flops:min", "accuracy:max,flops:min,memory_bytes:min"
 PARTS = ("single", "transfer", "multi", "multi_transfer", "timing")
-PEERS = ("optuna-tpe", "optuna-gp", "optuna-nsga2", "botorch-qlogei", "botorch-qnehvi")
+PEERS = tuple(m for m in METHODS if is_peer(m))
 #: The timing part runs on one dataset by design: a method's time per query does not depend on
 #: which table answers (ours' own time on every dataset is in the single part).
 PART_DATASETS = {"timing": ("cifar10",)}
@@ -152,10 +152,10 @@ def predictor_target(results: Path) -> dict:
     path = results / "predictor_cifar10.json"
     row = {"name": "zero prior: predictor Kendall tau with 100 training cells", "dataset": "cifar10", "unit": ".3f",
            "source": path.name, "threshold": 0.80, "best_peer": None}
-    if not path.exists() or "zero-prior" not in json.loads(path.read_text()):
+    part = json.loads(path.read_text()).get("zero-prior") if path.exists() else None
+    if part is None:
         return {**row, "value": None, "met": False, "why": "not run",
                 "close": "run bench_predictor.py --parts zero-prior"}
-    part = json.loads(path.read_text())["zero-prior"]
     tau = part["results"]["100"]["gnn"]["kendall"]
     return {**row, "value": tau[0], "std": tau[1], "seeds": part["seeds"], "met": tau[0] >= 0.80,
             "gap": None if tau[0] >= 0.80 else 0.80 - tau[0],
@@ -192,21 +192,22 @@ def evaluate(target: Target, entries: dict) -> dict:
             "why": "" if met else target.why, "close": "" if met else target.close}
 
 
-def coverage(results: Path) -> list[dict]:
-    """Per part, dataset and goal: the methods that ran, their seeds, and the peers or ours still missing."""
+def coverage(entries: dict[str, dict]) -> list[dict]:
+    """Per part, dataset and goal: the methods that ran, their seeds, and the peers or ours still missing.
+
+    Args:
+        entries: each part's ``entries`` of its ``search_<part>.json`` (parts without a file absent).
+    """
     rows = []
-    for part in PARTS:
-        path = results / f"search_{part}.json"
-        if not path.exists():
-            continue
+    for part, part_entries in entries.items():
         groups: dict[tuple[str, str], dict[str, int]] = {}
-        for entry in json.loads(path.read_text())["entries"].values():
+        for entry in part_entries.values():
             groups.setdefault((entry["dataset"], entry["objectives"]), {})[entry["method"]] = entry["summary"]["seeds"]
         goals = sorted({goal for _, goal in groups}, key=len)
         for dataset in PART_DATASETS.get(part, DATASETS):
             for goal in goals:
                 methods = groups.get((dataset, goal), {})
-                wanted = ["ours", *(p for p in PEERS if _takes(p, goal))]
+                wanted = ["ours", *(p for p in PEERS if takes_goal(p, goal.count(",") + 1))]
                 rows.append({"part": part, "dataset": dataset, "goal": goal, "methods": methods,
                              "missing": [m for m in wanted if m not in methods],
                              "short": [m for m, s in methods.items() if s < MIN_SEEDS and part != "timing"]})
@@ -219,11 +220,6 @@ def _named(entry: dict, unit: str) -> str:
         return entry["method"]
     found = entry["summary"]["queries_to_optimum"]["found"]
     return f"{entry['method']} ({found}/{entry['summary']['seeds']} seeds)"
-
-
-def _takes(method: str, goal: str) -> bool:
-    arity = getattr(METHODS.get(method), "arity", None)
-    return arity is None or (arity == "several") == ("," in goal)
 
 
 def _figure(value: float | None, unit: str) -> str:
@@ -288,7 +284,7 @@ def main() -> None:
                for part in PARTS if (results / f"search_{part}.json").exists()}
     rows = [evaluate(t, entries.get(t.part, {})) for t in targets()]
     rows.insert(len(rows) - len(DATASETS), predictor_target(results))
-    cover = coverage(results)
+    cover = coverage(entries)
     info = provenance()
     write_json(results / "search_targets.json", {"provenance": info, "targets": rows, "coverage": cover})
     write_text(results / "search_targets.md", markdown(rows, cover, info))

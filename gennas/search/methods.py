@@ -298,6 +298,17 @@ QUERY_KINDS = (BlackBox.kind, MultiFidelity.kind)
 METHODS: dict[str, type[Searcher]] = {n: m.searcher for n, m in REGISTRY.items() if isinstance(m, BlackBox)}
 
 
+def takes_goal(method: str, objectives: int) -> bool:
+    """Whether ``method`` searches a goal of ``objectives`` objectives (botorch-qlogei one, botorch-qnehvi several)."""
+    arity = getattr(METHODS.get(method), "arity", None)
+    return arity is None or (arity == "several") == (objectives > 1)
+
+
+def is_peer(method: str) -> bool:
+    """Whether ``method`` is a peer: another library's sampler through our loop (Optuna, BoTorch)."""
+    return getattr(METHODS.get(method), "__module__", "").endswith("_peers")
+
+
 def get_method(name: str) -> Method:
     """The registered method ``name``."""
     if name not in REGISTRY:
