@@ -150,8 +150,10 @@ def test_a_budgeted_run_plans_says_so_keeps_the_plan_and_resumes_it(small_npz: P
     from gennas.supernet.prune import is_verified
     from gennas.supernet.table import read_subnet_table
 
-    verified = sum(is_verified(r) for r in read_subnet_table(out / "subnets.csv"))
-    assert verified >= min(settings["finalists"], len(read_subnet_table(out / "subnets.csv")))
+    table = read_subnet_table(out / "subnets.csv")
+    verified = sum(is_verified(r) for r in table)
+    # every planned finalist is verified; a subnet measured with the time left may lack the time for its training
+    assert verified >= min(settings["finalists"], settings["max_subnets"], len(table))
     assert (verified > settings["finalists"]) == ("more subnet(s) along the front were verified" in first.err)
     assert main(argv) == 0  # every stage's output exists: the rerun resumes the same plan
     second = capsys.readouterr()
