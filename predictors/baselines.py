@@ -5,6 +5,10 @@ on the flat per-edge one-hot vector, and the BANANAS surrogate: an ensemble of s
 feed-forward networks. Spread comes from the model itself: the per-tree spread of a
 forest, and the spread of an ensemble of subsampled boosting models or of networks
 started from different seeds.
+
+``features="one-hot+proxies"`` appends what the untrained network says about each cell
+(:func:`gennas.metrics.proxies.proxy_features`: synflow, naswot, log FLOPs and params), free
+for every cell: trees split on them from the first few measurements on.
 """
 
 from __future__ import annotations
@@ -21,19 +25,28 @@ from gennas.space.protocol import ArchSpace
 from predictors.base import Prediction, target_matrix
 
 KINDS = ("gbr", "rf", "mlp")
+FEATURES = ("one-hot", "one-hot+proxies")
 
 
 class SklearnPredictor:
     def __init__(self, space: ArchSpace, tasks: Sequence[str], kind: str = "gbr", seed: int = 0,
-                 n_models: int = 5) -> None:
+                 n_models: int = 5, features: str = "one-hot") -> None:
         if kind not in KINDS:
             raise GennasError(f"unknown baseline {kind!r}; choose one of {KINDS}")
+        if features not in FEATURES:
+            raise GennasError(f"unknown features {features!r}; choose one of {FEATURES}")
         self.space, self.tasks, self.kind, self.seed, self.n_models = space, list(tasks), kind, seed, n_models
+        self.features = features
         self.models: dict[str, list] = {}
         self.scale: dict[str, tuple[float, float]] = {}
 
     def _features(self, cells: Sequence[Cell]) -> np.ndarray:
-        return np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.one_hot_size))
+        one_hot = np.stack([self.space.one_hot(c) for c in cells]) if cells else np.empty((0, self.space.one_hot_size))
+        if self.features == "one-hot":
+            return one_hot
+        from gennas.metrics.proxies import proxy_features
+
+        return np.hstack([one_hot, proxy_features(list(cells))])
 
     def fit(self, cells: Sequence[Cell], targets: dict[str, np.ndarray]) -> "SklearnPredictor":
         y = target_matrix(cells, targets, self.tasks)
