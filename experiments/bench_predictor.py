@@ -8,6 +8,9 @@ Parts (all by default, one run, same seeds for every method):
               learns the free costs (FLOPs, params; computed, not looked up) of 1,000 more
               cells without accuracy labels: whether pretraining the shared encoder on
               unlabelled cells lifts the zero-prior ranking (issue 16's tau target).
+  zero-prior-proxies  data-free zero-cost proxies (synflow, naswot on noise; no image, no label)
+              alone, as forest features beside the one-hot ops, and the GNN mixed with that
+              forest, on n = 20, 50, 100 target cells (issue 16's tau target).
   transfer    the committed prior (pretrained on the two non-target tables, never the
               target's) adapted with k = 0, 5, 10, 20 target cells.
   noisy       the prior's ranking of noised cells (hard draws of the diffusion process at
@@ -37,10 +40,12 @@ from gennas.bench.tabular import nb201_network
 from gennas.io import write_json, write_text
 from gennas.metrics import COST_METRICS, CostTable
 from gennas.metrics.flops import FLOPS_CONVENTION
+from gennas.metrics.proxies import PROXY_NETWORK, ProxyTable, proxy_features
 from gennas.provenance import provenance, provenance_markdown
 from gennas.space import Cell, nb201_space
 from predictors import GNNConfig, GNNPredictor, SklearnPredictor
 from predictors.encoding import one_hot_ops
+from predictors.mixture import MixturePredictor
 from predictors.transfer import load_prior
 
 SIZES = (20, 50, 100, 1000)
@@ -118,6 +123,47 @@ def zero_prior_aux(cells, truth, target, task, seeds, log) -> dict:
             rows.append({**ranking(pred, truth[test]), "seconds": seconds})
         out[name] = summarise(rows)
         log(f"zero-prior-aux {name}: tau {out[name]['kendall'][0]:.3f}")
+    return out
+
+
+PROXY_SIZES = (20, 50, 100)
+
+
+def zero_prior_proxies(cells, truth, task, seeds, log) -> dict:
+    """Zero-cost proxies as rankers, as forest features, and the GNN mixed with that forest.
+
+    Every method of a seed trains on the same cells and is scored on the same rows; the
+    mixture averages the two fitted members' predictions (no third fit). The proxies come
+    from :class:`ProxyTable` (built once per machine and cached: they need no table).
+    """
+    space = nb201_space()
+    ProxyTable.load_or_build(space, progress=True)  # every cell's proxies known to proxy_features
+    features = proxy_features(cells)
+    out: dict = {"proxy alone": {}}
+    for j, name in enumerate(("synflow", "naswot", "log FLOPs")):
+        out["proxy alone"][name] = ranking(features[:, j], truth)
+        log(f"proxy {name}: tau {out['proxy alone'][name]['kendall']:.3f}")
+    for n in PROXY_SIZES:
+        rows: dict[str, list] = {}
+        for seed in range(seeds):
+            train, test = split(seed, n, len(cells))
+            fit_cells, test_cells, targets = [cells[i] for i in train], [cells[i] for i in test], {task: truth[train]}
+            fitted = {}
+            for name, make in {"rf": lambda: SklearnPredictor(space, [task], "rf", seed=seed),
+                               "rf + proxies": lambda: SklearnPredictor(space, [task], "rf", seed=seed,
+                                                                        features="one-hot+proxies"),
+                               "gnn": lambda: GNNPredictor(space, [task], GNNConfig(seed=seed))}.items():
+                start = time.perf_counter()
+                fitted[name] = make().fit(fit_cells, targets)
+                seconds = time.perf_counter() - start
+                rows.setdefault(name, []).append({**ranking(fitted[name].predict(test_cells, [task])[task].mean,
+                                                            truth[test]), "seconds": seconds})
+            mixture = MixturePredictor([fitted["gnn"], fitted["rf + proxies"]])
+            rows.setdefault("gnn + (rf + proxies) mixture", []).append(
+                {**ranking(mixture.predict(test_cells, [task])[task].mean, truth[test]),
+                 "seconds": rows["gnn"][-1]["seconds"] + rows["rf + proxies"][-1]["seconds"]})
+        out[str(n)] = {name: summarise(r) for name, r in rows.items()}
+        log(f"zero-prior-proxies n={n}: " + ", ".join(f"{k} {v['kendall'][0]:.3f}" for k, v in out[str(n)].items()))
     return out
 
 
@@ -207,6 +253,26 @@ def markdown(results: dict) -> str:
                          f"{s['spearman'][0]:.3f} ± {s['spearman'][1]:.3f} | {s['top1_precision'][0]:.3f} ± "
                          f"{s['top1_precision'][1]:.3f} | {s['seconds'][0]:.1f} |")
         lines += ["", "Issue 16's target: τ ≥ 0.80 at n = 100.", ""]
+    if "zero-prior-proxies" in r:
+        p = r["zero-prior-proxies"]
+        net = PROXY_NETWORK
+        lines += ["## Zero-cost proxies (data-free) as predictor inputs", "",
+                  f"synflow and naswot are computed on each cell's untrained network (C={net.channels}, "
+                  f"N={net.cells_per_stage}, {net.image_size} px, seeded weights; naswot on a batch of Gaussian "
+                  "noise), so they use no image and no label of any dataset (`gennas/metrics/proxies.py`). "
+                  "`rf + proxies`: the forest on the one-hot ops plus synflow, naswot, log FLOPs and log params. "
+                  "The mixture averages the fitted GNN's and that forest's predictions (`predictors/mixture.py`).", "",
+                  "| proxy alone (no training) | Kendall τ | Spearman ρ | top-1% precision |", "|---|---|---|---|"]
+        lines += [f"| {name} | {s['kendall']:.3f} | {s['spearman']:.3f} | {s['top1_precision']:.3f} |"
+                  for name, s in p["proxy alone"].items()]
+        lines += ["", "| n | method | Kendall τ | Spearman ρ | top-1% precision | fit seconds |",
+                  "|---|---|---|---|---|---|"]
+        for n in (k for k in p if k != "proxy alone"):
+            for name, s in p[n].items():
+                lines.append(f"| {n} | {name} | {s['kendall'][0]:.3f} ± {s['kendall'][1]:.3f} | "
+                             f"{s['spearman'][0]:.3f} ± {s['spearman'][1]:.3f} | {s['top1_precision'][0]:.3f} ± "
+                             f"{s['top1_precision'][1]:.3f} | {s['seconds'][0]:.1f} |")
+        lines += ["", "Issue 16's target: τ ≥ 0.80 at n = 100.", ""]
     if "transfer" in r:
         lines += ["## Transfer (prior pretrained on the two other tables, adapted with k target cells)", "",
                   "| k | Kendall τ | Spearman ρ | top-1% precision | MAE (points) | adapt seconds | seeds | mixture (first seed) |",
@@ -261,6 +327,7 @@ def main() -> None:
     runners = {
         "zero-prior": lambda: zero_prior(cells, truth, task, args.seeds, log),
         "zero-prior-aux": lambda: zero_prior_aux(cells, truth, target, task, args.seeds, log),
+        "zero-prior-proxies": lambda: zero_prior_proxies(cells, truth, task, args.seeds, log),
         "transfer": lambda: transfer(cells, truth, target, task, args.seeds, log),
         "noisy": lambda: noisy(cells, truth, target, task, log),
         "costs": lambda: costs(cells, target, min(args.seeds, 3), log),

@@ -43,12 +43,15 @@ from gennas.search.indicators import protocol_reference
 from gennas.search.searcher import Result, SearchContext, Searcher
 from gennas.seeds import EHVI_DRAWS_SALT, derive_seed
 from gennas.space.cell import Cell
-from gennas.space.space import same_space
+from gennas.space.space import CellSpace, same_space
 
 
 #: Where the generated candidates come from: a guided sample redrawn every few rounds, or
 #: one unguided sample kept and re-scored by the predictor.
 POOL_SOURCES = ("cached", "guided")
+#: What scores the candidates without a prior: the GNN alone, or the GNN mixed with a forest
+#: on one-hot ops plus zero-cost proxies (:mod:`predictors.mixture`); guidance always follows the GNN.
+SURROGATES = ("gnn", "gnn+proxies")
 DEFAULT_CACHED_POOL = 500
 #: Transfer queries that take the source tables' leaders in turn before the model picks
 #: (three per source with NB201's two; experiments/results/search_transfer.md).
@@ -105,6 +108,15 @@ class GenerativeSearch(Searcher):
         if self.pool_source not in POOL_SOURCES:
             raise GennasError(f"unknown pool_source {self.pool_source!r}; choose {' or '.join(POOL_SOURCES)}")
         self.cached_pool = int(options.get("cached_pool", DEFAULT_CACHED_POOL))
+        self.surrogate = str(options.get("surrogate", "gnn"))
+        if self.surrogate not in SURROGATES:
+            raise GennasError(f"unknown surrogate {self.surrogate!r}; choose {' or '.join(SURROGATES)}")
+        if self.surrogate != "gnn" and not isinstance(self.space, CellSpace):
+            raise GennasError(f"surrogate {self.surrogate} reads zero-cost proxies of cells; space "
+                              f"{self.space.name!r} has none, use surrogate=gnn")
+        if self.surrogate != "gnn" and self.transfer:
+            raise GennasError(f"surrogate {self.surrogate} replaces the zero-prior GNN; with a transfer prior "
+                              "the prior scores the candidates (use --prior none, or drop the option)")
         self.acquisition = str(options.get("acquisition", "ehvi" if len(self.objectives) > 1 else "ucb"))
         if self.acquisition not in ("ehvi", "ucb", "chebyshev"):
             raise GennasError(f"unknown acquisition {self.acquisition!r}; choose ehvi, ucb or chebyshev")
@@ -117,6 +129,7 @@ class GenerativeSearch(Searcher):
         if not same_space(self.diffusion.space, self.space):
             raise GennasError(f"generator is for space {self.diffusion.space.name!r}, not {self.space.name!r}")
         self.predictor = None
+        self.scorer = None  # what _predictions asks: the predictor, or its mixture with the proxy forest
         self.pool: dict[str, Cell] = {}
         self.rounds = 0
         self.sources = None
@@ -155,9 +168,16 @@ class GenerativeSearch(Searcher):
         seed = derive_seed(self.context.seed, self.rounds)
         if self._warm_refit():
             self.predictor.fit(cells, values, warm_start=True, steps=self.refit_steps, seed=seed)
-            return
-        config = GNNConfig(seed=seed, ensemble=3, steps=self.fit_steps)
-        self.predictor = GNNPredictor(self.space, self.modelled, config).fit(cells, values)
+        else:
+            config = GNNConfig(seed=seed, ensemble=3, steps=self.fit_steps)
+            self.predictor = GNNPredictor(self.space, self.modelled, config).fit(cells, values)
+        self.scorer = self.predictor
+        if self.surrogate == "gnn+proxies":
+            from predictors.baselines import SklearnPredictor
+            from predictors.mixture import MixturePredictor
+
+            forest = SklearnPredictor(self.space, self.modelled, "rf", seed=seed, features="one-hot+proxies")
+            self.scorer = MixturePredictor([self.predictor, forest.fit(cells, values)])
 
     def _warm_refit(self) -> bool:
         """Whether this refit continues the last fit rather than starting from scratch.
@@ -202,7 +222,7 @@ class GenerativeSearch(Searcher):
         """Rows of predicted means and of spreads: modelled metrics from the predictor, free costs exact (spread 0)."""
         means, spreads = {}, {}
         if self.modelled:
-            predictions = self.predictor.predict(candidates, [self._task(m) for m in self.modelled])
+            predictions = (self.scorer or self.predictor).predict(candidates, [self._task(m) for m in self.modelled])
             for metric in self.modelled:
                 means[metric] = predictions[self._task(metric)].mean
                 spreads[metric] = predictions[self._task(metric)].std

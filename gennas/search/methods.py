@@ -257,7 +257,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
                       "acquisition": choice("ehvi", "ucb", "chebyshev"), "ehvi_samples": whole(),
                       "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0),
                       "source_spread": whole(0), "source_portfolio": whole(0), "front_portfolio": whole(0),
-                      **WARM_OPTIONS},
+                      "surrogate": choice("gnn", "gnn+proxies"), **WARM_OPTIONS},
              searcher=GenerativeSearch),
     BlackBox("random", searcher=RandomSearch),
     BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1), **WARM_OPTIONS}, _tournament_fits,
