@@ -183,19 +183,26 @@ class ProxyTable:
         return (root or cache_dir()) / "proxies" / f"{space.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
 
     @classmethod
+    def read_cached(cls, space: CellSpace, root: Path | None = None) -> "ProxyTable | None":
+        """The cached table, remembered for :func:`proxy_features`; None when there is none (or it is unreadable)."""
+        path = cls.cache_path(space, root)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as data:
+                values = {name: data[name] for name in PROXIES}
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(space, values).remember() if all(len(v) == space.size for v in values.values()) else None
+
+    @classmethod
     def load_or_build(cls, space: CellSpace, root: Path | None = None, progress: bool = False) -> "ProxyTable":
         """Read the cached table, or build and cache it (a corrupt cache file is rebuilt)."""
-        path = cls.cache_path(space, root)
-        if path.exists():
-            try:
-                with np.load(path) as data:
-                    values = {name: data[name] for name in PROXIES}
-                if all(len(v) == space.size for v in values.values()):
-                    return cls(space, values).remember()
-            except (OSError, ValueError, KeyError):
-                pass  # unreadable cache: rebuild below and replace it
+        cached = cls.read_cached(space, root)
+        if cached is not None:
+            return cached
         table = cls.build(space, progress=progress)
-        atomic_write(path, lambda tmp: np.savez(tmp.open("wb"), **table.values))
+        atomic_write(cls.cache_path(space, root), lambda tmp: np.savez(tmp.open("wb"), **table.values))
         return table
 
     def remember(self) -> "ProxyTable":

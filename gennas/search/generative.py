@@ -43,7 +43,7 @@ from gennas.search.indicators import protocol_reference
 from gennas.search.searcher import Result, SearchContext, Searcher
 from gennas.seeds import EHVI_DRAWS_SALT, derive_seed
 from gennas.space.cell import Cell
-from gennas.space.space import CellSpace, same_space
+from gennas.space.space import ENUMERATION_LIMIT, CellSpace, same_space
 
 
 #: Where the generated candidates come from: a guided sample redrawn every few rounds, or
@@ -117,6 +117,10 @@ class GenerativeSearch(Searcher):
         if self.surrogate != "gnn" and self.transfer:
             raise GennasError(f"surrogate {self.surrogate} replaces the zero-prior GNN; with a transfer prior "
                               "the prior scores the candidates (use --prior none, or drop the option)")
+        if self.surrogate != "gnn" and self.space.size <= ENUMERATION_LIMIT:
+            from gennas.metrics.proxies import ProxyTable
+
+            ProxyTable.read_cached(self.space)  # a space's cached proxies spare evaluating them per candidate
         self.acquisition = str(options.get("acquisition", "ehvi" if len(self.objectives) > 1 else "ucb"))
         if self.acquisition not in ("ehvi", "ucb", "chebyshev"):
             raise GennasError(f"unknown acquisition {self.acquisition!r}; choose ehvi, ucb or chebyshev")
