@@ -233,6 +233,8 @@ def markdown(results: dict) -> str:
         lines += [f"Part `{part}` ({results[part]['seeds']} seeds):", "", provenance_markdown(results[part]["provenance"])]
         if results[part].get("shared"):  # fit seconds from shared cores run high
             lines.insert(len(lines) - 1, f"- the cores were shared with {results[part]['shared']}")
+        if results[part].get("note"):  # what the run's record cannot say by itself
+            lines.insert(len(lines) - 1, f"- note: {results[part]['note']}")
     if "zero-prior" in r:
         lines += ["## Zero prior (trained on n target cells)", "",
                   "| n | method | Kendall τ | Spearman ρ | top-1% precision | fit seconds |", "|---|---|---|---|---|---|"]

@@ -81,3 +81,14 @@ def test_a_folder_without_results_is_one_clear_error(tmp_path) -> None:
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "no search_<part>.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_tau_target_reads_the_mixture_where_the_proxies_part_ran(tmp_path) -> None:
+    gnn = {"gnn": {"kendall": [0.69, 0.01]}}
+    (tmp_path / "predictor_cifar10.json").write_text(json.dumps({
+        "zero-prior": {"seeds": 10, "results": {"100": gnn}},
+        "zero-prior-proxies": {"seeds": 10, "results": {"100": {**gnn, "gnn + (rf + proxies) mixture":
+                                                                {"kendall": [0.73, 0.01]}}}}}))
+    report = _report(tmp_path, {"single": [_entry("cifar10", "accuracy:max", "ours", **_single(20, 94.0, 0.2))]})
+    tau = _row(report, "zero prior: predictor Kendall tau", "cifar10")
+    assert tau["value"] == 0.73 and abs(tau["gap"] - 0.07) < 1e-9 and "0.690" in tau["why"]
