@@ -59,6 +59,31 @@ def remove_stale_temps(path: Path) -> list[Path]:
     return removed
 
 
+def read_cached_columns(path: Path, names: tuple[str, ...], length: int) -> dict[str, Any] | None:
+    """The named arrays of a cache ``.npz`` when the file holds all of them at ``length``; None otherwise.
+
+    A cache that is missing, unreadable or of another space's size is not an error: its
+    owner rebuilds it (the columns are derived data, never the only copy of anything).
+    """
+    import numpy as np
+
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            values = {name: data[name] for name in names}
+    except (OSError, ValueError, KeyError):
+        return None
+    return values if all(len(v) == length for v in values.values()) else None
+
+
+def write_cached_columns(path: Path, values: dict[str, Any]) -> Path:
+    """Write a cache ``.npz`` of named arrays atomically (a crash leaves the old file or none)."""
+    import numpy as np
+
+    return atomic_write(path, lambda tmp: np.savez(tmp.open("wb"), **values))
+
+
 def write_json(path: str | Path, payload: Any) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n"))
 

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gennas.errors import GennasError
-from gennas.io import atomic_write
+from gennas.io import read_cached_columns, write_cached_columns
 from gennas.metrics.flops import analytic_flops_params, count_flops, count_params, per_op_costs
 from gennas.metrics.lut import table_in_use
 from gennas.metrics.registry import COST_METRICS, TABLE_LATENCY
@@ -112,14 +112,9 @@ class CostTable:
     ) -> "CostTable":
         """Read the cached table, or build and cache it (a corrupt cache file is rebuilt)."""
         path = cls.cache_path(space, config, root)
-        if path.exists():
-            try:
-                with np.load(path) as data:
-                    values = {name: data[name] for name in COST_METRICS}
-                if all(len(v) == space.size for v in values.values()):
-                    return cls(space, config, values)
-            except (OSError, ValueError, KeyError):
-                pass  # unreadable cache: rebuild below and replace it
+        values = read_cached_columns(path, COST_METRICS, space.size)
+        if values is not None:
+            return cls(space, config, values)
         table = cls.build(space, config, progress=progress)
-        atomic_write(path, lambda tmp: np.savez(tmp.open("wb"), **table.values))
+        write_cached_columns(path, table.values)
         return table

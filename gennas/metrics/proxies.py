@@ -36,7 +36,7 @@ import torch
 from tqdm import tqdm
 
 from gennas.errors import GennasError
-from gennas.io import atomic_write
+from gennas.io import read_cached_columns, write_cached_columns
 from gennas.metrics.flops import analytic_flops_params
 from gennas.nn.network import NetworkConfig, build_network
 from gennas.settings import cache_dir
@@ -161,9 +161,7 @@ class ProxyTable:
     values: dict[str, np.ndarray]
 
     def lookup(self, cell: Cell) -> dict[str, float]:
-        row = self.space.ordinal(cell)
-        return {name: float(column[row]) for name, column in self.values.items()}
-
+        return dict(zip(PROXIES, (float(self.values[name][self.space.ordinal(cell)]) for name in PROXIES)))
 
     @classmethod
     def build(cls, space: CellSpace, progress: bool = False) -> "ProxyTable":
@@ -185,15 +183,8 @@ class ProxyTable:
     @classmethod
     def read_cached(cls, space: CellSpace, root: Path | None = None) -> "ProxyTable | None":
         """The cached table, remembered for :func:`proxy_features`; None when there is none (or it is unreadable)."""
-        path = cls.cache_path(space, root)
-        if not path.exists():
-            return None
-        try:
-            with np.load(path) as data:
-                values = {name: data[name] for name in PROXIES}
-        except (OSError, ValueError, KeyError):
-            return None
-        return cls(space, values).remember() if all(len(v) == space.size for v in values.values()) else None
+        values = read_cached_columns(cls.cache_path(space, root), PROXIES, space.size)
+        return None if values is None else cls(space, values).remember()
 
     @classmethod
     def load_or_build(cls, space: CellSpace, root: Path | None = None, progress: bool = False) -> "ProxyTable":
@@ -202,7 +193,7 @@ class ProxyTable:
         if cached is not None:
             return cached
         table = cls.build(space, progress=progress)
-        atomic_write(cls.cache_path(space, root), lambda tmp: np.savez(tmp.open("wb"), **table.values))
+        write_cached_columns(cls.cache_path(space, root), table.values)
         return table
 
     def remember(self) -> "ProxyTable":
