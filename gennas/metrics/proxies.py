@@ -2,8 +2,9 @@
 
 A search starts with no measured cells, and a predictor fitted on a few dozen of them ranks
 the rest poorly. Two scores computed on a randomly initialised network, with no image and
-no label of any dataset, rank NB201 cells about as well as a predictor fitted on a hundred
-measured ones (experiments/results/predictor_proxies.md), and they are free:
+no label of any dataset, rank NB201 cells better than a forest on one-hot ops fitted on a
+hundred measured ones (experiments/results/predictor_<dataset>.md, part
+zero-prior-proxies), and they cost milliseconds per cell:
 
 * **synflow** (Tanaka et al. 2020; Abdelfattah et al. 2021, *Zero-Cost Proxies for
   Lightweight NAS*): with every weight replaced by its absolute value and an all-ones input,
@@ -16,8 +17,9 @@ measured ones (experiments/results/predictor_proxies.md), and they are free:
   :math:`\\log |\\det K|`: how differently the network cuts up the input space. Here the
   inputs are Gaussian noise, so the score needs no data either.
 
-Both are computed on a small version of the skeleton (:data:`PROXY_NETWORK`), because the
-ranking they give barely changes with width and depth while the cost falls by ~7x. The
+Both are computed on a small version of the skeleton (:data:`PROXY_NETWORK`): what they
+rank is the cell's ops and wiring, which a narrow, shallow copy keeps at a fraction of the
+cost. The
 weights and the noise are seeded, so a cell's proxies are the same in every process.
 :class:`ProxyTable` holds them for every cell of an enumerable space, cached like
 :class:`gennas.metrics.costs.CostTable`.
