@@ -132,7 +132,7 @@ def _proxies_of(arch: str) -> tuple[float, float]:
 
 
 def cell_proxies(cell: Cell) -> dict[str, float]:
-    """The cell's proxies (:data:`PROXIES`), evaluated once per process and cell (about 30 ms on a CPU core)."""
+    """The cell's proxies (:data:`PROXIES`), evaluated once per process and cell (or read from a remembered table)."""
     return dict(zip(PROXIES, _proxies_of(cell.to_string())))
 
 
