@@ -30,11 +30,15 @@ time. Only the harness, which scores the runs, knows the optimum; the searcher d
 
 Runs are journalled under --work, so an interrupted benchmark resumes where it stopped,
 and parts/methods/datasets can be run separately; results merge into
-experiments/results/search_<part>.json and .md.
+experiments/results/search_<part>.json and .md. Runs side by side write to their own --out
+and are merged after (--merge-from); --pool grows a row by a batch of other seeds
+(--first-seed) run later, its journals gone or not: the summaries pool exactly
+(gennas.search.report.pool_summaries) and each batch keeps its own command and load.
 
     python experiments/bench_search.py --part single [--datasets cifar10,cifar100,ImageNet16-120]
         [--methods random,rea,reinforce,bo,ls,nsga2,ours] [--seeds 20] [--budget 200] [--stop-at-optimum]
     python experiments/bench_search.py --part multi --methods optuna-tpe,optuna-gp,optuna-nsga2,botorch-qnehvi
+    python experiments/bench_search.py --part multi --merge-from OTHER_OUT [--pool]
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -60,7 +65,7 @@ from gennas.search.methods import check_options, is_peer, takes_goal
 from gennas.search.options import parse_options
 from gennas.search.peers import EXTRA
 from gennas.search.journal import SearchRun
-from gennas.search.report import markdown_table, summarise
+from gennas.search.report import markdown_table, pool_summaries, summarise
 from gennas.search.runner import SearchSpec, run_method
 from gennas.objectives import parse_objectives
 
@@ -105,6 +110,12 @@ def main() -> None:
                         help="a searcher option for every method named (as gennas search takes it); the rows are "
                              "labelled 'METHOD (KEY=VALUE ...)', beside the methods' default rows")
     parser.add_argument("--render-only", action="store_true", help="rewrite the Markdown from the JSON; run nothing")
+    parser.add_argument("--merge-from", default=None, metavar="DIR",
+                        help="run nothing: copy the entries of DIR/search_<part>.json (another run's --out) into "
+                             "--out's, replacing an entry of the same row, then rewrite the Markdown")
+    parser.add_argument("--pool", action="store_true",
+                        help="with --merge-from: pool a row's new seeds with the seeds it already has (they must "
+                             "be other seeds of the same settings) instead of replacing it")
     parser.add_argument("--jobs", type=int, default=2, help="speed part: processes the (configuration, seed) runs share")
     parser.add_argument("--configs", type=lambda text: [int(i) for i in text.split(",")], default=None,
                         help="speed part: which of SPEED_CONFIGS to run, by index (default all)")
@@ -121,7 +132,14 @@ def main() -> None:
     seeds = args.seeds or part.get("seeds", 20)
     path = Path(args.out) / f"search_{args.part}.json"
     results = json.loads(path.read_text()) if path.exists() else {"part": args.part, "entries": {}}
-    if args.render_only:
+    if args.merge_from:
+        incoming = Path(args.merge_from) / path.name
+        try:
+            merge_entries(results, json.loads(incoming.read_text()), pool=args.pool)
+        except (OSError, ValueError, GennasError) as error:
+            parser.error(f"cannot merge {incoming}: {error}")
+        write_json(path, results)
+    if args.render_only or args.merge_from:
         write_text(path.with_suffix(".md"), markdown(results))
         return
     methods = [m for m in args.methods.split(",") if m]
@@ -156,6 +174,7 @@ def main() -> None:
                                            "method": label, "prior": part["prior"], "budget": budget,
                                            **({"options": options} if options else {}),
                                            "stop_at_optimum": args.stop_at_optimum, "flops_convention": FLOPS_CONVENTION,
+                                           "seed_range": [args.first_seed, args.first_seed + seeds - 1],
                                            "summary": payload["summary"][method], "load_at_start": round(load, 2),
                                            **({"shared": args.shared} if args.shared else {})}
                 write_json(path, results)
@@ -293,6 +312,67 @@ def speed_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: What a row's seeds must share to be pooled into one row: the settings of the benchmark.
+POOLED_SETTINGS = ("dataset", "objectives", "method", "prior", "budget", "options", "stop_at_optimum",
+                   "flops_convention")
+#: What each batch of a pooled row keeps of its own run.
+BATCH_KEYS = ("provenance", "load_at_start", "shared", "code_note")
+
+
+def seed_range(entry: dict) -> tuple[int, int]:
+    """The first and last seed an entry's row ran (an entry from before ``seed_range`` was kept: its command's)."""
+    if "seed_range" in entry:
+        return tuple(entry["seed_range"])
+    words = shlex.split(entry["provenance"]["command"])
+    first = 0
+    for i, word in enumerate(words):
+        if word == "--first-seed" and i + 1 < len(words):
+            first = int(words[i + 1])
+        elif word.startswith("--first-seed="):
+            first = int(word.split("=", 1)[1])
+    return first, first + entry["summary"]["seeds"] - 1
+
+
+def batches_of(entry: dict) -> list[dict]:
+    """The runs behind a row, each with its seeds and what :data:`BATCH_KEYS` it kept; one unless pooled."""
+    if "batches" in entry:
+        return entry["batches"]
+    return [{"seeds": list(seed_range(entry)), **{k: entry[k] for k in BATCH_KEYS if k in entry}}]
+
+
+def pooled_entry(old: dict, new: dict) -> dict:
+    """One row over the seeds of both entries (a row grown by a later batch of seeds).
+
+    Raises:
+        GennasError: when the entries differ in a setting of :data:`POOLED_SETTINGS` or share a seed.
+    """
+    for key in POOLED_SETTINGS:
+        if old.get(key) != new.get(key):
+            raise GennasError(f"row {new.get('method')!r} on {new.get('dataset')}: {key} differs "
+                              f"({old.get(key)!r} committed, {new.get(key)!r} new); such seeds are not one row")
+    batches = sorted(batches_of(old) + batches_of(new), key=lambda b: b["seeds"][0])
+    seeds = [s for b in batches for s in range(b["seeds"][0], b["seeds"][1] + 1)]
+    if len(seeds) != len(set(seeds)):
+        ranges = ", ".join(f"{b['seeds'][0]}-{b['seeds'][1]}" for b in batches)
+        raise GennasError(f"row {new['method']!r} on {new['dataset']}: seed ranges {ranges} overlap; pool only "
+                          "other seeds (--first-seed)")
+    # per_seed counts follow the entries' first seeds (an already pooled row's stay together).
+    parts = [e["summary"] for e in sorted((old, new), key=lambda e: batches_of(e)[0]["seeds"][0])]
+    merged = {k: v for k, v in new.items() if k not in BATCH_KEYS and k != "seed_range"}
+    merged.update(summary=pool_summaries(parts), batches=batches, provenance=new["provenance"])
+    return merged
+
+
+def merge_entries(results: dict, incoming: dict, pool: bool) -> None:
+    """Copy ``incoming``'s entries into ``results``: a new row, a replaced one, or (``pool``) one with more seeds."""
+    if incoming.get("part") != results["part"]:
+        raise GennasError(f"its part is {incoming.get('part')!r}, not {results['part']!r}")
+    for key, entry in incoming["entries"].items():
+        old = results["entries"].get(key)
+        results["entries"][key] = pooled_entry(old, entry) if pool and old is not None else entry
+        log(f"{'pooled' if pool and old is not None else 'merged'} {key}: {results['entries'][key]['summary']['seeds']} seeds")
+
+
 def methods_by_note(entries: dict[str, dict], key: str) -> dict[str, list[str]]:
     """The methods whose entries carry each distinct text under ``key`` (a note the run's record cannot make)."""
     notes: dict[str, list[str]] = {}
@@ -381,9 +461,12 @@ def markdown(results: dict) -> str:
         lines.append(markdown_table({m: e["summary"] for m, e in entries.items()}, parse_objectives(objectives)))
         lines.extend(peer_verdicts(entries, len(parse_objectives(objectives)) > 1))
         lines.append("")
+        # A pooled row's batches of seeds each ran their own command, under their own load.
+        batches = {(m if len(batches_of(e)) == 1 else f"{m} (seeds {b['seeds'][0]}-{b['seeds'][1]})"): b
+                   for m, e in entries.items() for b in batches_of(e)}
         runs = {}
-        for method, e in entries.items():  # one line per distinct command (methods may be run separately)
-            p = e["provenance"]
+        for method, b in batches.items():  # one line per distinct command (methods may be run separately)
+            p = b["provenance"]
             runs.setdefault((p["command"], p["commit"], p["date"]), []).append(method)
         for (command, commit, date), methods in runs.items():
             lines.append(f"- {', '.join(methods)}: `{command}` at commit `{commit}`, {date}")
@@ -399,9 +482,9 @@ def markdown(results: dict) -> str:
                          "before the NAS-Bench-201 API convention (issue 21); searched and scored against the front "
                          "of that count, so their figures do not compare with rows of the API's count")
         lines.extend(f"- {', '.join(ms)}: the cores were shared with {text}"
-                     for text, ms in methods_by_note(entries, "shared").items())
-        lines.extend(f"- {', '.join(ms)}: {text}" for text, ms in methods_by_note(entries, "code_note").items())
-        loads = [f"{m} {e['load_at_start']}" for m, e in entries.items() if "load_at_start" in e]
+                     for text, ms in methods_by_note(batches, "shared").items())
+        lines.extend(f"- {', '.join(ms)}: {text}" for text, ms in methods_by_note(batches, "code_note").items())
+        loads = [f"{m} {b['load_at_start']}" for m, b in batches.items() if "load_at_start" in b]
         if loads:
             lines.append(f"- 1-minute load average when each method started: {', '.join(loads)}")
         newest = max(entries.values(), key=lambda e: e["provenance"]["date"])

@@ -76,6 +76,66 @@ def summarise(runs: list[SearchRun], objectives: list[Objective], reference: Ref
     return out
 
 
+def pool_summaries(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The summary :func:`summarise` gives over the union of disjoint seed sets, from their summaries alone.
+
+    A benchmark row can then grow by batches of seeds run at different times (their journals
+    need not be kept). Every figure of a summary pools exactly: a mean ± population std over
+    :math:`n_i` seeds each, as
+
+    .. math::
+        \\mu = \\tfrac{1}{N} \\sum_i n_i \\mu_i, \\qquad
+        \\sigma^2 = \\tfrac{1}{N} \\sum_i n_i (\\sigma_i^2 + \\mu_i^2) - \\mu^2, \\qquad N = \\sum_i n_i,
+
+    a hit rate as the seed-weighted mean, and the queries to the optimum from the seeds'
+    own counts (``per_seed``), concatenated in the parts' order.
+
+    Args:
+        parts: summaries of the same goal, budget and checkpoints over disjoint seeds.
+
+    Returns:
+        One summary over all their seeds, in :func:`summarise`'s format.
+
+    Raises:
+        GennasError: when the parts differ in budget, optimum or checkpoints (not one benchmark).
+    """
+    from gennas.errors import GennasError
+
+    if not parts:
+        raise GennasError("nothing to pool: give at least one summary")
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ("budget", "optimum"):
+            if part.get(key) != first.get(key):
+                raise GennasError(f"cannot pool summaries of different {key}: {first.get(key)} and {part.get(key)}")
+        if set(part) != set(first) or any(set(part[k]) != set(first[k]) for k in first if isinstance(first[k], dict)
+                                          and k != "queries_to_optimum"):
+            raise GennasError("cannot pool summaries with different figures or checkpoints")
+    n = np.array([p["seeds"] for p in parts], dtype=np.float64)
+
+    def pooled(values: list[list[float]]) -> list[float]:
+        means, stds = np.array(values, dtype=np.float64).T
+        mean = float((n * means).sum() / n.sum())
+        second = float((n * (stds ** 2 + means ** 2)).sum() / n.sum())
+        return [mean, float(np.sqrt(max(second - mean ** 2, 0.0)))]
+
+    out: dict[str, Any] = {"seeds": int(n.sum()), "budget": first["budget"]}
+    for key in ("queries", "searcher_seconds_per_query", "oracle_seconds_per_query"):
+        out[key] = pooled([p[key] for p in parts])
+    for key in ("best", "hv_ratio", "igd_plus"):
+        if key in first:
+            out[key] = {k: pooled([p[key][k] for p in parts]) for k in first[key]}
+    if "optimum" in first:
+        out["optimum"] = first["optimum"]
+        out["optimum_hit_rate"] = {k: float((n * [p["optimum_hit_rate"][k] for p in parts]).sum() / n.sum())
+                                   for k in first["optimum_hit_rate"]}
+        hits = [h for p in parts for h in p["queries_to_optimum"]["per_seed"]]
+        found = [h for h in hits if h is not None]
+        out["queries_to_optimum"] = {"found": len(found), "median": float(np.median(found)) if found else None,
+                                     "per_seed": hits}
+    return out
+
+
 def markdown_table(summaries: dict[str, dict], objectives: list[Objective]) -> str:
     """Methods side by side: one row per method, one column per checkpoint (– where a run was shorter)."""
     if not summaries:
