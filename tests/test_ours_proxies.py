@@ -3,23 +3,28 @@
 import numpy as np
 import pytest
 
+from gennas.bench.nb201 import load_table
 from gennas.bench.tabular import TabularOracle
 from gennas.errors import GennasError
 from gennas.objectives import parse_objectives
 from gennas.search import SearchContext, make_searcher, run_search
 from gennas.search.methods import check_options
 from gennas.space import get_space, nb201_space
+from gennas.space.space import sample_distinct
+from predictors.base import Prediction
 from predictors.baselines import SklearnPredictor
-from predictors.mixture import MixturePredictor
+from predictors.gnn_predictor import GNNConfig, GNNPredictor
+from predictors.mixture import MixturePredictor, evidence_weights, log_density
 from predictors.transfer import load_prior
 
 FAST = {"n_init": 4, "fit_steps": 60, "pool": 8, "guidance": 10, "surrogate": "gnn+proxies"}
 
 
-def _searcher(seed=0, space=None, **extra):
+def _searcher(seed=0, space=None, options=None, **extra):
     oracle = TabularOracle("cifar10")
     context = SearchContext(space or nb201_space(), parse_objectives("accuracy:max"), seed=seed,
-                            costs=oracle.cost, network=oracle.network, dataset="cifar10", options=FAST, **extra)
+                            costs=oracle.cost, network=oracle.network, dataset="cifar10",
+                            options=FAST if options is None else options, **extra)
     return make_searcher("ours", context), oracle
 
 
@@ -48,3 +53,51 @@ def test_the_option_is_refused_where_proxies_or_the_gnn_do_not_apply():
         _searcher(space=get_space("darts"))
     with pytest.raises(GennasError, match="transfer prior"):
         _searcher(prior=load_prior("cifar10"))
+
+
+def test_weighted_moments_follow_the_weights():
+    space, table = nb201_space(), load_table()
+    cells = sample_distinct(space, 16, np.random.default_rng(0))
+    values = {"accuracy": np.array([table.accuracy["cifar10"][table.index_of(c)] for c in cells[:10]])}
+    gnn = GNNPredictor(space, ["accuracy"], GNNConfig(seed=0, ensemble=2, steps=40)).fit(cells[:10], values)
+    forest = SklearnPredictor(space, ["accuracy"], "rf", features="one-hot+proxies").fit(cells[:10], values)
+    members, unseen = [gnn, forest], cells[10:]
+    alone = [m.predict(unseen)["accuracy"] for m in members]
+    alone = [Prediction(a.mean.astype(np.float64), a.std.astype(np.float64)) for a in alone]  # the GNN's are float32
+    only_first = MixturePredictor(members, weights=[1.0, 0.0]).predict(unseen)["accuracy"]
+    assert np.allclose(only_first.mean, alone[0].mean) and np.allclose(only_first.std, alone[0].std)
+    mixed = MixturePredictor(members, weights=[3.0, 1.0]).predict(unseen)["accuracy"]
+    assert np.allclose(mixed.mean, 0.75 * alone[0].mean + 0.25 * alone[1].mean)
+    second = 0.75 * (alone[0].std ** 2 + alone[0].mean ** 2) + 0.25 * (alone[1].std ** 2 + alone[1].mean ** 2)
+    assert np.allclose(mixed.std ** 2, second - mixed.mean ** 2)
+    with pytest.raises(GennasError, match="non-negative"):
+        MixturePredictor(members, weights=[1.0, -1.0])
+
+
+def test_evidence_favours_the_member_whose_forecasts_came_true():
+    truth = np.array([70.0, 72.0, 68.0])
+    right = sum(log_density(y, (y + 0.1, 1.0)) for y in truth)
+    wrong = sum(log_density(y, (y + 3.0, 1.0)) for y in truth)
+    weights = evidence_weights(np.array([wrong, right]))
+    assert weights[1] > 0.99 and weights.sum() == pytest.approx(1.0)
+    assert np.allclose(evidence_weights(np.zeros(2)), 0.5)
+    assert np.isfinite(log_density(70.0, (75.0, 0.0)))  # a member that claimed certainty still scores
+
+
+def test_evidence_weights_score_each_member_on_the_cells_it_forecast():
+    searcher, oracle = _searcher(seed=3, options={**FAST, "parents": 1, "batch": 3, "mixture_weights": "evidence"})
+    run = run_search(searcher, oracle, 10, method="ours", seed=3)
+    assert len(run.history) == 10 == oracle.queries
+    # The 4 initial cells had no forecast; each of the 6 picked since added to both members' evidence.
+    assert searcher.evidence is not None and searcher.evidence.shape == (2,)
+    assert np.allclose(searcher.scorer.weights, evidence_weights(searcher.evidence))
+    last = run.history[-1]
+    forecast = searcher.forecasts[last["arch"]]
+    assert len(forecast) == 2 and all("accuracy" in member for member in forecast)
+
+
+def test_evidence_weights_need_a_mixture():
+    with pytest.raises(GennasError, match="mixture_weights"):
+        check_options({"mixture_weights": "stacked"}, ["ours"])
+    with pytest.raises(GennasError, match="surrogate=gnn\\+proxies"):
+        _searcher(options={"n_init": 4, "mixture_weights": "evidence"})

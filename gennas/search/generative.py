@@ -52,6 +52,9 @@ POOL_SOURCES = ("cached", "guided")
 #: What scores the candidates without a prior: the GNN alone, or the GNN mixed with a forest
 #: on one-hot ops plus zero-cost proxies (:mod:`predictors.mixture`); guidance always follows the GNN.
 SURROGATES = ("gnn", "gnn+proxies")
+#: How ``gnn+proxies`` weighs its members: equally, or by each member's prequential evidence
+#: (the density it gave each measured cell's value before the cell was measured).
+MIXTURE_WEIGHTS = ("equal", "evidence")
 DEFAULT_CACHED_POOL = 500
 #: Transfer queries that take the source tables' leaders in turn before the model picks
 #: (three per source with NB201's two; experiments/results/search_transfer.md).
@@ -117,6 +120,15 @@ class GenerativeSearch(Searcher):
         if self.surrogate != "gnn" and self.transfer:
             raise GennasError(f"surrogate {self.surrogate} replaces the zero-prior GNN; with a transfer prior "
                               "the prior scores the candidates (use --prior none, or drop the option)")
+        self.mixture_weights = str(options.get("mixture_weights", "equal"))
+        if self.mixture_weights not in MIXTURE_WEIGHTS:
+            raise GennasError(f"unknown mixture_weights {self.mixture_weights!r}; choose {' or '.join(MIXTURE_WEIGHTS)}")
+        if self.mixture_weights != "equal" and self.surrogate == "gnn":
+            raise GennasError(f"mixture_weights={self.mixture_weights} weighs the members of a mixture; "
+                              "add --option surrogate=gnn+proxies")
+        # Per member, the summed log density of each measured value as predicted before it was measured.
+        self.evidence: np.ndarray | None = None
+        self.forecasts: dict[str, list[dict[str, tuple[float, float]]]] = {}
         if self.surrogate != "gnn" and self.space.size <= ENUMERATION_LIMIT:
             from gennas.metrics.proxies import ProxyTable
 
@@ -178,10 +190,11 @@ class GenerativeSearch(Searcher):
         self.scorer = self.predictor
         if self.surrogate == "gnn+proxies":
             from predictors.baselines import SklearnPredictor
-            from predictors.mixture import MixturePredictor
+            from predictors.mixture import MixturePredictor, evidence_weights
 
             forest = SklearnPredictor(self.space, self.modelled, "rf", seed=seed, features="one-hot+proxies")
-            self.scorer = MixturePredictor([self.predictor, forest.fit(cells, values)])
+            weights = evidence_weights(self.evidence) if self.evidence is not None else None
+            self.scorer = MixturePredictor([self.predictor, forest.fit(cells, values)], weights)
 
     def _warm_refit(self) -> bool:
         """Whether this refit continues the last fit rather than starting from scratch.
@@ -226,7 +239,7 @@ class GenerativeSearch(Searcher):
         """Rows of predicted means and of spreads: modelled metrics from the predictor, free costs exact (spread 0)."""
         means, spreads = {}, {}
         if self.modelled:
-            predictions = (self.scorer or self.predictor).predict(candidates, [self._task(m) for m in self.modelled])
+            predictions = self._scored(candidates, [self._task(m) for m in self.modelled])
             for metric in self.modelled:
                 means[metric] = predictions[self._task(metric)].mean
                 spreads[metric] = predictions[self._task(metric)].std
@@ -236,6 +249,27 @@ class GenerativeSearch(Searcher):
                 spreads["accuracy"] = self._source_disagreement(candidates, spreads["accuracy"])
         zero = {o.metric: np.zeros(len(candidates)) for o in self.objectives}
         return self.candidate_rows(candidates, means), self.candidate_rows(candidates, {**zero, **spreads})
+
+    def _scored(self, candidates: list[Cell], tasks: list[str]) -> dict:
+        """The scorer's predictions; with evidence weights, each member's forecast is kept for :meth:`_weigh`."""
+        if self.mixture_weights != "evidence" or self.scorer is None or self.scorer is self.predictor:
+            return (self.scorer or self.predictor).predict(candidates, tasks)
+        per_member = self.scorer.predict_members(candidates, tasks)
+        self.forecasts = {c.to_string(): [{t: (float(p[t].mean[i]), float(p[t].std[i])) for t in tasks}
+                                          for p in per_member] for i, c in enumerate(candidates)}
+        return self.scorer.combine(per_member)
+
+    def _weigh(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:
+        """Add to each member's evidence the density it gave the values just measured, as forecast when picked."""
+        from predictors.mixture import log_density
+
+        for cell, result in zip(cells, results):
+            forecast = self.forecasts.get(cell.to_string())
+            if forecast is None:
+                continue  # an initial cell, picked before any fit
+            terms = [sum(log_density(result[m], member[self._task(m)]) for m in self.modelled
+                         if np.isfinite(result.get(m, np.nan))) for member in forecast]
+            self.evidence = np.array(terms) if self.evidence is None else self.evidence + np.array(terms)
 
     def _source_weights(self) -> dict[str, float] | None:
         """How the few-shot fit weighs each source dataset (None: uniform, before any fit)."""
@@ -352,6 +386,8 @@ class GenerativeSearch(Searcher):
 
     def tell(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:
         super().tell(cells, results)
+        if self.mixture_weights == "evidence":
+            self._weigh(cells, results)
         # Portfolio queries use no model, and a few-shot fit starts from the prior each time,
         # so the fit waits until the portfolio is spent: the same model, several fits fewer.
         if self.modelled and len(self.seen) >= max(self.n_init, 1) and not self._in_portfolio():

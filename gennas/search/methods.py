@@ -24,7 +24,7 @@ from gennas.search.backends import EvaluationBackend
 from gennas.search.bo import BayesianOptimisation
 from gennas.search.botorch_peers import BoTorchQLogEI, BoTorchQNEHVI
 from gennas.search.evolution import RegularizedEvolution
-from gennas.search.generative import SURROGATES, GenerativeSearch
+from gennas.search.generative import MIXTURE_WEIGHTS, SURROGATES, GenerativeSearch
 from gennas.search.journal import SearchRun
 from gennas.search.local_search import LocalSearch
 from gennas.search.loop import run_search
@@ -257,7 +257,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in (
                       "acquisition": choice("ehvi", "ucb", "chebyshev"), "ehvi_samples": whole(),
                       "generator": Option("path"), "table_candidates": whole(0), "source_tables": whole(0),
                       "source_spread": whole(0), "source_portfolio": whole(0), "front_portfolio": whole(0),
-                      "surrogate": choice(*SURROGATES), **WARM_OPTIONS},
+                      "surrogate": choice(*SURROGATES), "mixture_weights": choice(*MIXTURE_WEIGHTS), **WARM_OPTIONS},
              searcher=GenerativeSearch),
     BlackBox("random", searcher=RandomSearch),
     BlackBox("rea", {"population_size": whole(2), "tournament_size": whole(1), **WARM_OPTIONS}, _tournament_fits,
