@@ -13,7 +13,7 @@ predictive means :math:`\\mu_m` and spreads :math:`\\sigma_m`, the mixture's mom
     \\sigma^2 = \\sum_m w_m (\\sigma_m^2 + \\mu_m^2) - \\mu^2,
 
 so the spread grows where the members disagree, which is where a query teaches most.
-:func:`evidence_weights` gives the weights a search learns from how well each member
+:func:`forecast_weights` gives the weights a search learns from how well each member
 predicted the cells it then measured.
 """
 
@@ -79,32 +79,24 @@ class MixturePredictor:
         return self.combine(self.predict_members(cells, tasks))
 
 
-#: The smallest spread a member's predictive density is read with: a member that claims
-#: certainty and misses must not score minus infinity (accuracy units, a hundredth of a point).
-MIN_SPREAD = 1e-2
+def forecast_weights(squared_errors: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Weights inversely proportional to each member's mean squared forecast error (Bates and Granger).
 
-
-def log_density(value: float, prediction: tuple[float, float]) -> float:
-    """Gaussian log density of a measured ``value`` under a member's (mean, spread) prediction."""
-    mean, std = prediction
-    std = max(float(std), MIN_SPREAD)
-    return float(-0.5 * ((value - mean) / std) ** 2 - np.log(std) - 0.5 * np.log(2 * np.pi))
-
-
-def evidence_weights(log_densities: np.ndarray) -> np.ndarray:
-    """Weights proportional to each member's prequential evidence, :math:`w_m \\propto \\exp \\sum_t \\log p_m(y_t)`.
-
-    Each term is the density a member gave a cell's measured value *before* the cell was
-    measured (its prediction when the cell was picked), so the sum scores out-of-sample
-    forecasts, as Bayesian model averaging over the members does; it learns per dataset
-    how far to trust each kind of member.
+    Each error is that of a member's forecast of a cell made *before* the cell was measured
+    (its prediction when the cell was picked), so the weights score out-of-sample forecasts
+    and learn per dataset how far to trust each kind of member. Only the means are scored:
+    the members' spreads are not calibrated alike (a GNN ensemble's is far narrower than a
+    forest's), and a density score would pick the wider one whatever it ranks.
 
     Args:
-        log_densities: (M,) summed log densities per member (zeros: no evidence, equal weights).
+        squared_errors: (M,) summed squared errors per member.
+        counts: (M,) how many forecasts each sum holds (0: no evidence yet).
 
     Returns:
-        (M,) weights summing to one.
+        (M,) weights summing to one; equal while any member has no scored forecast.
     """
-    z = np.asarray(log_densities, dtype=np.float64)
-    z = np.exp(z - z.max())
-    return z / z.sum()
+    errors, n = np.asarray(squared_errors, dtype=np.float64), np.asarray(counts, dtype=np.float64)
+    if (n <= 0).any():
+        return np.full(len(errors), 1.0 / len(errors))
+    inverse = 1.0 / np.maximum(errors / n, 1e-12)
+    return inverse / inverse.sum()

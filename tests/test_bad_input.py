@@ -225,7 +225,7 @@ CASES: list[tuple[list[str], str]] = [
     (["search", "--method", "ours", "--space", "darts", "--dataset", "digits", "--budget", "2", "--option",
       "surrogate=gnn+proxies"], "zero-cost proxies of cells"),
     (["search", "--method", "ours", "--option", "mixture_weights=stacked"], "mixture_weights must be one of"),
-    (["search", "--method", "ours", "--budget", "3", "--option", "mixture_weights=evidence"],
+    (["search", "--method", "ours", "--budget", "3", "--option", "mixture_weights=forecast"],
      "add --option surrogate=gnn+proxies"),
     (["search", "--method", "bo", "--option", "n_init=0"], "n_init must be at least 1"),
     (["search", "--method", "bo", "--option", "n_init=nan"], "must be a whole number"),

@@ -14,7 +14,7 @@ from gennas.space.space import sample_distinct
 from predictors.base import Prediction
 from predictors.baselines import SklearnPredictor
 from predictors.gnn_predictor import GNNConfig, GNNPredictor
-from predictors.mixture import MixturePredictor, evidence_weights, log_density
+from predictors.mixture import MixturePredictor, forecast_weights
 from predictors.transfer import load_prior
 
 FAST = {"n_init": 4, "fit_steps": 60, "pool": 8, "guidance": 10, "surrogate": "gnn+proxies"}
@@ -74,30 +74,27 @@ def test_weighted_moments_follow_the_weights():
         MixturePredictor(members, weights=[1.0, -1.0])
 
 
-def test_evidence_favours_the_member_whose_forecasts_came_true():
+def test_forecast_weights_favour_the_member_whose_forecasts_came_true():
     truth = np.array([70.0, 72.0, 68.0])
-    right = sum(log_density(y, (y + 0.1, 1.0)) for y in truth)
-    wrong = sum(log_density(y, (y + 3.0, 1.0)) for y in truth)
-    weights = evidence_weights(np.array([wrong, right]))
-    assert weights[1] > 0.99 and weights.sum() == pytest.approx(1.0)
-    assert np.allclose(evidence_weights(np.zeros(2)), 0.5)
-    assert np.isfinite(log_density(70.0, (75.0, 0.0)))  # a member that claimed certainty still scores
+    errors = np.array([((truth - (truth + 3.0)) ** 2).sum(), ((truth - (truth + 1.0)) ** 2).sum()])
+    weights = forecast_weights(errors, np.array([3, 3]))
+    assert weights == pytest.approx([0.1, 0.9])  # inverse mean squared errors 1/9 and 1, normalised
+    assert np.allclose(forecast_weights(np.zeros(2), np.zeros(2)), 0.5)  # no forecast scored yet: equal
 
 
-def test_evidence_weights_score_each_member_on_the_cells_it_forecast():
-    searcher, oracle = _searcher(seed=3, options={**FAST, "parents": 1, "batch": 3, "mixture_weights": "evidence"})
+def test_forecast_weights_score_each_member_on_the_cells_it_forecast():
+    searcher, oracle = _searcher(seed=3, options={**FAST, "parents": 1, "batch": 3, "mixture_weights": "forecast"})
     run = run_search(searcher, oracle, 10, method="ours", seed=3)
     assert len(run.history) == 10 == oracle.queries
-    # The 4 initial cells had no forecast; each of the 6 picked since added to both members' evidence.
-    assert searcher.evidence is not None and searcher.evidence.shape == (2,)
-    assert np.allclose(searcher.scorer.weights, evidence_weights(searcher.evidence))
+    # The 4 initial cells had no forecast; each of the 6 picked since was scored for both members.
+    assert list(searcher.forecast_counts) == [6, 6] and (searcher.forecast_errors > 0).all()
+    assert np.allclose(searcher.scorer.weights, forecast_weights(searcher.forecast_errors, searcher.forecast_counts))
     last = run.history[-1]
-    forecast = searcher.forecasts[last["arch"]]
-    assert len(forecast) == 2 and all("accuracy" in member for member in forecast)
+    assert len(searcher.forecasts[last["arch"]]) == 2
 
 
-def test_evidence_weights_need_a_mixture():
+def test_forecast_weights_need_a_mixture():
     with pytest.raises(GennasError, match="mixture_weights"):
         check_options({"mixture_weights": "stacked"}, ["ours"])
     with pytest.raises(GennasError, match="surrogate=gnn\\+proxies"):
-        _searcher(options={"n_init": 4, "mixture_weights": "evidence"})
+        _searcher(options={"n_init": 4, "mixture_weights": "forecast"})

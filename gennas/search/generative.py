@@ -52,9 +52,9 @@ POOL_SOURCES = ("cached", "guided")
 #: What scores the candidates without a prior: the GNN alone, or the GNN mixed with a forest
 #: on one-hot ops plus zero-cost proxies (:mod:`predictors.mixture`); guidance always follows the GNN.
 SURROGATES = ("gnn", "gnn+proxies")
-#: How ``gnn+proxies`` weighs its members: equally, or by each member's prequential evidence
-#: (the density it gave each measured cell's value before the cell was measured).
-MIXTURE_WEIGHTS = ("equal", "evidence")
+#: How ``gnn+proxies`` weighs its members: equally, or by the inverse of each member's mean
+#: squared error forecasting the cells the search then measured (:func:`predictors.mixture.forecast_weights`).
+MIXTURE_WEIGHTS = ("equal", "forecast")
 DEFAULT_CACHED_POOL = 500
 #: Transfer queries that take the source tables' leaders in turn before the model picks
 #: (three per source with NB201's two; experiments/results/search_transfer.md).
@@ -126,8 +126,9 @@ class GenerativeSearch(Searcher):
         if self.mixture_weights != "equal" and self.surrogate == "gnn":
             raise GennasError(f"mixture_weights={self.mixture_weights} weighs the members of a mixture; "
                               "add --option surrogate=gnn+proxies")
-        # Per member, the summed log density of each measured value as predicted before it was measured.
-        self.evidence: np.ndarray | None = None
+        # Per member, the summed squared error (and count) of its forecasts of the cells then measured.
+        self.forecast_errors = np.zeros(2)  # members: the GNN, the forest
+        self.forecast_counts = np.zeros(2)
         self.forecasts: dict[str, list[dict[str, tuple[float, float]]]] = {}
         if self.surrogate != "gnn" and self.space.size <= ENUMERATION_LIMIT:
             from gennas.metrics.proxies import ProxyTable
@@ -190,10 +191,10 @@ class GenerativeSearch(Searcher):
         self.scorer = self.predictor
         if self.surrogate == "gnn+proxies":
             from predictors.baselines import SklearnPredictor
-            from predictors.mixture import MixturePredictor, evidence_weights
+            from predictors.mixture import MixturePredictor, forecast_weights
 
             forest = SklearnPredictor(self.space, self.modelled, "rf", seed=seed, features="one-hot+proxies")
-            weights = evidence_weights(self.evidence) if self.evidence is not None else None
+            weights = forecast_weights(self.forecast_errors, self.forecast_counts)
             self.scorer = MixturePredictor([self.predictor, forest.fit(cells, values)], weights)
 
     def _warm_refit(self) -> bool:
@@ -251,25 +252,26 @@ class GenerativeSearch(Searcher):
         return self.candidate_rows(candidates, means), self.candidate_rows(candidates, {**zero, **spreads})
 
     def _scored(self, candidates: list[Cell], tasks: list[str]) -> dict:
-        """The scorer's predictions; with evidence weights, each member's forecast is kept for :meth:`_weigh`."""
-        if self.mixture_weights != "evidence" or self.scorer is None or self.scorer is self.predictor:
+        """The scorer's predictions; with forecast weights, each member's forecast is kept for :meth:`_weigh`."""
+        if self.mixture_weights != "forecast" or self.scorer is None or self.scorer is self.predictor:
             return (self.scorer or self.predictor).predict(candidates, tasks)
         per_member = self.scorer.predict_members(candidates, tasks)
-        self.forecasts = {c.to_string(): [{t: (float(p[t].mean[i]), float(p[t].std[i])) for t in tasks}
-                                          for p in per_member] for i, c in enumerate(candidates)}
+        self.forecasts = {c.to_string(): [{t: float(p[t].mean[i]) for t in tasks} for p in per_member]
+                          for i, c in enumerate(candidates)}
         return self.scorer.combine(per_member)
 
     def _weigh(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:
-        """Add to each member's evidence the density it gave the values just measured, as forecast when picked."""
-        from predictors.mixture import log_density
-
+        """Add each member's error forecasting the values just measured (as forecast when picked) to its record."""
         for cell, result in zip(cells, results):
             forecast = self.forecasts.get(cell.to_string())
             if forecast is None:
                 continue  # an initial cell, picked before any fit
-            terms = [sum(log_density(result[m], member[self._task(m)]) for m in self.modelled
-                         if np.isfinite(result.get(m, np.nan))) for member in forecast]
-            self.evidence = np.array(terms) if self.evidence is None else self.evidence + np.array(terms)
+            for metric in self.modelled:
+                value = result.get(metric, np.nan)
+                if np.isfinite(value):
+                    errors = [(value - member[self._task(metric)]) ** 2 for member in forecast]
+                    self.forecast_errors += np.array(errors)
+                    self.forecast_counts += 1
 
     def _source_weights(self) -> dict[str, float] | None:
         """How the few-shot fit weighs each source dataset (None: uniform, before any fit)."""
@@ -386,7 +388,7 @@ class GenerativeSearch(Searcher):
 
     def tell(self, cells: Sequence[Cell], results: Sequence[Result]) -> None:
         super().tell(cells, results)
-        if self.mixture_weights == "evidence":
+        if self.mixture_weights == "forecast":
             self._weigh(cells, results)
         # Portfolio queries use no model, and a few-shot fit starts from the prior each time,
         # so the fit waits until the portfolio is spent: the same model, several fits fewer.
