@@ -94,8 +94,9 @@ CLOSE_ZERO_PRIOR = (
     "mixed into the scorer (`--option surrogate=gnn+proxies`, the column `ours with options`): it ranks every "
     "table better, yet finds the optimum sooner only where the proxies rank it high (synflow puts the CIFAR-100 "
     "optimum 4th of 15,625 cells, CIFAR-10's 143rd, ImageNet16-120's 251st: proxy_ranks.md), so it is an option, "
-    "not the default; a "
-    "scorer that learns per dataset how far to trust the proxies (weights fitted on the measured cells) is next")
+    "not the default; built and not yet measured: a scorer that learns per dataset how far to trust the proxies "
+    "(`--option mixture_weights=forecast`: each member weighed by the inverse of its mean squared error "
+    "forecasting the cells the search then measured)")
 WHY_FRONT = (
     "the shortfall is the accuracy end of the front: in 17 of 20 CIFAR-100 seeds and 9 of 10 ImageNet16-120 "
     "seeds the one true-front cell that would add most HV is within 1 point of the optimum "

@@ -208,6 +208,7 @@ CASES: list[tuple[list[str], str]] = [
     (S + ["--out", "/proc/gennas_out"], "cannot write in"),
     (S + ["--out", "{tmp}/regular_file/sub"], "is a file, not a directory"),
     (["search", "--method", "frobnicate"], "unknown method"),
+    (["search", "--method", "gdas"], "gennas compare --methods gdas --budget-minutes M"),
     (["search", "--method", "rea,random"], "runs one --method"),
     (["search", "--method", ","], "unknown method"),
     (["search", "--method", "rea", "--option", "population_size=abc"], "population_size must be a whole number"),

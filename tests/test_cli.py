@@ -65,3 +65,17 @@ def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "gennas.cli", "cost", "nb201", RESNET, "--json"],
                           capture_output=True, text=True, check=True)
     assert json.loads(proc.stdout)["arch"] == RESNET
+
+
+def test_python_dash_m_gennas_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "gennas", "cost", "nb201", RESNET, "--json"],
+                          capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout)["arch"] == RESNET
+
+
+def test_method_help_names_every_query_budget_method():
+    from gennas.search.methods import QUERY_KINDS, REGISTRY
+    from gennas.subcommands.search import METHOD_HELP
+
+    named = {word.strip(" ;:,()") for word in METHOD_HELP.split()}
+    assert {name for name, m in REGISTRY.items() if m.kind in QUERY_KINDS} <= named

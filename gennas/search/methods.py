@@ -343,7 +343,10 @@ def parse_methods(text: str, *, wallclock: bool = False) -> list[str]:
     unknown = [m for m in methods if m not in known]
     if unknown or not methods:
         form = "with --budget-minutes " if wallclock else ""
-        raise GennasError(f"unknown method(s) {unknown or text!r}; {form}choose from {', '.join(known)}")
+        by_clock = [m for m in unknown if m in REGISTRY]
+        hint = (f" ({', '.join(by_clock)}: weight-sharing, run by wall clock only: "
+                f"gennas compare --methods {','.join(by_clock)} --budget-minutes M)") if by_clock else ""
+        raise GennasError(f"unknown method(s) {unknown or text!r}; {form}choose from {', '.join(known)}{hint}")
     return list(dict.fromkeys(methods))
 
 

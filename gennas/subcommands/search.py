@@ -118,10 +118,17 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     add_json(p, "print runs (history in query order) and summary as JSON")
 
 
+#: The --method names by kind, written out so that ``--help`` needs no import of the searchers
+#: (tests/test_cli.py keeps it in step with the registry).
+METHOD_HELP = ("ours; a baseline: random, rea, reinforce, bo, ls, pnas, nsga2; a peer (pip install 'gennas[peers]'): "
+               "optuna-tpe, optuna-gp, optuna-nsga2, botorch-qlogei (one objective), botorch-qnehvi (several); "
+               "multi-fidelity, on data without a table: hyperband, bohb")
+
+
 def add_search(sub: argparse._SubParsersAction) -> None:
     """`gennas search --method M`: one method over seeds."""
     p = sub.add_parser("search", help="run one search method against an oracle over seeds")
-    p.add_argument("--method", required=True, help="ours, random, rea, reinforce, bo, ls or nsga2")
+    p.add_argument("--method", required=True, help=METHOD_HELP)
     _search_args(p)
     add_config(p)
     p.set_defaults(func=_cmd_search)
