@@ -110,8 +110,8 @@ WHY_FRONT_MEMORY = {
                 "(55.0 MFLOPs, 71.63 %) in 9 more (front_gap_ours_memory.md): coverage along the front, not the "
                 "accuracy end alone",
     "ImageNet16-120": "the true front has 24 cells and ours has measured 7-9 of them at 50 queries; the cell that "
-                      "would add most HV is within 1 point of the optimum in 5 of 10 seeds, and a 6.2-14.7 MFLOPs "
-                      "cell in the other five (front_gap_ours_memory.md)",
+                      "would add most HV is within 1 point of the optimum in 9 of 20 seeds, and a 6.2-14.7 MFLOPs "
+                      "cell in the other eleven (front_gap_ours_memory.md)",
 }
 CLOSE_FRONT_MEMORY = (
     "the zero-prior accuracy search closes the seeds whose gap is the accuracy end; the others need the queries "
