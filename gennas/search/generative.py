@@ -126,10 +126,12 @@ class GenerativeSearch(Searcher):
         if self.mixture_weights != "equal" and self.surrogate == "gnn":
             raise GennasError(f"mixture_weights={self.mixture_weights} weighs the members of a mixture; "
                               "add --option surrogate=gnn+proxies")
-        # Per member, the summed squared error (and count) of its forecasts of the cells then measured.
-        self.forecast_errors = np.zeros(2)  # members: the GNN, the forest
-        self.forecast_counts = np.zeros(2)
-        self.forecasts: dict[str, list[dict[str, tuple[float, float]]]] = {}
+        # Per mixture member, the summed squared error (and count) of its forecasts of the cells then
+        # measured; sized by the first scored forecast (None until then: equal weights).
+        self.forecast_errors: np.ndarray | None = None
+        self.forecast_counts: np.ndarray | None = None
+        # Each candidate's forecast by every member, {task: predicted mean}, kept until it is measured.
+        self.forecasts: dict[str, list[dict[str, float]]] = {}
         if self.surrogate != "gnn" and self.space.size <= ENUMERATION_LIMIT:
             from gennas.metrics.proxies import ProxyTable
 
@@ -194,7 +196,8 @@ class GenerativeSearch(Searcher):
             from predictors.mixture import MixturePredictor, forecast_weights
 
             forest = SklearnPredictor(self.space, self.modelled, "rf", seed=seed, features="one-hot+proxies")
-            weights = forecast_weights(self.forecast_errors, self.forecast_counts)
+            weights = (forecast_weights(self.forecast_errors, self.forecast_counts)
+                       if self.forecast_counts is not None else None)
             self.scorer = MixturePredictor([self.predictor, forest.fit(cells, values)], weights)
 
     def _warm_refit(self) -> bool:
@@ -269,8 +272,10 @@ class GenerativeSearch(Searcher):
             for metric in self.modelled:
                 value = result.get(metric, np.nan)
                 if np.isfinite(value):
-                    errors = [(value - member[self._task(metric)]) ** 2 for member in forecast]
-                    self.forecast_errors += np.array(errors)
+                    errors = np.array([(value - member[self._task(metric)]) ** 2 for member in forecast])
+                    if self.forecast_errors is None:
+                        self.forecast_errors, self.forecast_counts = np.zeros(len(errors)), np.zeros(len(errors))
+                    self.forecast_errors += errors
                     self.forecast_counts += 1
 
     def _source_weights(self) -> dict[str, float] | None:
